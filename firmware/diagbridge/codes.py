@@ -1,0 +1,66 @@
+# Result codes and the shared event "none".
+#
+# A peer's fault or a timeout is never raised: the machine that saw it sets
+# its `result` to one of these codes and queues an event.  Codes carry the
+# names the standards give them.  Each layer owns a range so that one int
+# identifies the layer and the condition:
+#
+#   0x00        OK (N_OK, A_OK ...)
+#   0x01-0x1F   CAN-TP, ISO 15765-2 N_Result
+#   0x20-0x3F   K-Line data link, ISO 14230-2
+#   0x40-0x4F   CAN data link (controller confirmations)
+#   0x50-0x6F   application: UDS / KWP client and server
+#   0x70-0x7F   host link
+from diagbridge._compat import const
+
+EV_NONE = const(0)      # poll(): nothing pending
+
+OK = const(0x00)
+
+# ISO 15765-2 N_Result (N_OK is OK).
+N_OK = const(0x00)
+N_TIMEOUT_A = const(0x01)       # N_As / N_Ar: the CAN frame was not confirmed in time
+N_TIMEOUT_BS = const(0x02)      # N_Bs: no flow control frame in time
+N_TIMEOUT_CR = const(0x03)      # N_Cr: no consecutive frame in time
+N_WRONG_SN = const(0x04)        # consecutive frame with an unexpected sequence number
+N_INVALID_FS = const(0x05)      # flow control with an invalid flow status
+N_UNEXP_PDU = const(0x06)       # a PDU that the current state does not expect
+N_WFT_OVRN = const(0x07)        # more WAIT flow controls than N_WFTmax
+N_BUFFER_OVFLW = const(0x08)    # the receiver reported overflow (FS = OVFLW)
+N_ERROR = const(0x09)           # any other network-layer error
+
+# CAN controller (data link) confirmations.
+L_OK = const(0x00)
+L_BUS_OFF = const(0x40)         # the controller is bus-off; the frame was not sent
+L_TX_ERROR = const(0x41)        # transmission failed (error frames, no ACK)
+
+# Application layer (ISO 14229-1 client timing and responses).
+A_TIMEOUT_P2 = const(0x50)      # no response within P2_client (or P2*_client after 0x78)
+A_NEGATIVE_RESPONSE = const(0x51)  # the server answered 0x7F; the NRC is in the event
+A_UNEXPECTED_RESPONSE = const(0x52)  # a response that matches no outstanding request
+
+_NAMES = (
+    (OK, "OK"),
+    (N_TIMEOUT_A, "N_TIMEOUT_A"),
+    (N_TIMEOUT_BS, "N_TIMEOUT_BS"),
+    (N_TIMEOUT_CR, "N_TIMEOUT_CR"),
+    (N_WRONG_SN, "N_WRONG_SN"),
+    (N_INVALID_FS, "N_INVALID_FS"),
+    (N_UNEXP_PDU, "N_UNEXP_PDU"),
+    (N_WFT_OVRN, "N_WFT_OVRN"),
+    (N_BUFFER_OVFLW, "N_BUFFER_OVFLW"),
+    (N_ERROR, "N_ERROR"),
+    (L_BUS_OFF, "L_BUS_OFF"),
+    (L_TX_ERROR, "L_TX_ERROR"),
+    (A_TIMEOUT_P2, "A_TIMEOUT_P2"),
+    (A_NEGATIVE_RESPONSE, "A_NEGATIVE_RESPONSE"),
+    (A_UNEXPECTED_RESPONSE, "A_UNEXPECTED_RESPONSE"),
+)
+
+
+def code_name(code):
+    """The standard's name of a result code (for traces and the host)."""
+    for c, n in _NAMES:
+        if c == code:
+            return n
+    return "CODE_0x%02X" % code

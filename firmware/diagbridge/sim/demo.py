@@ -1,0 +1,131 @@
+# The simulated vehicle, printed.  Portable: run it on CPython with
+# `python -m diagbridge.sim.demo` (./tools/demo does) or under MicroPython.
+#
+# What it shows today: the simulation kernel itself.
+#   CAN  (500 kbit/s, FD data phase 2 Mbit/s): a tester's functional request,
+#        two ECUs answering at the same instant (arbitration by identifier),
+#        a 29-bit frame and an FD frame, each with its exact wire time.
+#   K-Line (10400 baud): the fast-init wake-up pattern, StartCommunication
+#        with the tester's own echo, and the ECU's answer.
+from diagbridge.sim.kernel import Kernel
+from diagbridge.sim.recorder import Recorder, REC_CAN
+from diagbridge.sim.canbus import CanBus, can_flag_names
+from diagbridge.sim.canframe import frame_bits
+from diagbridge.sim.kline import KLine, kline_flag_names
+
+_PAD = 0xCC
+
+
+def _frame(*data):
+    b = bytearray(8)
+    for i in range(8):
+        b[i] = data[i] if i < len(data) else _PAD
+    return b
+
+
+def _checksum(data):
+    s = 0
+    for b in data:
+        s += b
+    return s & 0xFF
+
+
+def _flag_names(kind, flags):
+    if kind == REC_CAN:
+        return can_flag_names(kind, flags)
+    return kline_flag_names(kind, flags)
+
+
+def run_can(k, rec):
+    bus = CanBus(k, "can0", bitrate=500000, data_bitrate=2000000, recorder=rec)
+    tester = bus.attach("tester")
+    engine = bus.attach("engine")
+    gearbox = bus.attach("gearbox")
+
+    def answer(port, rsp_id):
+        # Both ECUs answer DiagnosticSessionControl(extended) as soon as they
+        # see it: their frames meet on the bus at the same instant.
+        def on_rx(now, frame):
+            if frame.can_id == 0x7DF and frame.data[1] == 0x10:
+                port.send(rsp_id, _frame(0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4))
+        port.on_rx = on_rx
+    answer(engine, 0x7E8)
+    answer(gearbox, 0x7E9)
+    tester.send(0x7DF, _frame(0x02, 0x10, 0x03))
+    k.run_until_idle()
+    # A 29-bit normal-fixed frame and a 64-byte FD frame with bit-rate switch.
+    tester.send(0x18DA10F1, _frame(0x03, 0x22, 0xF1, 0x90), extended=True)
+    fd = bytearray(64)
+    fd[0] = 0x00
+    fd[1] = 62
+    for i in range(2, 64):
+        fd[i] = i
+    engine.send(0x7E8, fd, fd=True, brs=True)
+    k.run_until_idle()
+    return bus
+
+
+def run_kline(k, rec):
+    line = KLine(k, "kline", recorder=rec)
+    tester = line.attach("tester")
+    ecu = line.attach("ecu")
+    request = bytearray((0xC1, 0x33, 0xF1, 0x81))
+    request.append(_checksum(request))
+    response = bytearray((0x83, 0xF1, 0x33, 0xC1, 0xEF, 0x8F))
+    response.append(_checksum(response))
+    got = bytearray()
+    woken = [False]
+
+    def ecu_line(now, level):
+        if level == 1:
+            woken[0] = True
+
+    def ecu_byte(now, b, flags):
+        # Its own echo comes back too: count only the tester's five bytes.
+        if not woken[0] or len(got) >= len(request):
+            return
+        got.append(b)
+        if len(got) == len(request):
+            k.call_later(25000, lambda now, a: ecu.write_bytes(response))  # P2 = 25 ms
+
+    ecu.on_line = ecu_line
+    ecu.on_byte = ecu_byte
+    # Fast init: TiniL = 25 ms low, then 25 ms high before the request
+    # (TWuP = 50 ms); the tester paces its bytes by P4 = 5 ms.
+    t0 = k.elapsed_us
+    tester.drive_low(25000)
+    for i in range(len(request)):
+        k.call_at(t0 + 50000 + 5000 * i, lambda now, b: tester.write(b), request[i])
+    k.run_until_idle()
+    return line
+
+
+def main(out=print):
+    k = Kernel()
+    rec = Recorder()
+    out("diagbridge simulated vehicle (virtual time, starts 1 ms before the tick wrap)")
+    out("")
+    out("CAN 500 kbit/s (FD data phase 2 Mbit/s): time is the end of each frame")
+    run_can(k, rec)
+    for r in rec.of(kind=REC_CAN):
+        t, data, flags = r[0], r[6], r[7]
+        nominal, fast = frame_bits(r[5], bool(flags & 1), bool(flags & 2), bool(flags & 4),
+                                   data, len(data))
+        line = rec.lines(_flag_names)[rec.records.index(r)]
+        out("%s  (%d bits%s)" % (line, nominal + fast,
+                                 (", %d in the data phase" % fast) if fast else ""))
+    n_can = len(rec.records)
+    out("")
+    out("K-Line 10400 baud: fast-init wake-up, StartCommunication, echo and answer")
+    k.call_later(10000, lambda now, a: None)       # a pause between the two scenes
+    k.run_until_idle()
+    run_kline(k, rec)
+    for line in rec.lines(_flag_names)[n_can:]:
+        out(line)
+    out("")
+    out("%d records, %d us of virtual time, tick now %d" % (len(rec.records), k.elapsed_us, k.now))
+    return rec
+
+
+if __name__ == "__main__":
+    main()

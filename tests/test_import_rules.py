@@ -1,0 +1,110 @@
+"""The layering rules of ARCHITECTURE.md, checked on the source."""
+import ast
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware", "diagbridge")
+HOST = os.path.join(ROOT, "host", "diagbridge_host")
+
+# Adapter folders: CPython, MicroPython.  sim is portable and counts as core+.
+ADAPTERS = ("cpy", "mpy")
+# What the host may import from the gateway package: the wire format and codes.
+HOST_MAY_USE = ("diagbridge.link", "diagbridge.codes", "diagbridge.errors", "diagbridge.msgpack")
+
+
+def _modules(folder):
+    for d, _dirs, files in os.walk(folder):
+        for f in sorted(files):
+            if f.endswith(".py"):
+                yield os.path.join(d, f)
+
+
+def _imports(path):
+    with open(path) as fh:
+        tree = ast.parse(fh.read(), path)
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                out.append("<relative>")
+            else:
+                out.append(node.module)
+    return out
+
+
+def _area(path):
+    rel = os.path.relpath(path, FIRMWARE).split(os.sep)
+    return rel[0] if len(rel) > 1 and rel[0] in ADAPTERS + ("sim",) else "core"
+
+
+def test_core_and_sim_import_only_the_core():
+    bad = []
+    for path in _modules(FIRMWARE):
+        area = _area(path)
+        if area in ADAPTERS:
+            continue
+        for m in _imports(path):
+            top = m.split(".")[0]
+            rel = os.path.relpath(path, ROOT)
+            if m == "<relative>":
+                bad.append((rel, "relative import"))
+            elif top == "micropython":
+                if not path.endswith("_compat.py"):
+                    bad.append((rel, m + " (only _compat may import micropython)"))
+            elif top != "diagbridge":
+                bad.append((rel, m))
+            elif any(m.startswith("diagbridge." + a) for a in ADAPTERS):
+                bad.append((rel, m + " (the core never imports an adapter)"))
+            elif area == "core" and m.startswith("diagbridge.sim"):
+                bad.append((rel, m + " (the core never imports the simulation)"))
+    assert bad == []
+
+
+def test_adapters_do_not_import_each_other():
+    bad = []
+    for path in _modules(FIRMWARE):
+        area = _area(path)
+        if area not in ADAPTERS:
+            continue
+        for m in _imports(path):
+            for other in ADAPTERS + ("sim",):
+                if other != area and m.startswith("diagbridge." + other):
+                    bad.append((os.path.relpath(path, ROOT), m))
+    assert bad == []
+
+
+def test_host_imports_only_the_wire_format_and_codes():
+    bad = []
+    for path in _modules(HOST):
+        for m in _imports(path):
+            if m.split(".")[0] == "diagbridge" and not m.startswith(HOST_MAY_USE):
+                bad.append((os.path.relpath(path, ROOT), m))
+    assert bad == []
+
+
+def test_nothing_runs_at_import():
+    """Importing every portable module loads no I/O, clock or logging module
+    and prints nothing."""
+    names = []
+    for path in _modules(FIRMWARE):
+        if _area(path) in ADAPTERS:
+            continue
+        rel = os.path.relpath(path, os.path.dirname(FIRMWARE))[:-3].replace(os.sep, ".")
+        names.append(rel[:-len(".__init__")] if rel.endswith(".__init__") else rel)
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "for n in %r: __import__(n)\n"
+        "new = set(sys.modules) - before\n"
+        "bad = sorted(m for m in new if m.split('.')[0] in %r)\n"
+        "print(bad)\n"
+    ) % (names, ("logging", "asyncio", "threading", "socket", "can", "serial", "select",
+                 "subprocess", "msgpack", "cryptography", "typing", "enum", "dataclasses"))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "firmware"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.strip() == "[]" and out.stderr == ""
