@@ -1,0 +1,406 @@
+# The upload/download state machine of the UDS server, ISO 14229-1 §15
+# (digest §9): one transfer at a time, opened by RequestDownload 0x34,
+# RequestUpload 0x35 or RequestFileTransfer 0x38, fed by TransferData 0x36,
+# closed by RequestTransferExit 0x37 (or aborted by a session change/reset).
+#
+#              START_DOWN                BLOCK (accepted)
+#    S_IDLE ─────────────▶ S_DOWNLOAD ─────────────────▶ S_WRITING
+#     ▲  │ START_UP          │  ▲        WRITTEN (program time over)│
+#     │  ▼                   │  └─────────────────────────────────────┘
+#     │ S_UPLOAD ◀─ BLOCK    │ EXIT (all data in) / ABORT (any state)
+#     └──────────────────────┘
+#
+# The data goes to or comes from a *target*: an object with
+#   read(addr, out, off, count) -> count     write(addr, data, off, count) -> 0 | NRC
+#   commit() -> 0 | NRC                      (at RequestTransferExit)
+# MemoryStore below (download/upload regions) and the file stores of
+# uds/files.py are targets.
+#
+# TransferData counter rules (§15.4.1, digest §9.3): the counter starts at 01
+# after 34/35/38, +1 per block, wrapping FF -> 00.  A block carrying the
+# counter of the last accepted block is a repeat after a lost response: it is
+# answered again without writing twice (upload: the same data is sent again).
+# Check order (Fig 33 is missing from the source; reconstructed [K?]):
+# 13 short -> 24 no transfer -> 73 counter -> 24 all data already in ->
+# 13 block length -> 31 beyond memorySize -> 71/72/92/93 faults.
+from diagbridge.uds.nrc import NRC_IMLOIF, NRC_CNC, NRC_RSE, NRC_ROOR, NRC_TDS, NRC_GPF, NRC_WBSC
+from diagbridge._compat import const
+from diagbridge.clock import ticks_add, due
+from diagbridge.errors import ConfigError
+from diagbridge.uds.codec_transfer import next_bsc
+from diagbridge.uds.service import RSP_PENDING
+
+
+_RSP_TD = const(0x76)
+
+# States
+S_IDLE = const(0)
+S_DOWNLOAD = const(1)       # blocks flow client -> server
+S_UPLOAD = const(2)         # blocks flow server -> client
+S_WRITING = const(3)        # a download block is being programmed (0x78 pending)
+# Inputs
+_I_START_DOWN = const(0)
+_I_START_UP = const(1)
+_I_BLOCK = const(2)
+_I_WRITTEN = const(3)
+_I_EXIT = const(4)
+_I_ABORT = const(5)
+
+# _NEXT[state][input] = next state, or -1: not allowed in that state (the
+# caller answers 0x22 for a second start, 0x24 for a block or exit).
+_NEXT = (
+    (S_DOWNLOAD, S_UPLOAD, -1, -1, -1, S_IDLE),             # S_IDLE
+    (-1, -1, S_WRITING, -1, S_IDLE, S_IDLE),                # S_DOWNLOAD
+    (-1, -1, S_UPLOAD, -1, S_IDLE, S_IDLE),                 # S_UPLOAD
+    (-1, -1, -1, S_DOWNLOAD, -1, S_IDLE),                   # S_WRITING
+)
+
+_SECTOR = const(4096)       # NVM persistence granule of MemoryStore
+
+
+class Transfer:
+    """The transfer in progress; state and counters are public, read-only."""
+
+    def __init__(self):
+        self.state = S_IDLE
+        self.target = None
+        self.base = 0           # target address of byte 0 of the transfer
+        self.size = 0           # bytes to transfer (memorySize / file size)
+        self.pos = 0            # bytes accepted so far
+        self.bsc = 0            # counter of the last accepted block
+        self.last_len = 0       # data bytes of that block (for a repeat)
+        self.any_block = False  # a repeat needs an accepted block first
+        self.block_max = 0      # maxNumberOfBlockLength (SID + BSC + data)
+        self.program_us_per_kib = 0
+        self.fault = 0          # fault injection: the next block fails with this NRC
+        self.writes = 0         # blocks written (a repeat does not count)
+        self._busy_until = None
+        self._bsc_pending = 0
+
+    def _go(self, inp):
+        nxt = _NEXT[self.state][inp]
+        if nxt < 0:
+            return False
+        self.state = nxt
+        return True
+
+    # ---- opening and closing ------------------------------------------------------
+    def start(self, upload, target, base, size, block_max, pos=0, program_us_per_kib=0):
+        """Open a transfer (after 34/35/38 passed their checks): 0 or NRC 0x22."""
+        if not self._go(_I_START_UP if upload else _I_START_DOWN):
+            return NRC_CNC
+        self.target = target
+        self.base = base
+        self.size = size
+        self.pos = pos
+        self.bsc = 0            # so the first expected counter is 01
+        self.last_len = 0
+        self.any_block = False
+        self.block_max = block_max
+        self.program_us_per_kib = program_us_per_kib
+        return 0
+
+    def exit(self, record_len):
+        """RequestTransferExit: 0 (closed) or the NRC."""
+        if self.state != S_DOWNLOAD and self.state != S_UPLOAD:
+            return NRC_RSE
+        if self.pos < self.size:
+            return NRC_RSE             # transfer not complete (Table 459)
+        if record_len:
+            return NRC_ROOR            # no VM transferRequestParameterRecord defined
+        nrc = self.target.commit()
+        if nrc:
+            return nrc                  # 0x72: finalising failed
+        self._go(_I_EXIT)
+        self.target = None
+        return 0
+
+    def abort(self):
+        """Session change, reset, or 0x71: drop the transfer (data written stays)."""
+        self._go(_I_ABORT)
+        self.target = None
+        self._busy_until = None
+
+    # ---- TransferData -------------------------------------------------------------
+    def transfer_data(self, now, req, n, rsp):
+        """Handle `36 BSC [data]`: response length in rsp, -NRC or RSP_PENDING."""
+        if n < 2:
+            return -NRC_IMLOIF
+        st = self.state
+        if st != S_DOWNLOAD and st != S_UPLOAD:
+            return -NRC_RSE
+        bsc = req[1]
+        upload = st == S_UPLOAD
+        if self.any_block and bsc == self.bsc:
+            return self._repeat(req, n, rsp, upload)
+        if bsc != next_bsc(self.bsc):
+            return -NRC_WBSC
+        if self.pos >= self.size:
+            return -NRC_RSE            # everything is in: only 37 may follow
+        if upload:
+            if n != 2:
+                return -NRC_IMLOIF
+            count = self.size - self.pos
+            room = self.block_max - 2
+            if count > room:
+                count = room
+        else:
+            if n > self.block_max or n == 2:
+                return -NRC_IMLOIF
+            count = n - 2
+            if self.pos + count > self.size:
+                return -NRC_ROOR
+        if self.fault:
+            nrc = self.fault
+            self.fault = 0
+            if nrc == NRC_TDS:
+                self.abort()
+            return -nrc
+        if upload:
+            self.target.read(self.base + self.pos, rsp, 2, count)
+        else:
+            nrc = self.target.write(self.base + self.pos, req, 2, count)
+            if nrc:
+                return -nrc
+            self.writes += 1
+        self.pos += count
+        self.bsc = bsc
+        self.last_len = count
+        self.any_block = True
+        rsp[0] = _RSP_TD
+        rsp[1] = bsc
+        if upload:
+            return 2 + count
+        us = (count * self.program_us_per_kib) >> 10
+        self._go(_I_BLOCK)
+        if us <= 0:
+            self._go(_I_WRITTEN)
+            return 2
+        self._busy_until = ticks_add(now, us)
+        self._bsc_pending = bsc
+        return RSP_PENDING
+
+    def _repeat(self, req, n, rsp, upload):
+        rsp[0] = _RSP_TD
+        rsp[1] = self.bsc
+        if not upload:
+            if n > self.block_max:
+                return -NRC_IMLOIF
+            return 2                    # already written: do not write twice
+        if n != 2:
+            return -NRC_IMLOIF
+        self.target.read(self.base + self.pos - self.last_len, rsp, 2, self.last_len)
+        return 2 + self.last_len
+
+    # programming time (RSP_PENDING): the server calls these through the spec
+    def deadline(self):
+        return self._busy_until
+
+    def resume(self, now, rsp):
+        """Final response once programming is over, else RSP_PENDING."""
+        if self.state != S_WRITING:
+            return -NRC_TDS            # aborted while programming
+        if not due(now, self._busy_until):
+            return RSP_PENDING
+        self._busy_until = None
+        self._go(_I_WRITTEN)
+        rsp[0] = _RSP_TD
+        rsp[1] = self._bsc_pending
+        return 2
+
+
+class MemoryStore:
+    """Download/upload regions: bytes kept in RAM, persisted to NVM per 4 KiB
+    sector (keys "mem.<start hex>.<sector>") at commit().  Content an NVM does
+    not have reads as erased flash (0xFF).  A region's RAM is allocated on its
+    first use, never per request."""
+
+    def __init__(self, regions, nvm=None):
+        # regions: iterable of (start, size, erase_us_per_kib)
+        self._start = []
+        self._size = []
+        self._erase_us = []
+        self._buf = []
+        self._dirty = []
+        for start, size, erase_us in regions:
+            if start in self._start:
+                continue
+            self._start.append(start)
+            self._size.append(size)
+            self._erase_us.append(erase_us)
+            self._buf.append(None)
+            self._dirty.append(None)
+        self._nvm = nvm
+
+    def find(self, addr, size):
+        """Index of the region holding [addr, addr+size), or -1."""
+        for i in range(len(self._start)):
+            s = self._start[i]
+            if s <= addr and addr + size <= s + self._size[i]:
+                return i
+        return -1
+
+    def erase_time_us(self, addr, size):
+        i = self.find(addr, size)
+        return 0 if i < 0 else self._erase_us[i] * ((size + 1023) >> 10)
+
+    def _region(self, addr):
+        i = self.find(addr, 1)
+        if self._buf[i] is None:
+            size = self._size[i]
+            buf = bytearray(b"\xff" * size)
+            nsec = (size + _SECTOR - 1) // _SECTOR
+            if self._nvm is not None:
+                for s in range(nsec):
+                    v = self._nvm.get(self._key(i, s))
+                    if v is not None:
+                        o = s * _SECTOR
+                        for j in range(len(v)):
+                            buf[o + j] = v[j]
+            self._buf[i] = buf
+            self._dirty[i] = bytearray(nsec)
+        return i
+
+    def _key(self, i, sector):
+        return "mem.%08x.%d" % (self._start[i], sector)
+
+    def read(self, addr, out, off, count):
+        i = self._region(addr)
+        buf = self._buf[i]
+        o = addr - self._start[i]
+        for j in range(count):
+            out[off + j] = buf[o + j]
+        return count
+
+    def write(self, addr, data, off, count):
+        i = self._region(addr)
+        buf = self._buf[i]
+        dirty = self._dirty[i]
+        o = addr - self._start[i]
+        for j in range(count):
+            buf[o + j] = data[off + j]
+        s = o // _SECTOR
+        while s * _SECTOR < o + count:
+            dirty[s] = 1
+            s += 1
+        return 0
+
+    def erase(self, addr, size):
+        i = self._region(addr)
+        buf = self._buf[i]
+        o = addr - self._start[i]
+        for j in range(size):
+            buf[o + j] = 0xFF
+        s = o // _SECTOR
+        while s * _SECTOR < o + size:
+            self._dirty[i][s] = 1
+            s += 1
+        return self.commit()
+
+    def commit(self):
+        """Persist the dirty sectors; 0 or NRC 0x72."""
+        if self._nvm is None:
+            return 0
+        for i in range(len(self._start)):
+            dirty = self._dirty[i]
+            if dirty is None:
+                continue
+            buf = self._buf[i]
+            for s in range(len(dirty)):
+                if dirty[s]:
+                    end = min((s + 1) * _SECTOR, self._size[i])
+                    try:
+                        self._nvm.put(self._key(i, s), bytes(buf[s * _SECTOR:end]))
+                    except OSError:
+                        return NRC_GPF
+                    dirty[s] = 0
+        return 0
+
+    def crc16(self, addr, size):
+        """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over [addr, addr+size)."""
+        i = self._region(addr)
+        buf = self._buf[i]
+        o = addr - self._start[i]
+        crc = 0xFFFF
+        for j in range(o, o + size):
+            crc ^= buf[j] << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        return crc
+
+
+def _regions(cfg, key):
+    out = []
+    lst = cfg.get(key, ())
+    for k in range(len(lst)):
+        r = lst[k]
+        try:
+            start = r["start"]
+            size = r["size"]
+        except (KeyError, TypeError):
+            raise ConfigError("transfer.%s.%d" % (key, k))
+        if start < 0 or size <= 0:
+            raise ConfigError("transfer.%s.%d.size" % (key, k))
+        out.append((start, size, r.get("erase_us_per_kib", 0)))
+    return out
+
+
+class TransferContext:
+    """Everything the upload/download services share on one server: the
+    transfer machine, the memory regions and (if configured) the file store."""
+
+    def __init__(self, srv, files=None):
+        p = srv.profile
+        cfg = getattr(p, "transfer", None) or {}
+        self.download_regions = _regions(cfg, "download_regions")
+        self.upload_regions = _regions(cfg, "upload_regions")
+        self.store = MemoryStore(self.download_regions + self.upload_regions,
+                                 getattr(srv, "nvm", None))
+        mbl = cfg.get("max_block_length", 0x0402)
+        if mbl > len(srv.rsp):
+            mbl = len(srv.rsp)
+        if mbl < 3:
+            raise ConfigError("transfer.max_block_length")
+        self.max_block_length = mbl
+        self.data_formats = tuple(cfg.get("data_formats", (0x00,)))
+        self.program_us_per_kib = cfg.get("program_us_per_kib", 0)
+        self.files = files
+        self.machine = Transfer()
+        # [addr, size, bytes programmed since] per erase (eraseMemory 0xFF00):
+        # checkProgrammingDependencies passes once every erased range is
+        # programmed again; an "erase_required" region takes downloads only
+        # inside an erased range (else 0x70)
+        self.erased = []
+        self.last_download = None   # (addr, size) of the open download
+        self.refuse = False         # fault injection: 34/35 answer 0x70
+
+    def programmed(self, addr, size):
+        """A download into [addr, addr+size) completed (RequestTransferExit)."""
+        for e in self.erased:
+            lo = addr if addr > e[0] else e[0]
+            hi = addr + size
+            if e[0] + e[1] < hi:
+                hi = e[0] + e[1]
+            if hi > lo:
+                e[2] += hi - lo
+
+    def dependencies_ok(self):
+        for e in self.erased:
+            if e[2] < e[1]:
+                return False
+        return True
+
+    def region_for(self, regions, addr, size):
+        for start, rsize, _ in regions:
+            if start <= addr and addr + size <= start + rsize:
+                return start
+        return -1
+
+
+def context(srv):
+    """The server's TransferContext, made on first use (once per server)."""
+    ctx = getattr(srv, "uds_transfer", None)
+    if ctx is None:
+        ctx = TransferContext(srv)
+        srv.uds_transfer = ctx
+    return ctx

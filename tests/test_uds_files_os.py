@@ -1,0 +1,75 @@
+"""OsFileStore (cpy/files_os.py): 0x38 over a real sandbox folder."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
+
+from uds_xfer_driver import make, ask, h, T0  # noqa: E402
+from diagbridge.cpy.files_os import OsFileStore  # noqa: E402
+from diagbridge.uds import srv_transfer  # noqa: E402
+from diagbridge.uds.codec_transfer import build_request_file_transfer  # noqa: E402
+
+PROFILE = {"transfer": {"max_block_length": 0x0102}}
+
+
+def _req(mode, path, size=0):
+    out = bytearray(300)
+    n = build_request_file_transfer(out, mode, path, 0, size, size, 4)
+    return bytes(out[:n])
+
+
+def _srv(root):
+    s = make(PROFILE, [srv_transfer.SPECS], session=2)
+    srv_transfer.set_file_store(s, OsFileStore(str(root), 4096))
+    return s
+
+
+def test_add_read_list_delete(tmp_path):
+    s = _srv(tmp_path)
+    data = bytes(range(256)) * 2
+    assert ask(s, T0, _req(1, b"logs/a.bin", 512)) == h("78 01 20 01 02 00")
+    for i, bsc in ((0, 1), (256, 2)):
+        assert ask(s, T0, bytes((0x36, bsc)) + data[i:i + 256]) == bytes((0x76, bsc))
+    assert not (tmp_path / "logs" / "a.bin").exists()          # only the .part so far
+    assert ask(s, T0, h("37")) == h("77")
+    assert (tmp_path / "logs" / "a.bin").read_bytes() == data
+    r = ask(s, T0, _req(5, b"logs"))
+    assert r[:6] == h("78 05 20 01 02 00")
+    assert ask(s, T0, h("36 01")) == h("76 01") + b"a.bin\n"
+    assert ask(s, T0, h("37")) == h("77")
+    assert ask(s, T0, _req(4, b"logs/a.bin"))[:2] == h("78 04")
+    assert ask(s, T0, h("36 01"))[2:] == data[:256]
+    assert ask(s, T0, h("36 02"))[2:] == data[256:]
+    assert ask(s, T0, h("37")) == h("77")
+    assert ask(s, T0, _req(2, b"logs/a.bin")) == h("78 02")
+    assert not (tmp_path / "logs" / "a.bin").exists()
+
+
+def test_resume_continues_the_part_file(tmp_path):
+    s = _srv(tmp_path)
+    ask(s, T0, _req(1, b"fw.bin", 300))
+    assert ask(s, T0, h("36 01") + bytes(range(200))) == h("76 01")
+    s.set_session(T0, 3)
+    s.set_session(T0, 2)
+    r = ask(s, T0, _req(6, b"fw.bin", 300))
+    assert r[-8:] == (200).to_bytes(8, "big")
+    assert ask(s, T0, h("36 01") + bytes(100)) == h("76 01")
+    assert ask(s, T0, h("37")) == h("77")
+    assert (tmp_path / "fw.bin").read_bytes() == bytes(range(200)) + bytes(100)
+
+
+def test_sandbox_escapes_are_rejected(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    outside = tmp_path / "secret.txt"
+    outside.write_bytes(b"secret")
+    os.symlink(str(outside), str(box / "link.txt"))
+    os.symlink(str(tmp_path), str(box / "up"))
+    s = _srv(box)
+    for p in (b"../secret.txt", b"/etc/passwd", b"link.txt", b"up/secret.txt",
+              b"a/../../secret.txt", b"x.part", str(outside).encode()):
+        assert ask(s, T0, _req(4, p)) == h("7F 38 31"), p
+        assert ask(s, T0, _req(1, p, 4)) == h("7F 38 31"), p
+        assert ask(s, T0, _req(2, p)) == h("7F 38 31"), p
+    assert ask(s, T0, _req(5, b"up")) == h("7F 38 31")
+    assert outside.read_bytes() == b"secret"
