@@ -39,6 +39,23 @@ A_TIMEOUT_P2 = const(0x50)      # no response within P2_client (or P2*_client af
 A_NEGATIVE_RESPONSE = const(0x51)  # the server answered 0x7F; the NRC is in the event
 A_UNEXPECTED_RESPONSE = const(0x52)  # a response that matches no outstanding request
 
+# Host link (diagbridge.link): faults of the byte stream and of the peer.
+LINK_BAD_CRC = const(0x70)      # a frame whose CRC-16 does not match
+LINK_OVERSIZE = const(0x71)     # a frame longer than max_frame (discarded up to the next 0x00)
+LINK_TRUNCATED = const(0x72)    # a frame cut short (incomplete COBS block, no room for the CRC)
+LINK_MALFORMED = const(0x73)    # a frame whose msgpack message is not [kind, ref, body]
+LINK_VERSION = const(0x74)      # the peers speak different LINK_PROTOCOL_VERSIONs
+LINK_AUTH_FAILED = const(0x75)  # the HMAC answer to the challenge was wrong
+LINK_REFUSED = const(0x76)      # not authenticated, or the role is too low for the request
+LINK_NO_CREDIT = const(0x77)    # the peer sent more than the credits it was granted
+LINK_UNSUPPORTED = const(0x78)  # a message kind (or value type) this side does not know
+LINK_TIMEOUT = const(0x79)      # the peer was silent for link_timeout_ms
+LINK_DROPPED = const(0x7A)      # a bounded queue was full: messages counted as dropped
+LINK_UNEXPECTED = const(0x7B)   # a message the current state does not expect
+LINK_BYE = const(0x7C)          # the peer closed the link
+LINK_RESTARTED = const(0x7D)    # the peer started a new handshake on a live link
+LINK_CLOSED = const(0x7E)       # this side closed the link
+
 _NAMES = (
     (OK, "OK"),
     (N_TIMEOUT_A, "N_TIMEOUT_A"),
@@ -55,6 +72,21 @@ _NAMES = (
     (A_TIMEOUT_P2, "A_TIMEOUT_P2"),
     (A_NEGATIVE_RESPONSE, "A_NEGATIVE_RESPONSE"),
     (A_UNEXPECTED_RESPONSE, "A_UNEXPECTED_RESPONSE"),
+    (LINK_BAD_CRC, "LINK_BAD_CRC"),
+    (LINK_OVERSIZE, "LINK_OVERSIZE"),
+    (LINK_TRUNCATED, "LINK_TRUNCATED"),
+    (LINK_MALFORMED, "LINK_MALFORMED"),
+    (LINK_VERSION, "LINK_VERSION"),
+    (LINK_AUTH_FAILED, "LINK_AUTH_FAILED"),
+    (LINK_REFUSED, "LINK_REFUSED"),
+    (LINK_NO_CREDIT, "LINK_NO_CREDIT"),
+    (LINK_UNSUPPORTED, "LINK_UNSUPPORTED"),
+    (LINK_TIMEOUT, "LINK_TIMEOUT"),
+    (LINK_DROPPED, "LINK_DROPPED"),
+    (LINK_UNEXPECTED, "LINK_UNEXPECTED"),
+    (LINK_BYE, "LINK_BYE"),
+    (LINK_RESTARTED, "LINK_RESTARTED"),
+    (LINK_CLOSED, "LINK_CLOSED"),
 )
 
 

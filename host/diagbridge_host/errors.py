@@ -1,0 +1,58 @@
+"""Exceptions of the host library.
+
+    DiagbridgeError (diagbridge.errors)
+     +-- LinkError (also OSError)         the link failed or the gateway said no
+     |    +-- LinkVersionError            the two ends speak different protocol versions
+     |    +-- LinkAuthError               wrong key (either side), or a key is needed
+     |    +-- LinkRefused                 role too low / not offered / no credit
+     +-- LinkTimeout (also TimeoutError)  no answer in time
+
+A negative response from an ECU is not an exception: it comes back as data.
+"""
+from diagbridge.codes import code_name, LINK_REFUSED, LINK_NO_CREDIT, LINK_AUTH_FAILED
+from diagbridge.errors import DiagbridgeError, UsageError, ConfigError  # noqa: F401 (re-export)
+
+
+class LinkError(DiagbridgeError, OSError):
+    """The host link failed or the gateway refused; `code` is a codes.LINK_* or 0."""
+
+    def __init__(self, message, code=0):
+        # One argument: OSError would read two as (errno, strerror).
+        super().__init__(message)
+        self.code = code
+
+
+class LinkTimeout(DiagbridgeError, TimeoutError):
+    def __init__(self, message):
+        super().__init__(message)
+
+
+class LinkVersionError(LinkError):
+    def __init__(self, gateway_version, host_version):
+        if gateway_version is None:
+            what = "gateway did not say which link protocol it speaks"
+        else:
+            what = "gateway speaks link protocol %s" % gateway_version
+        super().__init__(
+            "%s, this library speaks %d: update the gateway firmware (or the host library)"
+            % (what, host_version))
+        self.gateway_version = gateway_version
+        self.host_version = host_version
+
+
+class LinkAuthError(LinkError):
+    pass
+
+
+class LinkRefused(LinkError):
+    pass
+
+
+def error_for(code, text, what="request"):
+    """The exception for an ERROR message from the gateway."""
+    msg = "gateway refused the %s: %s (%s)" % (what, text or "no reason given", code_name(code))
+    if code in (LINK_REFUSED, LINK_NO_CREDIT):
+        return LinkRefused(msg, code)
+    if code == LINK_AUTH_FAILED:
+        return LinkAuthError(msg, code)
+    return LinkError(msg, code)

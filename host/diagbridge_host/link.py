@@ -1,0 +1,450 @@
+"""The host end of the diagbridge host link, sans-I/O (CPython only).
+
+``HostLink`` turns bytes from the gateway into events and the application's
+requests into bytes; a transport (serial, TCP, in-process) only moves bytes
+and calls ``on_timer`` when ``deadline()`` is due.  Time is ``now`` in seconds
+from any monotonic clock (``time.monotonic()``).
+
+The wire format is the gateway's own definition (``diagbridge.link.proto``)
+and the framing is the gateway's code (``diagbridge.link.cobs``); messages are
+encoded with PyPI ``msgpack``.
+
+    link = HostLink(key=b"...32 bytes...", role=ROLE_DIAGNOSTIC)
+    link.connect(now)
+    transport.write(link.data_to_send())
+    link.receive_bytes(now, transport.read())      # may raise LinkVersionError, LinkAuthError
+    ev = link.next_event()                         # LinkUp, Response, RequestFailed, ...
+    rid = link.request(now, MSG_REQ_UDS, {K_BUS: 0, K_DATA: b"\\x22\\xf1\\x90"})
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import msgpack
+
+from diagbridge.codes import (code_name, LINK_AUTH_FAILED, LINK_REFUSED, LINK_VERSION,
+                              LINK_UNSUPPORTED)
+from diagbridge.errors import UsageError
+from diagbridge.link import proto as P
+from diagbridge.link.auth import WHO_GATEWAY, WHO_HOST, auth_message
+from diagbridge.link.cobs import Deframer, EV_FRAME, EV_FRAME_BAD, encode_frame, frame_size
+
+from diagbridge_host.errors import (LinkAuthError, LinkError, LinkRefused, LinkVersionError,
+                                    error_for)
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {P.ROLE_MONITOR: "monitor", P.ROLE_DIAGNOSTIC: "diagnostic", P.ROLE_FULL: "full"}
+
+# HostLink.state
+IDLE = "idle"
+HELLO = "hello"             # HELLO sent, waiting for HELLO_ACK
+AUTH = "auth"               # waiting for CHALLENGE / AUTH_OK
+READY = "ready"
+LOST = "lost"               # the gateway went silent
+FAILED = "failed"           # version or authentication failure (see .error)
+CLOSED = "closed"
+
+
+# ---- events returned by next_event() ------------------------------------------
+@dataclass
+class GatewayInfo:
+    version: int
+    name: str
+    buses: list
+    roles: list
+    max_frame: int
+    heartbeat_ms: int
+    timeout_ms: int
+
+
+@dataclass
+class LinkUp:
+    role: int
+    gateway: GatewayInfo
+
+
+@dataclass
+class Response:
+    req_id: int
+    kind: int                       # the request's MSG_REQ_* kind
+    result: int                     # a diagbridge.codes result (0 = OK)
+    data: Optional[bytes]
+    body: dict
+
+
+@dataclass
+class RequestFailed:
+    """The gateway answered a request with ERROR (refused, unsupported ...)."""
+    req_id: int
+    kind: int
+    code: int
+    text: str
+
+    def exception(self) -> LinkError:
+        return error_for(self.code, self.text)
+
+
+@dataclass
+class GatewayEvent:
+    kind: int                       # MSG_EV_*
+    seq: int
+    body: dict
+
+
+@dataclass
+class Dropped:
+    """The gateway's queue overflowed: `counts` events of each kind never left it."""
+    counts: dict
+    total: int
+
+
+@dataclass
+class GatewayError:
+    """An ERROR not tied to a request (e.g. a malformed message of ours)."""
+    code: int
+    text: str
+
+
+@dataclass
+class LinkLost:
+    reason: str
+
+
+@dataclass
+class _Pending:
+    req_id: int
+    kind: int
+    msg: bytes = field(repr=False)
+
+
+class HostLink:
+    """Sans-I/O host end of the link.  Not thread-safe: one owner drives it."""
+
+    def __init__(self, key: Optional[bytes] = None, role: int = P.ROLE_FULL,
+                 event_credits: int = 256, name: str = "diagbridge_host",
+                 heartbeat_ms: int = 1000, link_timeout_ms: int = 3000,
+                 max_frame: int = 65535, urandom: Callable[[int], bytes] = os.urandom):
+        if role not in ROLE_NAMES:
+            raise UsageError("role must be ROLE_MONITOR, ROLE_DIAGNOSTIC or ROLE_FULL")
+        if not 1 <= event_credits <= 0xFFFFFF:
+            raise UsageError("event_credits must be 1..16777215")
+        self._key = key
+        self._want = role
+        self._window = event_credits
+        self._name = name
+        self._hb_s = heartbeat_ms / 1000
+        self._silent_s = link_timeout_ms / 1000
+        self._urandom = urandom
+        self._rx = Deframer(max_frame)
+        self._out = bytearray()
+        self._events: deque = deque()
+        self.state = IDLE
+        self.error: Optional[LinkError] = None
+        self.gateway: Optional[GatewayInfo] = None
+        self.role = P.ROLE_NONE
+        self.request_credits = 0
+        self.dropped: dict = {}         # event kind -> events the gateway dropped
+        self.dropped_total = 0
+        self.lost_events = 0            # gaps in the event sequence (frames lost on the wire)
+        self.unexpected = 0             # replies to no outstanding request
+        self._host_nonce = b""
+        self._gw_nonce: Optional[bytes] = None
+        self._outstanding: dict = {}    # req_id -> kind
+        self._pending: deque = deque()  # requests waiting for a credit
+        self._next_id = 1
+        self._next_seq = 0
+        self._consumed = 0              # events taken by the app, not yet re-granted
+        self._hb_at: Optional[float] = None
+        self._silent_at: Optional[float] = None
+
+    # ---- counters of the byte stream ------------------------------------------
+    @property
+    def frame_faults(self) -> dict:
+        return {"bad_crc": self._rx.bad_crc, "oversize": self._rx.oversize,
+                "truncated": self._rx.truncated}
+
+    # ---- application side -------------------------------------------------------
+    def connect(self, now: float) -> None:
+        """Start the handshake: HELLO with our version, role, nonce and credits."""
+        if self.state not in (IDLE, LOST, CLOSED):
+            raise UsageError("connect() while %s" % self.state)
+        self._reset()
+        self._host_nonce = self._urandom(P.NONCE_LEN)
+        self.state = HELLO
+        self._send(P.MSG_HELLO, 0, {
+            P.K_VERSION: P.LINK_PROTOCOL_VERSION, P.K_ROLE: self._want,
+            P.K_NONCE: self._host_nonce, P.K_CREDITS: self._window, P.K_NAME: self._name,
+            P.K_MAX_FRAME: self._rx.payload.nbytes - 2, P.K_HEARTBEAT_MS: int(self._hb_s * 1000)})
+        self._silent_at = now + self._silent_s
+
+    def request(self, now: float, kind: int, body: Optional[dict] = None) -> int:
+        """Send a request (queued locally while the gateway grants no credit);
+        returns its id.  The answer is a Response or RequestFailed event."""
+        if self.state != READY:
+            raise LinkError("the link is not up (%s)" % self.state)
+        if not P.is_request(kind):
+            raise UsageError("not a request kind: 0x%02X" % kind)
+        req_id = self._new_id()
+        msg = msgpack.packb([kind, req_id, body if body is not None else {}], use_bin_type=True)
+        if self.gateway is not None and len(msg) > self.gateway.max_frame:
+            raise UsageError("request of %d bytes exceeds the gateway's max_frame %d"
+                             % (len(msg), self.gateway.max_frame))
+        self._outstanding[req_id] = kind
+        self._pending.append(_Pending(req_id, kind, msg))
+        self._flush_pending()
+        return req_id
+
+    def close(self, now: float) -> None:
+        if self.state in (HELLO, AUTH, READY):
+            self._send(P.MSG_BYE, 0, {})
+        self.state = CLOSED
+        self._hb_at = self._silent_at = None
+
+    def next_event(self):
+        """The next event, or None.  Taking gateway events returns their credits."""
+        if not self._events:
+            return None
+        ev = self._events.popleft()
+        if isinstance(ev, (GatewayEvent, Dropped)):
+            self._consumed += 1
+            if self.state == READY and self._consumed >= max(1, self._window // 4):
+                self._send(P.MSG_CREDIT, 0, {P.K_CREDITS: self._consumed})
+                self._consumed = 0
+        return ev
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._outstanding)
+
+    # ---- byte side ----------------------------------------------------------------
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def receive_bytes(self, now: float, data: bytes) -> None:
+        """Bytes from the gateway.  Raises LinkVersionError / LinkAuthError /
+        LinkRefused when the handshake fails (state becomes FAILED)."""
+        rx = self._rx
+        n = len(data)
+        i = 0
+        while i < n:
+            i = rx.feed_bytes(0, data, n, i)
+            ev = rx.poll()
+            if ev == EV_FRAME:
+                self._on_frame(now, bytes(rx.payload[:rx.length]))
+            elif ev == EV_FRAME_BAD:
+                log.debug("bad frame from gateway: %s", code_name(rx.result))
+
+    def on_timer(self, now: float) -> None:
+        if self._silent_at is not None and now >= self._silent_at:
+            was = self.state
+            self._lose("gateway silent for %.1f s" % self._silent_s)
+            if was in (HELLO, AUTH):
+                self.error = LinkError("no answer from the gateway to the handshake")
+        if self._hb_at is not None and now >= self._hb_at:
+            self._hb_at = now + self._hb_s
+            self._send(P.MSG_HEARTBEAT, 0, {})
+
+    def deadline(self) -> Optional[float]:
+        ds = [d for d in (self._hb_at, self._silent_at) if d is not None]
+        return min(ds) if ds else None
+
+    # ---- internals -------------------------------------------------------------------
+    def _reset(self):
+        self.error = None
+        self.role = P.ROLE_NONE
+        self.request_credits = 0
+        self._gw_nonce = None
+        self._outstanding.clear()
+        self._pending.clear()
+        self._next_seq = 0
+        self._consumed = 0
+        self._rx.reset()
+
+    def _lose(self, reason):
+        self.state = LOST
+        self._hb_at = self._silent_at = None
+        self._events.append(LinkLost(reason))
+        log.warning("link lost: %s", reason)
+
+    def _fail(self, exc):
+        self.state = FAILED
+        self.error = exc
+        self._hb_at = self._silent_at = None
+        raise exc
+
+    def _send(self, kind, ref, body):
+        msg = msgpack.packb([kind, ref, body], use_bin_type=True)
+        self._send_msg(msg)
+
+    def _send_msg(self, msg):
+        out = bytearray(frame_size(len(msg)))
+        n = encode_frame(msg, len(msg), out)
+        self._out += out[:n]
+
+    def _new_id(self):
+        while True:
+            rid = self._next_id
+            self._next_id = rid + 1 if rid < 0xFFFF else 1
+            if rid not in self._outstanding:
+                return rid
+
+    def _flush_pending(self):
+        while self._pending and self.request_credits > 0:
+            p = self._pending.popleft()
+            self.request_credits -= 1
+            self._send_msg(p.msg)
+
+    def _mac(self, who, gw_nonce):
+        m = auth_message(who, P.LINK_PROTOCOL_VERSION, self._want, gw_nonce, self._host_nonce)
+        return hmac.new(self._key, m, hashlib.sha256).digest()
+
+    def _on_frame(self, now, payload):
+        try:
+            msg = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            kind, ref, body = msg[0], msg[1], msg[2]
+            if not isinstance(kind, int) or not isinstance(ref, int):
+                raise ValueError("kind/ref")
+        except Exception:
+            log.warning("malformed message from gateway: %r", payload[:32])
+            return
+        if body is None:
+            body = {}
+        if self.state in (CLOSED, FAILED, IDLE):
+            return
+        if self._silent_at is not None:
+            self._silent_at = now + self._silent_s
+        if kind == P.MSG_HELLO_ACK:
+            self._on_hello_ack(body)
+        elif kind == P.MSG_CHALLENGE:
+            self._on_challenge(body)
+        elif kind == P.MSG_AUTH_OK:
+            self._on_auth_ok(now, body)
+        elif kind == P.MSG_ERROR:
+            self._on_error(ref, body)
+        elif self.state != READY:
+            log.debug("ignoring kind 0x%02X before the link is up", kind)
+        elif kind == P.MSG_RESPONSE:
+            rkind = self._reply(ref)
+            if rkind is not None:
+                self._events.append(Response(ref, rkind, body.get(P.K_RESULT, 0),
+                                             body.get(P.K_DATA), body))
+        elif P.is_event(kind):
+            self._on_event(kind, ref, body)
+        elif kind == P.MSG_CREDIT:
+            self.request_credits += max(0, int(body.get(P.K_CREDITS, 0)))
+            self._flush_pending()
+        elif kind == P.MSG_BYE:
+            self._lose("gateway closed the link (%s)" % code_name(body.get(P.K_CODE, 0)))
+        elif kind != P.MSG_HEARTBEAT:
+            log.debug("ignoring unknown kind 0x%02X", kind)
+
+    def _on_hello_ack(self, body):
+        if self.state != HELLO:
+            return
+        ver = body.get(P.K_VERSION)
+        if ver != P.LINK_PROTOCOL_VERSION:
+            self._fail(LinkVersionError(ver, P.LINK_PROTOCOL_VERSION))
+        self.gateway = GatewayInfo(ver, str(body.get(P.K_NAME, "")), body.get(P.K_BUSES, []),
+                                   body.get(P.K_ROLES, []), body.get(P.K_MAX_FRAME, 0),
+                                   body.get(P.K_HEARTBEAT_MS, 1000),
+                                   body.get(P.K_TIMEOUT_MS, 3000))
+        # Beat well inside the gateway's timeout; wait at least three of its beats.
+        self._hb_s = min(self._hb_s, self.gateway.timeout_ms / 3000)
+        self._silent_s = max(self._silent_s, 3 * self.gateway.heartbeat_ms / 1000)
+        self.state = AUTH
+
+    def _on_challenge(self, body):
+        if self.state != AUTH:
+            return
+        if self._key is None:
+            self._fail(LinkAuthError("gateway %r wants a key for the %s role: pass key=..."
+                                     % (self.gateway.name if self.gateway else "?",
+                                        ROLE_NAMES[self._want]), LINK_AUTH_FAILED))
+        nonce = body.get(P.K_NONCE)
+        if not isinstance(nonce, bytes) or len(nonce) != P.NONCE_LEN:
+            self._fail(LinkAuthError("gateway sent a malformed challenge"))
+        self._gw_nonce = nonce
+        self._send(P.MSG_AUTH, 0, {P.K_MAC: self._mac(WHO_HOST, nonce)})
+
+    def _on_auth_ok(self, now, body):
+        if self.state != AUTH:
+            return
+        if self._gw_nonce is not None:
+            proof = body.get(P.K_MAC)
+            if not isinstance(proof, bytes) or not hmac.compare_digest(
+                    proof, self._mac(WHO_GATEWAY, self._gw_nonce)):
+                self._fail(LinkAuthError("the gateway could not prove it knows the key: "
+                                         "wrong key on the gateway, or not our gateway"))
+        self.role = body.get(P.K_ROLE, P.ROLE_NONE)
+        self.request_credits = max(0, int(body.get(P.K_CREDITS, 0)))
+        self.state = READY
+        self._hb_at = now + self._hb_s
+        self._silent_at = now + self._silent_s
+        self._events.append(LinkUp(self.role, self.gateway))
+        self._flush_pending()
+
+    def _on_error(self, ref, body):
+        code = body.get(P.K_CODE, 0)
+        text = body.get(P.K_TEXT, "")
+        if self.state in (HELLO, AUTH):
+            if code == LINK_VERSION:
+                return                      # HELLO_ACK already told us
+            if code == LINK_AUTH_FAILED:
+                self._fail(LinkAuthError("gateway rejected our key for the %s role (%s): "
+                                         "check the pre-shared key"
+                                         % (ROLE_NAMES[self._want], text), code))
+            if code == LINK_REFUSED:
+                offered = [ROLE_NAMES.get(r, r) for r in (self.gateway.roles if self.gateway
+                                                          else [])]
+                self._fail(LinkRefused("gateway refused the %s role (%s); it offers: %s"
+                                       % (ROLE_NAMES[self._want], text,
+                                          ", ".join(offered) or "nothing"), code))
+            self._fail(error_for(code, text, "handshake"))
+        rkind = self._reply(ref) if ref else None
+        if rkind is not None:
+            self._events.append(RequestFailed(ref, rkind, code, text))
+        else:
+            if code == LINK_UNSUPPORTED:
+                log.warning("gateway: unsupported message: %s", text)
+            self._events.append(GatewayError(code, text))
+
+    def _reply(self, ref):
+        """The kind of the outstanding request ref (its credit comes back), or None."""
+        kind = self._outstanding.pop(ref, None)
+        if kind is None:
+            self.unexpected += 1
+            return None
+        self.request_credits += 1
+        self._flush_pending()
+        return kind
+
+    def _on_event(self, kind, seq, body):
+        gap = (seq - self._next_seq) & 0xFFFF
+        if gap:
+            self.lost_events += gap
+            log.warning("%d gateway events lost on the wire", gap)
+        self._next_seq = (seq + 1) & 0xFFFF
+        if kind == P.MSG_EV_DROPPED:
+            counts = {int(k): int(v) for k, v in body.get(P.K_COUNTS, {}).items()}
+            total = sum(counts.values())
+            for k, v in counts.items():
+                self.dropped[k] = self.dropped.get(k, 0) + v
+            self.dropped_total += total
+            log.warning("gateway dropped %d events (queue full): %s", total, counts)
+            self._events.append(Dropped(counts, total))
+        else:
+            self._events.append(GatewayEvent(kind, seq, body))
+
+
+__all__ = ["HostLink", "LinkUp", "Response", "RequestFailed", "GatewayEvent", "Dropped",
+           "GatewayError", "LinkLost", "GatewayInfo", "IDLE", "HELLO", "AUTH", "READY", "LOST",
+           "FAILED", "CLOSED"]
