@@ -1,0 +1,247 @@
+"""CAN-TP (ISO 15765-2) over any python-can bus, asyncio API.
+
+The same ``CanTpEngine`` as ``cantp_can``, run by one task on the event loop
+instead of a thread::
+
+    async with AsyncCanTpBus(bus) as tpbus:
+        ecu = tpbus.open(tx_id=0x7E0, rx_id=0x7E8)
+        await ecu.send(b"\\x22\\xF1\\x90", timeout=2.0)
+        answer = await ecu.recv(timeout=1.0)        # bytes or None
+
+    async with await open_async_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as ecu: ...
+
+Frames arrive through ``can.Notifier(bus, ..., loop=loop)``: the loop watches
+the bus's file descriptor where there is one (socketcan), otherwise a reader
+thread hands frames over with ``call_soon_threadsafe``.  Timing as in
+``cantp_can``: the task sleeps until ``spin_us`` before the core's deadline,
+then yields with ``await asyncio.sleep(0)`` until it (other tasks keep
+running; the CPU stays busy for at most ``spin_us`` per deadline).
+
+python-can's ``bus.send`` is synchronous: when the driver's transmit queue is
+full (socketcan: ENOBUFS) it blocks the event loop until there is room, at
+most N_As (then the transfer fails with N_ERROR).  A real controller drains
+its queue by itself; a loopback between two tasks of one loop cannot, so
+there keep block sizes small (BS=8 is the default).
+"""
+import asyncio
+import logging
+
+import can
+
+from diagbridge.clock import ticks_diff
+from diagbridge.cantp.addr import Address
+from diagbridge.cantp.channel import Channel
+from diagbridge.cantp.config import TpConfig
+from diagbridge.cpy.cantp_base import (CanTpEngine, Slot, TransportError,
+                                       TransportTimeout, TxRequest, channel_config)
+from diagbridge.cpy.clock import now_us
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AsyncCanTpBus", "AsyncCanTpChannel", "open_async_channel",
+           "TransportError", "TransportTimeout"]
+
+_NOTIFIER_TIMEOUT_S = 0.1
+
+
+class AsyncCanTpBus:
+    """One python-can bus served by one asyncio task, shared by CAN-TP channels.
+
+    Make it inside a running event loop.  The caller keeps owning ``bus``."""
+
+    def __init__(self, bus: can.BusABC, *, spin_us: int = 1000, name: str = "cantp") -> None:
+        if not isinstance(spin_us, int) or spin_us < 0:
+            raise ValueError("spin_us")
+        self.bus = bus
+        self.name = name
+        self._spin_us = spin_us
+        self._loop = asyncio.get_running_loop()
+        self._engine = CanTpEngine(bus)
+        self._msgs = []
+        self._kick = False
+        self._waiter = None
+        self._closed = False
+        self._notifier = can.Notifier(bus, [self._on_msg], timeout=_NOTIFIER_TIMEOUT_S,
+                                      loop=self._loop)
+        self._task = self._loop.create_task(self._run(), name="%s-io" % name)
+
+    def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
+             **params) -> "AsyncCanTpChannel":
+        """A new CAN-TP channel on this bus (keywords: see cantp_base)."""
+        if self._closed:
+            raise TransportError("CAN-TP bus closed")
+        cfg, addr = channel_config(config, address, **params)
+        return AsyncCanTpChannel(self, Channel(cfg, addr), owns_bus_loop=False)
+
+    async def close(self) -> None:
+        """Stop the task; pending sends fail, waiting recv() calls raise."""
+        if self._closed:
+            return
+        self._closed = True
+        for slot in self._engine.slots:
+            slot.deliver(None)
+        self._engine.close(TransportError("CAN-TP bus closed"))
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._notifier.stop(1.0)
+
+    async def __aenter__(self) -> "AsyncCanTpBus":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- inputs (all in the event loop's thread) -----------------------------------
+    def _on_msg(self, msg):
+        self._msgs.append(msg)
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _poke(self):
+        """Something for the task to do: run a step soon."""
+        self._kick = True
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- the task ---------------------------------------------------------------
+    async def _run(self):
+        engine = self._engine
+        msgs = self._msgs
+        d = None
+        try:
+            while True:
+                await self._wait(d)
+                self._kick = False
+                d = engine.step(now_us(), msgs)
+                msgs.clear()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: I/O task stopped", self.name)
+            for slot in engine.slots:
+                slot.deliver(None)
+            engine.close(TransportError("CAN-TP I/O task stopped"))
+            self._closed = True
+
+    async def _wait(self, d):
+        if self._msgs or self._kick:
+            return
+        if d is None:
+            timeout = None
+        else:
+            dt = ticks_diff(d, now_us())
+            if dt <= 0:
+                return
+            timeout = (dt - self._spin_us) / 1e6 if dt > self._spin_us else 0
+        if timeout != 0:
+            fut = self._loop.create_future()
+            self._waiter = fut
+            h = None if timeout is None else self._loop.call_later(timeout, _wake, fut)
+            try:
+                await fut
+            finally:
+                self._waiter = None
+                if h is not None:
+                    h.cancel()
+            if self._msgs or self._kick or d is None:
+                return
+        while ticks_diff(d, now_us()) > 0 and not (self._msgs or self._kick):
+            await asyncio.sleep(0)
+
+
+def _wake(fut):
+    if not fut.done():
+        fut.set_result(None)
+
+
+class AsyncCanTpChannel:
+    """One CAN-TP link on an ``AsyncCanTpBus``: ``await send()``, ``await recv()``."""
+
+    def __init__(self, tpbus: AsyncCanTpBus, channel: Channel, owns_bus_loop: bool) -> None:
+        self._tpbus = tpbus
+        self._rx = asyncio.Queue()
+        self._closed = False
+        self._owns = owns_bus_loop
+        a = channel.addr
+        self._slot = Slot(channel, self._rx.put_nowait,
+                          "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
+        self.config = channel.cfg
+        self.address = a
+        tpbus._engine.add(self._slot)
+
+    async def send(self, payload, timeout: "float | None" = None,
+                   functional: bool = False) -> None:
+        """Send one message; returns when the transfer completed.
+
+        Raises as ``CanTpChannel.send``: ``TransportError`` (``.result``),
+        ``TransportTimeout``, ``UsageError``."""
+        data = bytes(payload)
+        if self._closed or self._tpbus._closed:
+            raise TransportError("channel closed")
+        fut = self._tpbus._loop.create_future()
+
+        def finish(error):
+            if not fut.done():
+                fut.set_result(error)
+
+        req = TxRequest(data, functional, finish)
+        self._tpbus._engine.submit(self._slot, req)
+        self._tpbus._poke()
+        try:
+            error = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            req.abandoned = True
+            raise TransportTimeout("send did not complete within %.3f s" % timeout) from None
+        if error is not None:
+            raise error
+
+    async def recv(self, timeout: "float | None" = None) -> "bytes | None":
+        """The next received message, or None after ``timeout`` seconds.
+
+        A failed reception raises ``TransportError`` in its turn."""
+        if self._closed:
+            raise TransportError("channel closed")
+        if timeout is None:
+            item = await self._rx.get()
+        else:
+            try:
+                item = await asyncio.wait_for(self._rx.get(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        if item is None:
+            self._rx.put_nowait(None)
+            raise TransportError("channel closed")
+        if item.__class__ is bytes:
+            return item
+        raise item
+
+    async def close(self) -> None:
+        """Take the channel off the bus (pending sends fail)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._tpbus._engine.remove(self._slot, TransportError("channel closed"))
+        self._rx.put_nowait(None)
+        if self._owns:
+            await self._tpbus.close()
+
+    async def __aenter__(self) -> "AsyncCanTpChannel":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+async def open_async_channel(bus: can.BusABC, *, spin_us: int = 1000,
+                             config: "TpConfig | None" = None,
+                             address: "Address | None" = None,
+                             **params) -> AsyncCanTpChannel:
+    """A single CAN-TP channel with its own task on ``bus`` (closing it stops the task)."""
+    cfg, addr = channel_config(config, address, **params)
+    tpbus = AsyncCanTpBus(bus, spin_us=spin_us)
+    return AsyncCanTpChannel(tpbus, Channel(cfg, addr), owns_bus_loop=True)

@@ -1,0 +1,200 @@
+"""Contract suite of the CAN-TP python-can adapters (CPython).
+
+Every bus flavour runs the same tests with the blocking (cantp_can) and the
+asyncio (cantp_aio) front:
+  * VirtualBus: python-can's ``virtual`` interface, no file descriptor, so
+    frames come through a can.Notifier reader thread;
+  * SocketPairBus: a python-can bus over a local datagram socket pair that has
+    ``fileno()`` like socketcan, so the I/O thread selects on it directly.
+Real clocks: generous timeouts, no timing assertions.
+"""
+import asyncio
+import itertools
+import os
+import select
+import socket
+import struct
+import threading
+
+import can
+import pytest
+
+from diagbridge.codes import N_TIMEOUT_BS
+from diagbridge.cpy.cantp_can import CanTpBus, TransportError, TransportTimeout, open_channel
+from diagbridge.cpy.cantp_aio import AsyncCanTpBus, open_async_channel
+
+T = 30.0
+_seq = itertools.count()
+_REC = struct.Struct("<IBB64s")     # id, flags (1 ext, 2 fd, 4 brs), length, data
+
+
+class SocketPairBus(can.BusABC):
+    """A CAN bus between exactly two endpoints over socket.socketpair, with a
+    file descriptor like socketcan; frames are fixed-size records."""
+
+    def __init__(self, sock, **kw):
+        self._sock = sock
+        self._buf = bytearray()
+        sock.setblocking(False)
+        super().__init__(channel="socketpair", **kw)
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def send(self, msg, timeout=None):
+        flags = (1 if msg.is_extended_id else 0) | (2 if msg.is_fd else 0) \
+            | (4 if msg.bitrate_switch else 0)
+        rec = memoryview(_REC.pack(msg.arbitration_id, flags, len(msg.data), bytes(msg.data)))
+        while rec:
+            try:
+                rec = rec[self._sock.send(rec):]
+            except BlockingIOError:
+                if not select.select((), (self._sock,), (), timeout if timeout else 5.0)[1]:
+                    raise can.CanOperationError("transmit buffer full")
+
+    def _recv_internal(self, timeout):
+        buf = self._buf
+        while len(buf) < _REC.size:
+            if timeout != 0 and not select.select((self._sock,), (), (), timeout)[0]:
+                return None, False
+            try:
+                chunk = self._sock.recv(_REC.size - len(buf))   # one frame per call, as socketcan
+            except BlockingIOError:
+                if timeout == 0:
+                    return None, False
+                continue
+            if not chunk:
+                return None, False
+            buf += chunk
+        can_id, flags, n, data = _REC.unpack_from(buf)
+        del buf[:_REC.size]
+        return can.Message(arbitration_id=can_id, is_extended_id=bool(flags & 1),
+                           is_fd=bool(flags & 2), bitrate_switch=bool(flags & 4),
+                           data=data[:n], is_rx=True), False
+
+    def shutdown(self):
+        super().shutdown()
+        self._sock.close()
+
+
+def _virtual_pair():
+    name = "contract-%d-%d" % (os.getpid(), next(_seq))
+    return can.Bus(interface="virtual", channel=name), can.Bus(interface="virtual", channel=name)
+
+
+def _socket_pair():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return SocketPairBus(a), SocketPairBus(b)
+
+
+def _data(n, salt=0):
+    return bytes((i + salt + (i >> 8)) & 0xFF for i in range(n))
+
+
+class CanTpContract:
+    make_buses = None       # -> (bus_a, bus_b) on one wire
+
+    @pytest.fixture
+    def buses(self):
+        a, b = type(self).make_buses()
+        yield a, b
+        a.shutdown()
+        b.shutdown()
+
+    # -- blocking --------------------------------------------------------------
+    @pytest.mark.parametrize("fd", (False, True), ids=("classic", "fd64"))
+    def test_roundtrip_sizes(self, buses, fd):
+        kw = dict(fd=True, tx_dl=64) if fd else {}
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8, max_frame_size=70000, **kw) as t, \
+                open_channel(buses[1], tx_id=0x7E8, rx_id=0x7E0, max_frame_size=70000,
+                             block_size=0, **kw) as e:
+            for n in (1, 7, 8, 62, 63, 64, 4095, 4096, 65535):
+                t.send(_data(n), timeout=T)
+                assert e.recv(timeout=T) == _data(n)
+                e.send(_data(n, 1), timeout=T)          # and the answer, BS=8 this way
+                assert t.recv(timeout=T) == _data(n, 1)
+
+    def test_many_channels_on_one_bus_at_once(self, buses):
+        ids = range(8)
+        with CanTpBus(buses[0]) as tester, CanTpBus(buses[1]) as ecus:
+            tch = [tester.open(tx_id=0x700 + i, rx_id=0x780 + i, block_size=4) for i in ids]
+            ech = [ecus.open(tx_id=0x780 + i, rx_id=0x700 + i, block_size=2) for i in ids]
+            errors = []
+
+            def ecu(i):
+                try:
+                    req = ech[i].recv(timeout=T)
+                    ech[i].send(bytes([0x40 + i]) + req, timeout=T)
+                except Exception as e:          # reported below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=ecu, args=(i,)) for i in ids]
+            for th in threads:
+                th.start()
+            senders = [threading.Thread(target=tch[i].send, args=(_data(300 + i, i), T))
+                       for i in ids]
+            for th in senders:
+                th.start()
+            answers = [tch[i].recv(timeout=T) for i in ids]
+            for th in threads + senders:
+                th.join(T)
+            assert errors == []
+            assert answers == [bytes([0x40 + i]) + _data(300 + i, i) for i in ids]
+
+    def test_recv_timeout_returns_none(self, buses):
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8) as t:
+            assert t.recv(timeout=0.05) is None
+
+    def test_no_flow_control_raises_n_timeout_bs(self, buses):
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8, n_bs_ms=100) as t:
+            with pytest.raises(TransportTimeout) as ei:
+                t.send(_data(50), timeout=T)
+            assert ei.value.result == N_TIMEOUT_BS and ei.value.name == "N_TIMEOUT_BS"
+
+    def test_close_wakes_receiver_and_refuses_sends(self, buses):
+        t = open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8)
+        raised = []
+
+        def rx():
+            try:
+                t.recv()
+            except TransportError as e:
+                raised.append(e)
+        th = threading.Thread(target=rx)
+        th.start()
+        t.close()
+        th.join(T)
+        assert len(raised) == 1
+        with pytest.raises(TransportError):
+            t.send(b"\x3E\x00")
+        t.close()                                       # twice is harmless
+
+    # -- asyncio ---------------------------------------------------------------
+    def test_async_roundtrip_and_errors(self, buses):
+        async def main():
+            async with AsyncCanTpBus(buses[0]) as tbus:
+                t = tbus.open(tx_id=0x7E0, rx_id=0x7E8, max_frame_size=70000, n_bs_ms=100)
+                # BS=8 both ways: both ends share one event loop here, and a
+                # full transmit queue blocks bus.send (python-can has no async send)
+                e = await open_async_channel(buses[1], tx_id=0x7E8, rx_id=0x7E0,
+                                             max_frame_size=70000)
+                async with e:
+                    for n in (1, 7, 100, 4095, 5000):
+                        await t.send(_data(n), timeout=T)
+                        assert await e.recv(timeout=T) == _data(n)
+                        await e.send(_data(n, 2), timeout=T)
+                        assert await t.recv(timeout=T) == _data(n, 2)
+                    assert await t.recv(timeout=0.05) is None
+                await asyncio.sleep(0)
+                with pytest.raises(TransportTimeout) as ei:     # the ECU is gone
+                    await t.send(_data(50), timeout=T)
+                assert ei.value.result == N_TIMEOUT_BS
+        asyncio.run(main())
+
+
+class TestVirtualBus(CanTpContract):
+    make_buses = staticmethod(_virtual_pair)
+
+
+class TestSocketPairBus(CanTpContract):
+    make_buses = staticmethod(_socket_pair)

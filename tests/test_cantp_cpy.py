@@ -1,0 +1,205 @@
+"""The CPython CAN-TP adapter (diagbridge.cpy.cantp_*): parameters, errors and
+the behaviour of its I/O loop, over python-can's virtual bus.  Real clocks:
+generous timeouts, no timing assertions."""
+import itertools
+import os
+import threading
+
+import can
+import isotp
+import pytest
+
+from diagbridge.cantp import (Address, TpConfig, ADDR_NORMAL_11, ADDR_NORMAL_FIXED,
+                              ADDR_EXTENDED_11, ADDR_MIXED_11, ADDR_MIXED_29,
+                              ADDR_NORMAL_29, ADDR_EXTENDED_29)
+from diagbridge.codes import N_ERROR, N_TIMEOUT_BS
+from diagbridge.errors import ConfigError, DiagbridgeError, UsageError
+from diagbridge.cpy.cantp_base import channel_config, transport_error
+from diagbridge.cpy.cantp_can import (CanTpBus, TransportError, TransportTimeout,
+                                      open_channel)
+from diagbridge.cpy.clock import now_us
+
+T = 30.0
+_seq = itertools.count()
+
+
+@pytest.fixture
+def wire():
+    name = "cpy-%d-%d" % (os.getpid(), next(_seq))
+    made = []
+
+    def bus():
+        b = can.Bus(interface="virtual", channel=name)
+        made.append(b)
+        return b
+    yield bus
+    for b in made:
+        b.shutdown()
+
+
+def test_now_us_is_a_wrapping_tick():
+    t = now_us()
+    assert 0 <= t < 2 ** 29
+
+
+@pytest.mark.parametrize("mode, fmt", (
+    ("normal_11", ADDR_NORMAL_11), ("Normal_29bits", ADDR_NORMAL_29),
+    ("normal_fixed", ADDR_NORMAL_FIXED), ("extended_11", ADDR_EXTENDED_11),
+    (isotp.AddressingMode.Extended_29bits, ADDR_EXTENDED_29),
+    ("mixed_11", ADDR_MIXED_11), (ADDR_MIXED_29, ADDR_MIXED_29)))
+def test_addressing_mode_names(mode, fmt):
+    kw = {
+        ADDR_NORMAL_11: dict(tx_id=0x7E0, rx_id=0x7E8),
+        ADDR_NORMAL_29: dict(tx_id=0x18DA10F1, rx_id=0x18DAF110),
+        ADDR_NORMAL_FIXED: dict(target_address=0x10, source_address=0xF1),
+        ADDR_EXTENDED_11: dict(tx_id=0x6F1, rx_id=0x610, target_address=0x10,
+                               source_address=0xF1),
+        ADDR_EXTENDED_29: dict(tx_id=0x18DA10F1, rx_id=0x18DAF110, target_address=0x10,
+                               source_address=0xF1),
+        ADDR_MIXED_11: dict(tx_id=0x7E0, rx_id=0x7E8, address_extension=0x99),
+        ADDR_MIXED_29: dict(target_address=0x10, source_address=0xF1,
+                            address_extension=0x99),
+    }[fmt]
+    cfg, addr = channel_config(addressing_mode=mode, **kw)
+    assert addr.fmt == fmt
+
+
+def test_keywords_map_to_the_core():
+    cfg, addr = channel_config(
+        addressing_mode="normal_fixed", target_address=0x10, source_address=0xF1,
+        priority=3, func_target_address=0x33, block_size=4, stmin_us=900,
+        tx_stmin_override_us=200, tx_padding=None, fd=True, tx_dl=32,
+        bitrate_switch=False, max_frame_size=9000, wft_max=2, tx_wft_max=5,
+        n_as_ms=11, n_ar_ms=12, n_bs_ms=13, n_br_ms=14, n_cs_ms=15, n_cr_ms=16,
+        full_duplex=True, events=9)
+    assert (addr.tx_id, addr.rx_id, addr.ftx_id) == (0x0CDA10F1, 0x00DAF110, 0x0CDB33F1)
+    assert (cfg.block_size, cfg.stmin_us, cfg.tx_stmin_override_us, cfg.padding) == \
+        (4, 900, 200, None)
+    assert (cfg.fd, cfg.tx_dl, cfg.brs, cfg.max_pdu, cfg.wft_max, cfg.tx_wft_max) == \
+        (True, 32, False, 9000, 2, 5)
+    assert (cfg.n_as_ms, cfg.n_ar_ms, cfg.n_bs_ms, cfg.n_br_ms, cfg.n_cs_ms, cfg.n_cr_ms) == \
+        (11, 12, 13, 14, 15, 16)
+    assert cfg.full_duplex is True and cfg.events == 9
+
+
+def test_ready_made_config_and_address():
+    c, a = TpConfig(block_size=0), Address(ADDR_NORMAL_11, tx_id=1, rx_id=2)
+    assert channel_config(config=c, address=a) == (c, a)
+    with pytest.raises(TypeError):
+        channel_config(config=c, block_size=3)
+    with pytest.raises(TypeError):
+        channel_config(address=a, tx_id=3)
+
+
+def test_bad_parameters():
+    with pytest.raises(TypeError):
+        channel_config(tx_id=1, rx_id=2, blocksize=8)          # can-isotp's spelling
+    with pytest.raises(ConfigError, match="addressing_mode"):
+        channel_config(addressing_mode="normal_13", tx_id=1, rx_id=2)
+    with pytest.raises(ConfigError, match="stmin_us"):
+        channel_config(tx_id=1, rx_id=2, stmin_us=150)
+    with pytest.raises(ConfigError, match="tx_id"):
+        channel_config(tx_id=0x800, rx_id=2)
+
+
+def test_error_classes_carry_the_result():
+    e = transport_error(N_TIMEOUT_BS, "transmission")
+    assert isinstance(e, TransportTimeout) and isinstance(e, TimeoutError)
+    assert isinstance(e, TransportError) and isinstance(e, OSError)
+    assert isinstance(e, DiagbridgeError)
+    assert (e.result, e.name, str(e)) == (N_TIMEOUT_BS, "N_TIMEOUT_BS",
+                                          "transmission failed: N_TIMEOUT_BS")
+    e = transport_error(N_ERROR, "reception")
+    assert type(e) is TransportError and e.name == "N_ERROR"
+
+
+class _FailingBus(can.BusABC):
+    """Every bus.send fails, as a controller in bus-off would."""
+
+    def __init__(self):
+        super().__init__(channel="failing")
+
+    def send(self, msg, timeout=None):
+        raise can.CanOperationError("bus off")
+
+    def _recv_internal(self, timeout):
+        return None, False
+
+
+def test_failed_bus_send_ends_the_transfer_with_n_error():
+    bus = _FailingBus()
+    try:
+        with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as tp:
+            for n in (5, 100):                                  # SF and FF
+                with pytest.raises(TransportError) as ei:
+                    tp.send(bytes(n), timeout=T)
+                assert ei.value.result == N_ERROR
+    finally:
+        bus.shutdown()
+
+
+def test_misuse_is_usage_error(wire):
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8) as tp:
+        with pytest.raises(UsageError):
+            tp.send(b"", timeout=T)
+        with pytest.raises(UsageError):                         # no functional id
+            tp.send(b"\x3E\x80", timeout=T, functional=True)
+
+
+def test_caller_timeout_is_transport_timeout_without_result(wire):
+    a, _silent = wire(), wire()
+    with open_channel(a, tx_id=0x7E0, rx_id=0x7E8, n_bs_ms=20000) as tp:
+        with pytest.raises(TransportTimeout) as ei:
+            tp.send(bytes(100), timeout=0.2)
+        assert ei.value.result is None and ei.value.name is None
+
+
+def test_sends_queue_in_call_order(wire):
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0) as e:
+        msgs = [bytes([i]) * (1 + i * 50) for i in range(6)]
+        threads = []
+        for m in msgs:                   # one thread each, started in order
+            th = threading.Thread(target=t.send, args=(m, T))
+            th.start()
+            th.join(0.01)
+            threads.append(th)
+        got = [e.recv(timeout=T) for _ in msgs]
+        for th in threads:
+            th.join(T)
+        assert sorted(got) == sorted(msgs)
+
+
+def test_half_duplex_send_during_a_reception_is_deferred_not_refused(wire):
+    """e sends a multi-frame message while it receives one (half duplex: the
+    core refuses the request then); the adapter starts it after the reception
+    instead of failing, and both messages arrive intact."""
+    spy = wire()
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, block_size=1, stmin_us=1000) as e:
+        long = bytes(range(256)) * 2        # 73 CFs, paced by e: >= 73 ms
+        th = threading.Thread(target=t.send, args=(long, T))
+        th.start()
+        while True:                         # the first CF: e is receiving now
+            msg = spy.recv(T)
+            assert msg is not None
+            if msg.arbitration_id == 0x7E0 and msg.data[0] >> 4 == 2:
+                break
+        e.send(b"\x02" * 50, timeout=T)
+        assert e.recv(timeout=T) == long
+        assert t.recv(timeout=T) == b"\x02" * 50
+        th.join(T)
+
+
+@pytest.mark.parametrize("spin_us", (0, 5000))
+def test_paced_transfer_with_and_without_spin(wire, spin_us):
+    with CanTpBus(wire(), spin_us=spin_us) as tb, CanTpBus(wire(), spin_us=spin_us) as eb:
+        t = tb.open(tx_id=0x7E0, rx_id=0x7E8)
+        e = eb.open(tx_id=0x7E8, rx_id=0x7E0, stmin_us=500, block_size=4)
+        t.send(bytes(200), timeout=T)
+        assert e.recv(timeout=T) == bytes(200)
+
+
+def test_spin_us_must_be_a_non_negative_int(wire):
+    with pytest.raises(ValueError):
+        CanTpBus(wire(), spin_us=-1)
