@@ -45,9 +45,21 @@
 #   EV_SECURITY         `level` changed (0 = locked)
 #   EV_COMM_CONTROL     `comm_control` / `comm_type` / `comm_node_id` changed
 #   EV_DTC_SETTING      `dtc_setting_on` changed
+#   EV_LINK_CONTROL     LinkControl (0x87): switch the data link to
+#                       `link_baud` bit/s (`link_mode` = linkControlModeIdentifier,
+#                       0 = specific baud, 0xFF = back to normal); raised
+#                       after the response was handed out (§10.10.1)
 # Attributes: session, level, auth_role, profile, nvm, rsp, cfg, security,
 # comm_control, comm_type, comm_node_id, dtc_setting_on, rapid_power_shutdown,
-# max_dids, busy_rejects, trace.
+# max_dids, busy_rejects, trace, link_baud, link_mode, secure_diag.
+#
+# Internal requests: execute(now, req, n) runs a request through the checks
+# above (from "SID supported" on) and its handler, without the busy check,
+# queueing, SPRMIB or S3, and returns the handler's result; ROE's
+# serviceToRespondTo and the 0x84 inner request use it.  A SID listed in
+# secure_required (set by srv_secured from the profile) is refused with
+# 0x38 unless it arrives inside 0x84 (secure_diag), after the session check
+# (§16.1.4; Fig 39 is missing from the source: position [K?]).
 from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.errors import UsageError
@@ -55,7 +67,8 @@ from diagbridge.evq import EventQueue
 from diagbridge.uds.config import (UdsServerConfig, build_table, session_ok, level_ok, auth_ok,
                                    DEFAULT_SESSION)
 from diagbridge.uds.nrc import (NRC_SNS, NRC_SNSIAS, NRC_AR, NRC_SAD, NRC_IMLOIF, NRC_SFNS,
-                                NRC_SFNSIAS, NRC_BRR, NRC_RCRRP, suppressed_if_functional)
+                                NRC_SFNSIAS, NRC_BRR, NRC_RCRRP, NRC_SDTR,
+                                suppressed_if_functional)
 from diagbridge.uds.profile import Profile
 from diagbridge.uds.security import SecurityAccess
 from diagbridge.uds.service import RSP_PENDING, RSP_NONE
@@ -66,6 +79,7 @@ EV_RESET = const(3)
 EV_SECURITY = const(4)
 EV_COMM_CONTROL = const(5)
 EV_DTC_SETTING = const(6)
+EV_LINK_CONTROL = const(7)
 
 # trace(code, a, b) codes
 T_REQUEST = const(1)        # sid, length
@@ -120,6 +134,15 @@ class UdsServer:
         self._rsp_queued = False
         self._resetting = False
         self._s3_at = None
+        self.link_baud = 0              # EV_LINK_CONTROL details
+        self.link_mode = 0
+        self.secure_diag = False        # the 0x84 inner request is running
+        self.secure_required = b""      # SIDs refused with 0x38 outside 0x84
+        self.exec_sprmib = False        # execute(): the request's SPRMIB
+        self.exec_spec = None           # execute(): the spec that ran (or None)
+        bs = self._build_specs
+        for i in range(len(bs)):
+            bs[i].on_build(self)
 
     # ---- construction ------------------------------------------------------------
     def _build(self, specs):
@@ -130,6 +153,7 @@ class UdsServer:
         self._timer_specs = [s for s in self._specs if s.on_timer is not None]
         self._deadline_specs = [s for s in self._specs if s.deadline is not None]
         self._unsol_specs = [s for s in self._specs if s.pop_unsolicited is not None]
+        self._build_specs = [s for s in self._specs if getattr(s, "on_build", None) is not None]
 
     def _load_nvm(self):
         """Written DIDs and memory survive power cycles: overlay the NVM copies."""
@@ -340,6 +364,28 @@ class UdsServer:
     def unsolicited_ready(self):
         self._events.push(EV_RESPONSE)
 
+    def set_link(self, mode, baud):
+        """LinkControl: the adapter switches the data link now (EV_LINK_CONTROL)."""
+        self.link_mode = mode
+        self.link_baud = baud
+        self._events.push(EV_LINK_CONTROL)
+
+    def execute(self, now, req, n):
+        """Run the internal request req[0:n] through the general checks and its
+        handler as a physical request; the handler's result (n > 0: response
+        in rsp; -nrc; RSP_PENDING: continue through exec_spec.resume; RSP_NONE).
+        Nothing is queued and SPRMIB is not applied: exec_sprmib reports it."""
+        if n < 1:
+            return -NRC_IMLOIF
+        e = self._entries.get(req[0])
+        self.exec_spec = None if e is None else e.spec
+        saved = self._sprmib
+        self._sprmib = False
+        r = self._check(now, req, n, False)
+        self.exec_sprmib = self._sprmib
+        self._sprmib = saved
+        return r
+
     # ---- the general checks (§8.7) -----------------------------------------------
     def _check(self, now, data, n, functional):
         e = self._entries.get(data[0])
@@ -347,6 +393,8 @@ class UdsServer:
             return -NRC_SNS
         if not session_ok(e.sessions, self.session):
             return -NRC_SNSIAS
+        if self.secure_required and data[0] in self.secure_required and not self.secure_diag:
+            return -NRC_SDTR
         if not auth_ok(e.auth, self.auth_role):
             return -NRC_AR
         if not level_ok(e.levels, self.level):

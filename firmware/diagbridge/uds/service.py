@@ -56,6 +56,14 @@
 #                            conditions hook (0x22 / 0x81-0xFF)
 #   srv.set_session(now, new), srv.set_level(level): the only ways to change
 #                            the session / security level
+#   on_build(srv)            called once when a server is built, after its
+#                            service table: a module validates its profile
+#                            section and sets up its per-server state
+#   srv.execute(now, req, n) -> r  runs an internal request (ROE's service-
+#                            ToRespondTo, the 0x84 inner request) through the
+#                            general checks and its handler; nothing queued
+#   srv.secure_diag          True while the 0x84 inner request runs
+#                            (A_Mtype secureDiag, §16.1.3)
 from diagbridge._compat import const
 
 RSP_PENDING = const(-0x100)
@@ -85,7 +93,7 @@ class ServiceSpec:
     def __init__(self, sid, handler, has_sf=False, min_len=1, sub_functions=None,
                  sessions=ANY_SESSION, levels=(), auth=False, resume=None,
                  on_session=None, on_reset=None, deadline=None, on_timer=None,
-                 pop_unsolicited=None, sub_functions_for=None):
+                 pop_unsolicited=None, sub_functions_for=None, on_build=None):
         self.sid = sid
         self.handler = handler
         self.has_sf = has_sf
@@ -101,6 +109,7 @@ class ServiceSpec:
         self.on_timer = on_timer
         self.pop_unsolicited = pop_unsolicited
         self.sub_functions_for = sub_functions_for
+        self.on_build = on_build
 
     def sub_function(self, sf):
         for s in self.sub_functions:

@@ -196,13 +196,6 @@ def handle(srv, now, req, n, functional):
     return n + 1
 
 
-def _execute(srv, now, req, n):
-    ex = getattr(srv, "execute", None)
-    if ex is not None:
-        return ex(now, req, n)
-    return srv._check(now, req, n, False)   # the server's checks + handler, no queueing
-
-
 def pop_unsolicited(srv, out):
     eng = getattr(srv, "roe_engine", None)
     if eng is None or not eng.ready_kind:
@@ -248,7 +241,7 @@ def pop_unsolicited(srv, out):
             req[i] = e.svc[i]
         if n > 1 and req[0] in _SF_SIDS:
             req[1] &= 0x7F                  # answered as SPRMIB = 0 (§10.9.1 h)
-    r = _execute(srv, eng.now, req, n)
+    r = srv.execute(eng.now, req, n)       # the server's checks + handler, no queueing
     if r == RSP_NONE or r == RSP_PENDING:
         return 0
     if r < 0:

@@ -213,9 +213,16 @@ class MemoryStore:
     """Download/upload regions: bytes kept in RAM, persisted to NVM per 4 KiB
     sector (keys "mem.<start hex>.<sector>") at commit().  Content an NVM does
     not have reads as erased flash (0xFF).  A region's RAM is allocated on its
-    first use, never per request."""
+    first use, never per request.
 
-    def __init__(self, regions, nvm=None):
+    One memory model with 0x23/0x3D: `mirrors` are the profile's memory
+    regions (uds/profile.py Region).  Where a transfer region overlaps one,
+    the profile region is the truth: writes (and erases) go through to it, so
+    22/23 read back what 36 wrote, and reads take its bytes, so 35 and the
+    checksum see what 3D wrote.  Touched mirrors with nvm persist at commit()
+    under their own key, as 3D persists them."""
+
+    def __init__(self, regions, nvm=None, mirrors=()):
         # regions: iterable of (start, size, erase_us_per_kib)
         self._start = []
         self._size = []
@@ -231,6 +238,8 @@ class MemoryStore:
             self._buf.append(None)
             self._dirty.append(None)
         self._nvm = nvm
+        self._mirrors = list(mirrors)
+        self._touched = bytearray(len(self._mirrors))
 
     def find(self, addr, size):
         """Index of the region holding [addr, addr+size), or -1."""
@@ -264,8 +273,32 @@ class MemoryStore:
     def _key(self, i, sector):
         return "mem.%08x.%d" % (self._start[i], sector)
 
+    def _mirror(self, i, addr, count, to_mirror):
+        """Copy [addr, addr+count) of region i to (or from) the overlapping
+        profile memory regions."""
+        buf = self._buf[i]
+        base = self._start[i]
+        ms = self._mirrors
+        for k in range(len(ms)):
+            r = ms[k]
+            lo = addr if addr > r.start else r.start
+            hi = addr + count
+            if r.end < hi:
+                hi = r.end
+            if hi <= lo:
+                continue
+            d = r.data
+            if to_mirror:
+                for a in range(lo, hi):
+                    d[a - r.start] = buf[a - base]
+                self._touched[k] = 1
+            else:
+                for a in range(lo, hi):
+                    buf[a - base] = d[a - r.start]
+
     def read(self, addr, out, off, count):
         i = self._region(addr)
+        self._mirror(i, addr, count, False)
         buf = self._buf[i]
         o = addr - self._start[i]
         for j in range(count):
@@ -275,15 +308,20 @@ class MemoryStore:
     def write(self, addr, data, off, count):
         i = self._region(addr)
         buf = self._buf[i]
-        dirty = self._dirty[i]
         o = addr - self._start[i]
         for j in range(count):
             buf[o + j] = data[off + j]
+        self._mark(i, addr, count)
+        return 0
+
+    def _mark(self, i, addr, count):
+        o = addr - self._start[i]
+        dirty = self._dirty[i]
         s = o // _SECTOR
         while s * _SECTOR < o + count:
             dirty[s] = 1
             s += 1
-        return 0
+        self._mirror(i, addr, count, True)
 
     def erase(self, addr, size):
         i = self._region(addr)
@@ -291,10 +329,7 @@ class MemoryStore:
         o = addr - self._start[i]
         for j in range(size):
             buf[o + j] = 0xFF
-        s = o // _SECTOR
-        while s * _SECTOR < o + size:
-            self._dirty[i][s] = 1
-            s += 1
+        self._mark(i, addr, size)
         return self.commit()
 
     def commit(self):
@@ -314,11 +349,21 @@ class MemoryStore:
                     except OSError:
                         return NRC_GPF
                     dirty[s] = 0
+        ms = self._mirrors
+        for k in range(len(ms)):
+            r = ms[k]
+            if self._touched[k] and r.nvm:
+                try:
+                    self._nvm.put(r.key, bytes(r.data))
+                except OSError:
+                    return NRC_GPF
+            self._touched[k] = 0
         return 0
 
     def crc16(self, addr, size):
         """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over [addr, addr+size)."""
         i = self._region(addr)
+        self._mirror(i, addr, size, False)
         buf = self._buf[i]
         o = addr - self._start[i]
         crc = 0xFFFF
@@ -355,7 +400,7 @@ class TransferContext:
         self.download_regions = _regions(cfg, "download_regions")
         self.upload_regions = _regions(cfg, "upload_regions")
         self.store = MemoryStore(self.download_regions + self.upload_regions,
-                                 getattr(srv, "nvm", None))
+                                 getattr(srv, "nvm", None), getattr(p, "memory", ()))
         mbl = cfg.get("max_block_length", 0x0402)
         if mbl > len(srv.rsp):
             mbl = len(srv.rsp)

@@ -60,8 +60,8 @@ def profile():
         "name": "engine",
         "addresses": {"rx_id": 0x7E0, "tx_id": 0x7E8, "functional_id": 0x7DF,
                       "format": "normal"},
-        "modules": ["session", "security", "data", "memory", "dtc", "routine", "io",
-                    "transfer"],
+        "modules": ["session", "security", "data", "memory", "dtc", "roe", "routine", "io",
+                    "periodic", "dddid", "link", "secured", "transfer"],
         "sessions": {
             0x01: {"p2_ms": 50, "p2star_ms": 5000},
             0x02: {"p2_ms": 50, "p2star_ms": 5000},
@@ -118,6 +118,9 @@ def profile():
              "write": {"sessions": _EXT, "levels": [0x01]}},
             {"start": 0x00008000, "size": 0x100, "init": b"CAL-ENGINE-2.0-TDI",
              "read": {"sessions": _EXT}},
+            # application header inside the download region: 0x23 reads what
+            # 0x36 programmed (one memory model, uds/transfer.py MemoryStore)
+            {"start": 0x00010000, "size": 0x100, "read": {"sessions": [0x02, 0x03]}},
         ],
         "dtc": {"availability_mask": 0xFF, "format": 0x01, "severity_availability_mask": 0xE0},
         "dtcs": [
@@ -155,7 +158,8 @@ def profile():
                      "duration_ms": 100, "result": b"\x00", "option_length": -1},
         },
         "io_controls": {
-            0x9B00: {"length": 1, "sessions": [0x03], "levels": [0x01], "default": b"\x0C"},
+            0x9B00: {"length": 1, "sessions": [0x03], "levels": [0x01], "default": b"\x0C",
+                     "max": 100},
             0x0300: {"length": 1, "sessions": [0x03], "levels": [], "default": b"\x00"},
         },
         "transfer": {
