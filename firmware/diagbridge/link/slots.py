@@ -1,0 +1,126 @@
+# Host requests held by the gateway (LinkSession): admission, and one slot
+# per request credit (the credits granted to the host in AUTH_OK).
+#
+#   add(role, kind, ref, src, start, end)
+#                                    admit a request: a known kind, allowed for
+#                                    the role, a new id and a free credit; its
+#                                    id is then outstanding and its body waits
+#                                    in a slot.  Else the code and text of the
+#                                    ERROR to answer
+#   take() / release()               poll() hands the oldest body out (id,
+#                                    kind, buf[start:end]) and frees its slot
+#                                    at the next poll()
+#   finish(ref)                      respond()/error(): the id is answered
+#
+# An id stays outstanding from add() until finish(), so the host can have at
+# most `credits` requests unanswered.  Allocation-free.
+from diagbridge.codes import OK, LINK_NO_CREDIT, LINK_UNEXPECTED, LINK_REFUSED, LINK_UNSUPPORTED
+from diagbridge.link import proto as P
+from diagbridge.link.msgpack import Reader, T_MAP
+
+_T_KIND = b"unknown message kind"
+_T_PRIV = b"role too low for this request"
+_T_CREDIT = b"no request credit left"
+_T_ID = b"request id already in use"
+
+
+class RequestSlots:
+    def __init__(self, credits, max_frame):
+        self.credits = credits
+        self._mf = max_frame
+        self._buf = bytearray(credits * max_frame)
+        self.buf = memoryview(self._buf)
+        self._len = [0] * credits
+        self._id = [0] * credits
+        self._kind = [0] * credits
+        self._first = 0                     # oldest slot
+        self._n = 0                         # slots in use
+        self._taken = False                 # the oldest is handed out
+        self._out = [-1] * credits          # ids awaiting an answer
+        self.id = 0                         # the request take() handed out
+        self.kind = 0
+        self.start = 0
+        self.end = 0
+        self.text = b""                     # why add() refused
+        self._rd = Reader()
+
+    def clear(self):
+        for j in range(self.credits):
+            self._out[j] = -1
+        self._n = 0
+        self._first = 0
+        self._taken = False
+
+    def add(self, role, kind, ref, src, start, end):
+        """Admit request [kind, ref, body] (body: src[start:end]) from a host
+        with this role.  OK, or the ERROR code for it with the reason in text:
+        LINK_UNSUPPORTED, LINK_REFUSED (role too low), LINK_UNEXPECTED (ref
+        already outstanding), LINK_NO_CREDIT (every slot in use)."""
+        if not P.is_known_request(kind):
+            self.text = _T_KIND
+            return LINK_UNSUPPORTED
+        sid = -1
+        sub = -1
+        if kind == P.MSG_REQ_UDS or kind == P.MSG_REQ_KWP:
+            r = self._rd
+            r.reset(src, start, end)
+            if r.head() == T_MAP and r.seek_key(P.K_DATA, r.n) and r.read_bin() > 0:
+                sid = r.buf[r.start]
+                if r.n > 1:
+                    sub = r.buf[r.start + 1]
+        if role < P.required_role(kind, sid, sub):
+            self.text = _T_PRIV
+            return LINK_REFUSED
+        ids = self._out
+        free = -1
+        for j in range(len(ids)):
+            if ids[j] == ref:
+                self.text = _T_ID
+                return LINK_UNEXPECTED
+            if ids[j] < 0:
+                free = j
+        if free < 0:
+            self.text = _T_CREDIT
+            return LINK_NO_CREDIT
+        ids[free] = ref
+        m = self.credits
+        i = self._first + self._n
+        if i >= m:
+            i -= m
+        base = i * self._mf
+        n = end - start
+        dst = self._buf
+        for k in range(n):
+            dst[base + k] = src[start + k]
+        self._len[i] = n
+        self._id[i] = ref
+        self._kind[i] = kind
+        self._n += 1
+        return OK
+
+    def release(self):
+        """Free the slot of the request take() handed out, if any."""
+        if self._taken:
+            self._taken = False
+            self._first += 1
+            if self._first == self.credits:
+                self._first = 0
+            self._n -= 1
+
+    def take(self):
+        """Hand out the oldest request: id, kind, buf[start:end]."""
+        i = self._first
+        self.id = self._id[i]
+        self.kind = self._kind[i]
+        self.start = i * self._mf
+        self.end = self.start + self._len[i]
+        self._taken = True
+
+    def finish(self, ref):
+        """ref is answered; False if it was not outstanding."""
+        ids = self._out
+        for j in range(len(ids)):
+            if ids[j] == ref and ref >= 0:
+                ids[j] = -1
+                return True
+        return False
