@@ -38,6 +38,9 @@ L_TX_ERROR = const(0x41)        # transmission failed (error frames, no ACK)
 A_TIMEOUT_P2 = const(0x50)      # no response within P2_client (or P2*_client after 0x78)
 A_NEGATIVE_RESPONSE = const(0x51)  # the server answered 0x7F; the NRC is in the event
 A_UNEXPECTED_RESPONSE = const(0x52)  # a response that matches no outstanding request
+A_PENDING_LIMIT = const(0x53)   # more 0x78 (responsePending) answers than the client allows
+A_MALFORMED_RESPONSE = const(0x54)  # the response SID matches but the layout does not
+A_VERIFY_FAILED = const(0x55)   # a flash image read back (or its checksum) does not match
 
 # Host link (diagbridge.link): faults of the byte stream and of the peer.
 LINK_BAD_CRC = const(0x70)      # a frame whose CRC-16 does not match
@@ -72,6 +75,9 @@ _NAMES = (
     (A_TIMEOUT_P2, "A_TIMEOUT_P2"),
     (A_NEGATIVE_RESPONSE, "A_NEGATIVE_RESPONSE"),
     (A_UNEXPECTED_RESPONSE, "A_UNEXPECTED_RESPONSE"),
+    (A_PENDING_LIMIT, "A_PENDING_LIMIT"),
+    (A_MALFORMED_RESPONSE, "A_MALFORMED_RESPONSE"),
+    (A_VERIFY_FAILED, "A_VERIFY_FAILED"),
     (LINK_BAD_CRC, "LINK_BAD_CRC"),
     (LINK_OVERSIZE, "LINK_OVERSIZE"),
     (LINK_TRUNCATED, "LINK_TRUNCATED"),

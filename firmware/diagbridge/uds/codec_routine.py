@@ -55,3 +55,13 @@ def parse_routine_control_response(data, n):
     if n < 4 or data[0] != SID_ROUTINE_CONTROL | 0x40:
         return None
     return data[1], (data[2] << 8) | data[3], 4
+
+
+def build_address_routine_request(out, rid, addr, size, addr_len=4, size_len=4, sf=RC_START,
+                                  suppress=False):
+    """`31 SF RID ALFID addr size` -> length: eraseMemory with another RID, or a
+    checksum routine over a memory range (the option layout of FF00)."""
+    build_routine_control_request(out, sf, rid, None, suppress)
+    out[4] = alfid(addr_len, size_len)
+    n = put_uint(out, 5, addr, addr_len)
+    return put_uint(out, n, size, size_len)

@@ -1,0 +1,369 @@
+"""UDS tester over a CAN-TP channel, blocking API (CPython).
+
+The facade drives the core machines (``diagbridge.uds.client.UdsClient``,
+``diagbridge.uds.flash.Flasher``): it moves PDUs between them and a
+``CanTpChannel`` (``diagbridge.cpy.cantp_can``) and sleeps until their
+``deadline()``.  P2/P2*, 0x78 handling, response matching and the S3
+keep-alive are the core's, exactly as on a board or in the simulation::
+
+    with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF) as tp:
+        uds = UdsClient(tp, registry=DidRegistry.from_profile(profile))
+        uds.session_control(3)
+        rsp = uds.read_data((0xF190, 0x0100))     # Response
+        rsp.value                                  # {0xF190: "W0L...", 0x0100: 3400}
+        if rsp.nrc is not None: ...                # or rsp.raise_for_nrc()
+        report = uds.flash(image, FlashConfig(0x10000, key_fn=...), progress=print)
+
+Timeouts are seconds (floats) for humans; the core gets them in ms.  An NRC
+is data (``Response.nrc`` / ``nrc_name``); ``UdsTimeout`` (a ``TimeoutError``)
+is raised for A_TIMEOUT_P2 only when ``raise_on_timeout`` is set, otherwise
+``Response.result`` says so.  Thread-safe: one request at a time (a lock);
+a daemon thread sends the keep-alive while the tester is idle.
+"""
+import logging
+import threading
+
+from diagbridge.clock import ticks_diff
+from diagbridge.codes import OK, N_ERROR, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, code_name
+from diagbridge.errors import DiagbridgeError
+from diagbridge.uds import api
+from diagbridge.uds.client import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
+                                   EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
+from diagbridge.uds.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
+from diagbridge.uds.nrc import nrc_name
+from diagbridge.cpy.cantp_base import TransportError
+from diagbridge.cpy.clock import now_us
+
+log = logging.getLogger(__name__)
+
+__all__ = ["UdsClient", "Response", "FlashReport", "NegativeResponseError", "UdsTimeout",
+           "client_config"]
+
+
+class NegativeResponseError(DiagbridgeError):
+    def __init__(self, response):
+        super().__init__("0x%02X: negative response 0x%02X %s"
+                         % (response.sid, response.nrc, response.nrc_name))
+        self.response = response
+        self.nrc = response.nrc
+
+
+class UdsTimeout(DiagbridgeError, TimeoutError):
+    pass
+
+
+class Response:
+    """One request's outcome: result (core code) + name, nrc/nrc_name (None
+    if positive), data (the positive response bytes), value (decoded by
+    diagbridge.uds.api.decode), pending (0x78 count)."""
+    __slots__ = ("request", "sid", "result", "nrc", "data", "value", "pending")
+
+    def __init__(self, request, result, nrc, data, value, pending):
+        self.request = request
+        self.sid = request[0]
+        self.result = result
+        self.nrc = nrc
+        self.data = data
+        self.value = value
+        self.pending = pending
+
+    @property
+    def ok(self):
+        return self.result == OK
+
+    @property
+    def result_name(self):
+        return code_name(self.result)
+
+    @property
+    def nrc_name(self):
+        return None if self.nrc is None else nrc_name(self.nrc)
+
+    def raise_for_nrc(self):
+        if self.nrc is not None:
+            raise NegativeResponseError(self)
+        return self
+
+    def __repr__(self):
+        if self.nrc is not None:
+            return "Response(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_name)
+        return "Response(0x%02X %s %r)" % (self.sid, self.result_name, self.value)
+
+
+class FlashReport:
+    """What a flash did (the core Flasher's report attributes)."""
+
+    def __init__(self, f):
+        self.result = f.result
+        self.result_name = code_name(f.result)
+        self.nrc = f.nrc or None
+        self.failed_step = step_name(f.failed_step) if f.result != OK else None
+        self.bytes = f.done_bytes
+        self.total = f.total
+        self.blocks = f.blocks
+        self.block_len = f.block_len
+        self.repeats = f.repeats
+        self.pending = f.pending
+        self.crc_image = f.crc_image
+        self.crc_readback = f.crc_readback
+        self.checksum = f.checksum
+        self.verified = f.verified
+        self.elapsed_s = f.elapsed_us / 1e6
+        self.rate_bps = f.rate_bps
+
+    @property
+    def ok(self):
+        return self.result == OK
+
+    def __repr__(self):
+        return ("FlashReport(%s %d/%d bytes, %d blocks of %d, %d repeats, %.2f s, crc32 %08X/%s%s)"
+                % (self.result_name, self.bytes, self.total, self.blocks, self.block_len,
+                   self.repeats, self.elapsed_s, self.crc_image,
+                   "%08X" % self.crc_readback if self.crc_readback >= 0 else "-",
+                   "" if self.ok else " failed at %s" % self.failed_step))
+
+
+def client_config(p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=True,
+                  keepalive_period=2.0, keepalive_functional=False, adopt_timing=True,
+                  max_pdu=4095):
+    """The core's UdsClientConfig from seconds."""
+    return UdsClientConfig(p2_client_ms=int(round(p2_timeout * 1000)),
+                           p2star_client_ms=int(round(p2star_timeout * 1000)),
+                           adopt_timing=adopt_timing, max_pending=max_pending, max_pdu=max_pdu,
+                           keepalive=keepalive,
+                           keepalive_period_ms=int(round(keepalive_period * 1000)),
+                           keepalive_functional=keepalive_functional)
+
+
+# Typed services: method name -> request builder of diagbridge.uds.api.
+TYPED = ("session_control", "ecu_reset", "request_seed", "send_key", "communication_control",
+         "tester_present", "control_dtc_setting", "read_data", "read_scaling", "read_memory",
+         "write_memory", "clear_dtc", "read_dtc", "response_on_event", "routine",
+         "start_routine", "stop_routine", "routine_results", "erase_memory",
+         "request_download", "request_upload", "transfer_data", "transfer_exit",
+         "file_transfer", "io_control", "read_periodic", "define_did", "define_did_by_memory",
+         "clear_did", "secured", "link_control")
+
+
+def _typed(name):
+    build = getattr(api, name)
+
+    def method(self, *args, **kw):
+        return self.request(build(*args, **kw))
+    method.__name__ = name
+    method.__doc__ = "Send api.%s(...) and return the Response.\n\n%s" % (
+        name, build.__doc__ or "")
+    return method
+
+
+def _security_key(level, seed, key_fn):
+    return key_fn(level, seed)
+
+
+class _Base:
+    """Shared by the blocking and the asyncio facades: the core objects."""
+
+    def _init(self, tp, config, registry, raise_on_timeout, p2_timeout, p2star_timeout,
+              max_pending, keepalive, keepalive_period):
+        if config is None:
+            config = client_config(p2_timeout, p2star_timeout, max_pending, keepalive,
+                                   keepalive_period)
+        self.tp = tp
+        self.core = CoreClient(config)
+        self.registry = registry if registry is not None else api.DidRegistry()
+        self.raise_on_timeout = raise_on_timeout
+        self._buf = bytearray(config.max_pdu)
+        self._done = False
+        self._progress = None
+        self.unexpected = 0
+
+    def _on_event(self, machine, ev):
+        core = self.core
+        if machine is core:
+            if ev == EV_DONE:
+                self._done = True
+            elif ev == EV_UNEXPECTED:
+                self.unexpected += 1
+                log.info("unexpected response %s", bytes(core.stray[:core.stray_len]).hex())
+            elif ev == EV_KEEPALIVE_FAILED:
+                log.warning("keep-alive failed: %s", code_name(core.ka_result))
+        else:
+            if ev == FLASH_DONE:
+                self._done = True
+            elif ev == EV_PROGRESS and self._progress is not None:
+                self._progress(machine.done_bytes, machine.total, machine.rate_bps)
+
+    def _response(self, req):
+        c = self.core
+        result = c.result
+        if result == OK:
+            data = bytes(c.payload[:c.length])
+            value = api.decode(req, data, len(data), self.registry) if data else None
+            rsp = Response(req, OK, None, data, value, c.pending)
+        else:
+            rsp = Response(req, result, c.nrc if result == A_NEGATIVE_RESPONSE else None,
+                           b"", None, c.pending)
+            if result == A_TIMEOUT_P2 and self.raise_on_timeout:
+                raise UdsTimeout("0x%02X: no response within P2/P2*" % req[0])
+        return rsp
+
+    @staticmethod
+    def _timeout(machine):
+        d = machine.deadline()
+        if d is None:
+            return None
+        dt = ticks_diff(d, now_us())
+        return dt / 1e6 if dt > 0 else 0.0
+
+
+class UdsClient(_Base):
+    """Blocking UDS tester over a ``CanTpChannel``."""
+
+    def __init__(self, tp, *, config=None, registry=None, raise_on_timeout=False,
+                 p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=True,
+                 keepalive_period=2.0):
+        self._init(tp, config, registry, raise_on_timeout, p2_timeout, p2star_timeout,
+                   max_pending, keepalive, keepalive_period)
+        self._lock = threading.RLock()
+        self._closed = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._idle_loop, name="uds-keepalive",
+                                        daemon=True)
+        self._thread.start()
+
+    # ---- requests -------------------------------------------------------------------
+    def request(self, data, functional=False):
+        """Send one request (bytes); the Response when the core finished it."""
+        data = bytes(data)
+        with self._lock:
+            core = self.core
+            core.request(now_us(), data, len(data), functional)
+            self._run(core)
+            rsp = self._response(data)
+        self._wake.set()
+        return rsp
+
+    def unlock(self, level, key_fn):
+        """SecurityAccess: requestSeed `level`, key_fn(level, seed) -> key,
+        sendKey (skipped when the seed is all zero: already unlocked).  The
+        Response of the last request sent."""
+        rsp = self.request_seed(level)
+        if not rsp.ok or not any(rsp.value or b""):
+            return rsp
+        return self.send_key(level, key_fn(level, rsp.value))
+
+    def read_did(self, did):
+        """One DID's decoded value (NegativeResponseError on an NRC)."""
+        rsp = self.read_data(did).raise_for_nrc()
+        if not rsp.ok:
+            raise UdsTimeout("0x22: %s" % rsp.result_name)
+        return rsp.value[did]
+
+    def write_data(self, did, value):
+        return self.request(api.write_data(did, value, self.registry))
+
+    def flash(self, image, cfg, progress=None):
+        """Run the core Flasher over this link; progress(done, total, rate_bps)."""
+        with self._lock:
+            f = Flasher(image, cfg, client=self.core)
+            self._progress = progress
+            try:
+                f.start(now_us())
+                self._run(f)
+            finally:
+                self._progress = None
+        self._wake.set()
+        return FlashReport(f)
+
+    # ---- the runner loop --------------------------------------------------------------
+    def _run(self, machine):
+        """Move PDUs and time for `machine` until it reports done."""
+        self._done = False
+        tp = self.tp
+        buf = self._buf
+        while True:
+            ev = machine.poll()
+            while ev:
+                self._on_event(machine, ev)
+                ev = machine.poll()
+            n = machine.pop_pdu(buf)
+            if n:
+                try:
+                    tp.send(buf[:n], functional=machine.tx_functional)
+                    machine.sent(now_us())
+                except TransportError as e:
+                    machine.sent(now_us(), e.result if e.result else N_ERROR)
+                continue
+            if self._done:
+                return
+            try:
+                pdu = tp.recv(self._timeout(machine))
+            except TransportError as e:
+                if e.result is None:
+                    raise
+                machine.rx_failed(now_us(), e.result)
+                continue
+            if pdu is not None:
+                machine.feed_pdu(now_us(), pdu, len(pdu))
+            else:
+                machine.on_timer(now_us())
+
+    def _idle_loop(self):
+        """Between requests: fire the core's timers (keep-alive) on time."""
+        while not self._closed:
+            with self._lock:
+                t = self._timeout(self.core)
+            self._wake.wait(t)
+            self._wake.clear()
+            if self._closed:
+                return
+            with self._lock:
+                core = self.core
+                if core.busy():
+                    continue
+                core.on_timer(now_us())
+                self._pump_idle(core)
+
+    def _pump_idle(self, core):
+        ev = core.poll()
+        while ev:
+            self._on_event(core, ev)
+            ev = core.poll()
+        n = core.pop_pdu(self._buf)
+        while n:
+            try:
+                self.tp.send(self._buf[:n], functional=core.tx_functional)
+                core.sent(now_us())
+            except TransportError as e:
+                core.sent(now_us(), e.result if e.result else N_ERROR)
+            n = core.pop_pdu(self._buf)
+        # an unsuppressed keep-alive answer, or strays: drain what is there
+        while True:
+            try:
+                pdu = self.tp.recv(0)
+            except TransportError:
+                break
+            if pdu is None:
+                break
+            core.feed_pdu(now_us(), pdu, len(pdu))
+        ev = core.poll()
+        while ev:
+            self._on_event(core, ev)
+            ev = core.poll()
+
+    def close(self):
+        """Stop the keep-alive thread (the channel stays open)."""
+        self._closed = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+for _name in TYPED:
+    setattr(UdsClient, _name, _typed(_name))

@@ -1,0 +1,141 @@
+# The flashing workflow against our server on the virtual 500 kbit/s bus:
+# the whole sequence, block counter wrap, resume after a lost response,
+# progress, CRC before and after, failures as results, and the 1 MiB
+# download against the bus's physical limit (1 MiB on CPython; MicroPython
+# runs the same test on a smaller image).  Speed figures: tools/bench_flash.py.
+from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, A_VERIFY_FAILED
+from diagbridge.errors import ConfigError
+from diagbridge.sim.canbus import FAULT_DROP
+from diagbridge.sim.recorder import Recorder
+from diagbridge.uds.flash import (Flasher, FlashConfig, Crc32, crc16_ccitt, key_diagbridge1,
+                                  EV_DONE, EV_PROGRESS, ST_KEY, ST_CHECKSUM, VERIFY_NONE,
+                                  VERIFY_ROUTINE, VERIFY_UPLOAD, step_name)
+from diagbridge.uds.transfer import context as transfer_context
+from uds_client_support import Rig, engine_server
+from support import MICROPYTHON, raises
+
+KEY = key_diagbridge1(b"EngineProg03")
+BASE = 0x00010000
+PHYS_500K_BPS = 30235       # ISO-TP payload at 500 kbit/s, STmin 0, BS 0 (peer-baseline.md)
+
+
+def image(size):
+    return bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(size))
+
+
+def crc32(data):
+    c = Crc32()
+    c.update(data, 0, len(data))
+    return c.value()
+
+
+def flash(img, cfg=None, recorder=None, fault=None, progress=None, srv=None):
+    f = Flasher(img, cfg or FlashConfig(BASE, key_fn=KEY), progress=progress)
+    srv = srv or engine_server()
+    r = Rig([f], [srv], recorder=recorder)
+    if fault is not None:
+        r.bus.fault = fault
+    f.start(r.k.now)
+    r.tester.kick()
+    r.run_until_done(f, EV_DONE, 2000000000)
+    return f, r, srv
+
+
+def test_crc_vectors():
+    assert crc32(b"123456789") == 0xCBF43926
+    assert crc16_ccitt(b"123456789", 0, 9) == 0x29B1
+
+
+def test_whole_sequence_with_functional_prep_and_readback():
+    rec = Recorder()
+    img = image(5000)
+    f, r, srv = flash(img, recorder=rec)
+    assert f.result == OK and step_name(f.step) == "done"
+    assert f.block_len == 0x402 - 2 and f.blocks == 5 and f.repeats == 0
+    assert f.crc_image == crc32(img) == f.crc_readback and f.verified
+    firsts = [(x[5], bytes(x[6][0:4])) for x in rec.records if x[4] == "tester"]
+    func = [d for i, d in firsts if i == 0x7DF]
+    assert func == [b"\x02\x85\x82\xcc", b"\x03\x28\x81\x01", b"\x03\x28\x80\x01",
+                    b"\x02\x85\x81\xcc"]
+    assert r.ecus[0].resets == 1
+    if not MICROPYTHON:
+        import zlib
+        assert f.crc_image == zlib.crc32(img)
+
+
+def test_block_counter_wraps_ff_to_00():
+    rec = Recorder()
+    img = image(8 * 300)
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, block_max=10, verify=VERIFY_NONE,
+                                       functional_prep=False), recorder=rec)
+    assert f.result == OK and f.blocks == 300
+    # each block: FF `10 0A 36 BSC ...` (10 bytes: SID, counter, 8 data)
+    bscs = [x[6][3] for x in rec.records
+            if x[4] == "tester" and x[6][0] == 0x10 and x[6][1] == 0x0A and x[6][2] == 0x36]
+    assert len(bscs) == 300
+    assert bscs[0] == 0x01 and bscs[254] == 0xFF and bscs[255] == 0x00 and bscs[256] == 0x01
+
+
+def test_resume_after_a_lost_response_resends_the_same_counter():
+    lost = []
+
+    def fault(frame):
+        # lose the ECU's answer to the 3rd TransferData once
+        if frame.sender == "ecu0" and frame.data[1] == 0x76 and frame.data[2] == 3 and not lost:
+            lost.append(frame)
+            return FAULT_DROP
+        return None
+    img = image(6000)
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, functional_prep=False), fault=fault)
+    assert f.result == OK and f.repeats == 1 and len(lost) == 1
+    assert transfer_context(srv).machine.writes == 6    # the repeat was not written twice
+    assert f.crc_readback == crc32(img)
+
+
+def test_progress_reports_bytes_total_and_rate():
+    seen = []
+    img = image(10000)
+    f, r, srv = flash(img, progress=lambda done, total, rate: seen.append((done, total, rate)))
+    assert [s[0] for s in seen] == [1024 * i for i in range(1, 10)] + [10000]
+    assert all(s[1] == 10000 for s in seen) and seen[-1][2] > 0
+    assert len([1 for t, ev in r.events(f) if ev == EV_PROGRESS]) == 10
+
+
+def test_failures_are_results():
+    f, r, srv = flash(image(100), FlashConfig(BASE, key_fn=key_diagbridge1(b"wrong"),
+                                              functional_prep=False))
+    assert f.result == A_NEGATIVE_RESPONSE and f.nrc == 0x35 and f.failed_step == ST_KEY
+    # checksum routine verification, and a mismatch
+    img = image(3000)
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, verify=VERIFY_ROUTINE))
+    assert f.result == OK and f.checksum == crc16_ccitt(img, 0, 3000) and f.verified
+    hit = []
+
+    def fault(frame):
+        # a gateway in between flips a byte of the first block (CRC intact)
+        if frame.sender == "tester" and frame.data[0] & 0xF0 == 0x10 and frame.data[2] == 0x36:
+            hit.append(0)
+        elif frame.sender == "tester" and frame.data[0] == 0x21 and len(hit) == 1:
+            hit.append(1)
+            frame.data = frame.data[0:1] + bytes((frame.data[1] ^ 0xFF,)) + frame.data[2:]
+        return None
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, verify=VERIFY_ROUTINE), fault=fault)
+    assert f.result == A_VERIFY_FAILED and f.failed_step == ST_CHECKSUM
+    assert raises(ConfigError, FlashConfig, BASE, None)           # level 3 without a key_fn
+    assert raises(ConfigError, FlashConfig, BASE, KEY, 0, 0, 0, 2, 3, 2)
+
+
+def test_one_mib_download_near_the_physical_limit():
+    size = 0x4000 if MICROPYTHON else 0x100000
+    img = image(size)
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, verify=VERIFY_UPLOAD,
+                                       functional_prep=False))
+    assert f.result == OK and f.done_bytes == size and f.verified
+    assert f.crc_image == f.crc_readback == crc32(img)
+    prog = [t for t, ev in r.events(f) if ev == EV_PROGRESS]
+    assert len(prog) == f.blocks == (size + 1023) // 1024
+    first = prog[0]
+    span_us = prog[-1] - first
+    rate = (size - 1024) * 1000000 // span_us           # download payload rate
+    # within a sane factor of the wire: every block also pays FC + response
+    assert PHYS_500K_BPS * 0.8 < rate <= PHYS_500K_BPS, rate

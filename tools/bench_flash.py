@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Flashing benchmark: a 1 MiB download into our ECU (the engine profile).
+
+    .venv/bin/python tools/bench_flash.py [--size BYTES] [--runs N] [--skip-sim]
+
+1. Simulation (diagbridge.sim, 500 kbit/s classical CAN, STmin 0): the core
+   Flasher against our server, exact virtual time.  Reports the simulated
+   TransferData time and payload rate against the bus's physical limit
+   (30,235 B/s ISO-TP payload, normal 11-bit addressing, typical stuffing,
+   ../shared/reference/peer-baseline.md) and the wall-clock / CPU cost of
+   simulating it.
+2. python-can's virtual bus, in one process, side by side in one run:
+   a. our client: diagbridge.cpy.uds_client.UdsClient.flash() (the core
+      Flasher over the core CAN-TP, python-can adapter);
+   b. udsoncan 1.x over can-isotp 2.x (threaded CanStack), the same
+      sequence by hand: 10 02, 27 03/04, 31 01 FF00, 34, 36 x N, 37;
+   both against our ECU (diagbridge.cpy.ecu_runner, a fresh one per run),
+   no read-back, no reset.  Wall time and CPU (process_time: the whole
+   process, so the ECU's thread is in both figures) of the download
+   (34 .. 37) and of the whole sequence; the ratio is udsoncan / ours.
+"""
+import argparse
+import itertools
+import os
+import sys
+import time
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "tests", "core")]
+
+PHYS_500K_BPS = 30235
+BASE = 0x00010000
+SECRET = b"EngineProg03"
+_chan = itertools.count()
+
+
+def image(size):
+    return bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(size))
+
+
+# ---- 1. simulation ---------------------------------------------------------------------
+def bench_sim(size):
+    from uds_client_support import Rig, engine_server
+    from diagbridge.uds.flash import (Flasher, FlashConfig, key_diagbridge1, EV_DONE,
+                                      EV_PROGRESS, VERIFY_UPLOAD)
+    img = image(size)
+    f = Flasher(img, FlashConfig(BASE, key_fn=key_diagbridge1(SECRET), verify=VERIFY_UPLOAD,
+                                 functional_prep=False))
+    r = Rig([f], [engine_server()])
+    w0 = time.perf_counter()
+    c0 = time.process_time()
+    f.start(r.k.now)
+    r.tester.kick()
+    t_end = r.run_until_done(f, EV_DONE, 2000000000)
+    wall = time.perf_counter() - w0
+    cpu = time.process_time() - c0
+    assert f.result == 0 and f.verified and f.crc_image == zlib.crc32(img)
+    prog = [t for t, ev in r.events(f) if ev == EV_PROGRESS]
+    # download span: from the end of RequestDownload's answer (first block starts)
+    # to the last block's answer; estimate the first block from the steady rate
+    per_block = (prog[-1] - prog[0]) / (len(prog) - 1)
+    dl_us = prog[-1] - prog[0] + per_block
+    rate = size * 1e6 / dl_us
+    return {"size": size, "blocks": f.blocks, "block_len": f.block_len,
+            "sim_total_s": t_end / 1e6, "sim_download_s": dl_us / 1e6,
+            "sim_rate_Bps": rate, "phys_limit_Bps": PHYS_500K_BPS,
+            "phys_download_s": size / PHYS_500K_BPS, "ratio_to_limit": rate / PHYS_500K_BPS,
+            "wall_s": wall, "cpu_s": cpu, "frames_per_wall_s": None,
+            "crc32": "%08X" % f.crc_image, "readback_crc32": "%08X" % f.crc_readback}
+
+
+# ---- 2a. ours on python-can ------------------------------------------------------------
+def _buses():
+    import can
+    ch = "bench-flash-%d-%d" % (os.getpid(), next(_chan))
+    return (can.Bus(interface="virtual", channel=ch, receive_own_messages=False),
+            can.Bus(interface="virtual", channel=ch, receive_own_messages=False))
+
+
+ECU_BLOCK_SIZE = [8]
+
+
+def _ecu():
+    from diagbridge.cpy.ecu_runner import build_ecu
+    from diagbridge.cantp.config import TpConfig
+    return build_ecu("engine", tp_config=TpConfig(block_size=ECU_BLOCK_SIZE[0]))
+
+
+def bench_ours(img):
+    from diagbridge.cpy.cantp_can import open_channel
+    from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
+    from diagbridge.cpy.uds_client import UdsClient
+    from diagbridge.uds.flash import FlashConfig, key_diagbridge1, VERIFY_NONE
+    bus_e, bus_t = _buses()
+    runner = EcuRunner(bus_e, _ecu())
+    marks = {}
+
+    def progress(done, total, rate):
+        if "first" not in marks:
+            marks["first"] = (time.perf_counter(), time.process_time())
+    try:
+        with open_channel(bus_t, tx_id=0x7E0, rx_id=0x7E8) as tp:
+            with UdsClient(tp, p2_timeout=2.0, keepalive=False) as uds:
+                cfg = FlashConfig(BASE, key_fn=key_diagbridge1(SECRET), pre_session=0,
+                                  functional_prep=False, check_rid=-1, reset_kind=0,
+                                  verify=VERIFY_NONE)
+                w0, c0 = time.perf_counter(), time.process_time()
+                rep = uds.flash(img, cfg, progress=progress)
+                w1, c1 = time.perf_counter(), time.process_time()
+    finally:
+        runner.close()
+        bus_e.shutdown()
+        bus_t.shutdown()
+    assert rep.ok and rep.crc_image == zlib.crc32(img), rep
+    return {"wall_s": w1 - w0, "cpu_s": c1 - c0, "blocks": rep.blocks,
+            "download_wall_s": w1 - marks["first"][0], "download_cpu_s": c1 - marks["first"][1]}
+
+
+# ---- 2b. udsoncan over can-isotp ----------------------------------------------------------
+def bench_udsoncan(img):
+    import isotp
+    import udsoncan
+    from udsoncan.client import Client
+    from udsoncan.connections import PythonIsoTpConnection
+    from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
+    from diagbridge.uds.security import compute_key
+    from diagbridge.uds.codec_routine import build_address_routine_request, RID_ERASE_MEMORY
+
+    def key_algo(level, seed, params=None):
+        out = bytearray(len(seed))
+        compute_key("diagbridge1", seed, len(seed), SECRET, out)
+        return bytes(out)
+
+    bus_e, bus_t = _buses()
+    runner = EcuRunner(bus_e, _ecu())
+    addr = isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8)
+    stack = isotp.CanStack(bus_t, address=addr,
+                           params={"tx_padding": 0xCC, "blocksize": 0, "stmin": 0,
+                                   "max_frame_size": 4095})
+    conn = PythonIsoTpConnection(stack)
+    cfg = dict(udsoncan.configs.default_client_config)
+    cfg.update({"security_algo": key_algo, "request_timeout": 10, "p2_timeout": 2,
+                "use_server_timing": False,
+                "p2_star_timeout": 6})
+    size = len(img)
+    erase = bytearray(16)
+    n = build_address_routine_request(erase, RID_ERASE_MEMORY, BASE, size, 3, 3)
+    try:
+        with Client(conn, config=cfg) as client:
+            w0, c0 = time.perf_counter(), time.process_time()
+            client.change_session(2)
+            client.unlock_security_access(3)
+            client.start_routine(RID_ERASE_MEMORY, data=bytes(erase[4:n]))
+            loc = udsoncan.MemoryLocation(BASE, size, address_format=24, memorysize_format=24)
+            rsp = client.request_download(loc)
+            w1, c1 = time.perf_counter(), time.process_time()
+            mbl = rsp.service_data.max_length
+            chunk = mbl - 2
+            bsc = 1
+            for off in range(0, size, chunk):
+                client.transfer_data(bsc, img[off:off + chunk])
+                bsc = (bsc + 1) & 0xFF
+            client.request_transfer_exit()
+            w2, c2 = time.perf_counter(), time.process_time()
+    finally:
+        runner.close()
+        bus_e.shutdown()
+        bus_t.shutdown()
+    return {"wall_s": w2 - w0, "cpu_s": c2 - c0, "download_wall_s": w2 - w1,
+            "download_cpu_s": c2 - c1}
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=0x100000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--ecu-block-size", type=int, default=8,
+                    help="BS the ECU advertises to both testers (default 8)")
+    a = ap.parse_args()
+    ECU_BLOCK_SIZE[0] = a.ecu_block_size
+    print("bench_flash: %d bytes (%.2f MiB), python %s" % (a.size, a.size / 1048576,
+                                                            sys.version.split()[0]))
+    if not a.skip_sim:
+        s = bench_sim(a.size)
+        print("simulation, 500 kbit/s classical CAN, STmin 0, engine ECU "
+              "(maxNumberOfBlockLength 0x%X -> %d data bytes/block, %d blocks)"
+              % (s["block_len"] + 2, s["block_len"], s["blocks"]))
+        print("  simulated download   %.2f s  = %.0f B/s payload  (%.1f%% of the %d B/s "
+              "physical limit: %.2f s)" % (s["sim_download_s"], s["sim_rate_Bps"],
+                                          100 * s["ratio_to_limit"], PHYS_500K_BPS,
+                                          s["phys_download_s"]))
+        print("  simulated whole flash %.2f s (sessions, unlock, erase, download, read-back, "
+              "check, reset)" % s["sim_total_s"])
+        print("  cost of simulating it: %.2f s wall, %.2f s CPU (%.1fx faster than the bus)"
+              % (s["wall_s"], s["cpu_s"], s["sim_total_s"] / s["wall_s"]))
+        print("  CRC-32 image %s, read back %s" % (s["crc32"], s["readback_crc32"]))
+    if a.skip_real:
+        return 0
+    img = image(a.size)
+    ours, theirs = [], []
+    for _ in range(a.runs):
+        ours.append(bench_ours(img))
+        theirs.append(bench_udsoncan(img))
+    print("python-can virtual bus, in-process, ECU = diagbridge.cpy.ecu_runner, BS=%d, "
+          "STmin 0 (median of %d)" % (a.ecu_block_size, a.runs))
+    print("  %-34s %10s %10s %12s %12s" % ("", "wall s", "CPU s", "dl wall s", "dl CPU s"))
+    for name, rows in (("diagbridge UdsClient.flash()", ours),
+                       ("udsoncan 1.x over can-isotp 2.x", theirs)):
+        print("  %-34s %10.3f %10.3f %12.3f %12.3f"
+              % (name, median([r["wall_s"] for r in rows]), median([r["cpu_s"] for r in rows]),
+                 median([r["download_wall_s"] for r in rows]),
+                 median([r["download_cpu_s"] for r in rows])))
+    mo = median([r["download_wall_s"] for r in ours])
+    mt = median([r["download_wall_s"] for r in theirs])
+    co = median([r["download_cpu_s"] for r in ours])
+    ct = median([r["download_cpu_s"] for r in theirs])
+    print("  download speed-up (udsoncan / ours): wall %.2fx, CPU %.2fx  (target >= 3x)"
+          % (mt / mo, ct / co))
+    print("  our download: %.0f kB/s" % (a.size / mo / 1000))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
