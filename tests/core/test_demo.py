@@ -27,3 +27,29 @@ def test_demo_is_deterministic_and_tells_the_story():
     assert ecu[-1] - ecu[0] == 5769          # six byte times: ceil(6 * 961.538)
     assert len([r for r in records if r[3] == REC_LOW]) == 1
     assert lines[-1].startswith("%d records" % len(records))
+
+
+def _t(line):
+    """The virtual time (us) a demo line starts with."""
+    return int(line.split()[0].replace(".", ""))
+
+
+def test_demo_uds_scene_reads_vin_and_dtcs_over_cantp():
+    lines, records = _run()
+    i = lines.index("UDS over CAN-TP, 500 kbit/s: engine ECU (0x7E0/0x7E8) and gearbox "
+                    "(0x7E1/0x7E9)")
+    uds = lines[i + 1:]
+    assert "22 F1 90   ReadDataByIdentifier VIN" in uds[0]
+    assert uds[1].endswith("VIN W0L000043MB541326") and "engine  -> tester" in uds[1]
+    assert "19 02 FF" in uds[2]
+    assert "(83 bytes)   20 DTCs: P0101 P0110" in uds[3] and uds[3].endswith("U0100")
+    # the functional TesterPresent: both ECUs answer, engine first (0x7E8 wins)
+    assert "tester  -> all      3E 00" in uds[4]
+    assert "engine  -> tester   7E 00" in uds[5] and "gearbox -> tester   7E 00" in uds[6]
+    assert "3E 80" in uds[7] and uds[8].startswith("24 frames on can1")
+    can1 = [r for r in records if r[2] == "can1"]
+    # the VIN round trip: SF, FF, FC, CF, CF back to back = 1164 us at 500 kbit/s
+    assert [r[5] for r in can1[:5]] == [0x7E0, 0x7E8, 0x7E0, 0x7E8, 0x7E8]
+    assert _t(uds[1]) - _t(uds[0]) == 1164 == can1[4][0] - _t(uds[0])
+    # functional 3E 80 produced one frame and no answer
+    assert can1[-1][6][:3] == b"\x02\x3e\x80" and can1[-2][5] == 0x7E9

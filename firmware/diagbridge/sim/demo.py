@@ -1,12 +1,22 @@
 # The simulated vehicle, printed.  Portable: run it on CPython with
 # `python -m diagbridge.sim.demo` (./tools/demo does) or under MicroPython.
 #
-# What it shows today: the simulation kernel itself.
+# What it shows:
 #   CAN  (500 kbit/s, FD data phase 2 Mbit/s): a tester's functional request,
 #        two ECUs answering at the same instant (arbitration by identifier),
 #        a 29-bit frame and an FD frame, each with its exact wire time.
 #   K-Line (10400 baud): the fast-init wake-up pattern, StartCommunication
 #        with the tester's own echo, and the ECU's answer.
+#   UDS over CAN-TP (500 kbit/s): the engine ECU of uds/profiles/engine.py
+#        and a gearbox ECU, each an ecu.Ecu (CAN-TP channel + UdsServer) on
+#        the virtual bus; a tester reads the VIN (22 F1 90) and the DTCs
+#        (19 02 FF) and sends a functional TesterPresent both ECUs answer.
+from diagbridge.cantp import Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE
+from diagbridge.ecu import Ecu
+from diagbridge.uds.profile import Profile
+from diagbridge.uds.profiles import engine
+from diagbridge.sim.cantp_node import CanTpNode
+from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel
 from diagbridge.sim.recorder import Recorder, REC_CAN
 from diagbridge.sim.canbus import CanBus, can_flag_names
@@ -100,6 +110,90 @@ def run_kline(k, rec):
     return line
 
 
+def _hex(data, n=8):
+    s = " ".join("%02X" % b for b in data[:n])
+    return s + (" ... (%d bytes)" % len(data) if len(data) > n else "")
+
+
+def _dtc_name(code):
+    """A 3-byte DTC as the SAE J2012 text of its upper two bytes (P0101, U0100)."""
+    hi = code >> 8
+    return "PCBU"[hi >> 14] + "%X%03X" % ((hi >> 12) & 3, hi & 0xFFF)
+
+
+def _meaning(rsp):
+    if rsp[0] == 0x62 and len(rsp) == 20:
+        return "VIN " + "".join(chr(b) for b in rsp[3:])
+    if rsp[0] == 0x59 and len(rsp) >= 3:
+        codes = []
+        for i in range(3, len(rsp) - 3, 4):
+            codes.append(_dtc_name((rsp[i] << 16) | (rsp[i + 1] << 8) | rsp[i + 2]))
+        return "%d DTCs: %s" % (len(codes), " ".join(codes))
+    if rsp[0] == 0x7E:
+        return "TesterPresent"
+    return ""
+
+
+GEARBOX = {
+    "name": "gearbox",
+    "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9, "functional_id": 0x7DF},
+    "modules": ["session", "data"],
+    "dids": {0xF190: {"length": 17, "value": "W0L000043MB541326"},
+             0xF187: {"length": 10, "value": "GBX0001234"}},
+}
+
+
+def run_uds(k, rec, out):
+    """Tester, engine and gearbox on a 500 kbit/s bus; returns the log lines
+    (request and response PDUs with the virtual time they completed)."""
+    bus = CanBus(k, "can1", bitrate=500000, recorder=rec)
+    state = engine.EngineState()
+    nodes = (
+        EcuNode(k, bus.attach("engine"),
+                Ecu(Profile(engine.profile(), sources=engine.sources(state)))),
+        EcuNode(k, bus.attach("gearbox"), Ecu(GEARBOX)),
+    )
+    names = ("engine", "gearbox")
+    chans = (Channel(TpConfig(), Address(ADDR_NORMAL_11, tx_id=0x7E0, rx_id=0x7E8,
+                                         func_tx_id=0x7DF)),
+             Channel(TpConfig(), Address(ADDR_NORMAL_11, tx_id=0x7E1, rx_id=0x7E9)))
+    answers = []
+
+    def on_event(now, ev, ch):
+        if ev == EV_RX_DONE:
+            rsp = bytes(ch.payload[:ch.length])
+            answers.append(rsp)
+            line = "%s  %-7s -> tester   %s" % (_ts(k.elapsed_us), names[tester.tp.chan],
+                                                _hex(rsp))
+            m = _meaning(rsp)
+            out(line + ("   " + m if m else ""))
+    tester = CanTpNode(k, bus.attach("tester"), Mux(chans), on_event)
+    t_start = k.elapsed_us
+
+    def ask(req, functional=False, expect=1, what=""):
+        n = len(answers) + expect
+        out("%s  tester  -> %-7s  %s   %s" % (_ts(k.elapsed_us),
+                                             "all" if functional else "engine",
+                                             _hex(req), what))
+        tester.send(chans[0], req, len(req), 1 if functional else 0)
+        k.run_until(lambda: len(answers) >= n, 1000000)
+        k.run_for(10000)                    # a pause between requests
+    ask(b"\x22\xf1\x90", what="ReadDataByIdentifier VIN")
+    ask(b"\x19\x02\xff", what="ReadDTCInformation reportDTCByStatusMask FF")
+    ask(b"\x3e\x00", True, 2, what="TesterPresent (functional)")
+    ask(b"\x3e\x80", True, 0, what="TesterPresent, suppressPosRsp: nobody answers")
+    span = k.elapsed_us - t_start
+    load = bus.busy_us * 1000 // span
+    out("%d frames on can1 in %d us of virtual time (bus load %d.%d %%); ECUs served %s" % (
+        bus.frames, span, load // 10, load % 10,
+        ", ".join("%s %d" % (names[i], nodes[i].ecu.requests) for i in range(2))))
+    return answers
+
+
+def _ts(t):
+    return "%4d.%06d" % (t // 1000000, t % 1000000)
+
+
 def main(out=print):
     k = Kernel()
     rec = Recorder()
@@ -122,6 +216,11 @@ def main(out=print):
     run_kline(k, rec)
     for line in rec.lines(_flag_names)[n_can:]:
         out(line)
+    out("")
+    out("UDS over CAN-TP, 500 kbit/s: engine ECU (0x7E0/0x7E8) and gearbox (0x7E1/0x7E9)")
+    k.call_later(10000, lambda now, a: None)
+    k.run_for(10000)
+    run_uds(k, rec, out)
     out("")
     out("%d records, %d us of virtual time, tick now %d" % (len(rec.records), k.elapsed_us, k.now))
     return rec
