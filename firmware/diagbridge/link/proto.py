@@ -29,7 +29,7 @@
 # ERROR      0x08 g>h  req id|0  CODE (codes.LINK_*) TEXT                        returns 1 if ref is a request
 # RESPONSE   0x09 g>h  req id    RESULT (codes.*) [DATA] [...]                   returns 1 request credit
 # BYE        0x0A both 0         [CODE]                                          -
-# REQ_*  0x20-0x3F h>g req id    per kind (REQ_UDS: BUS CHANNEL DATA ...)        costs 1 request credit
+# REQ_*  0x20-0x3F h>g req id    per kind: see the body table below             costs 1 request credit
 # EV_*   0x40-0x4F g>h seq       per kind, see below                             costs 1 event credit
 #
 # Events carry `seq`, a 16-bit counter of event messages sent (always encoded
@@ -41,6 +41,105 @@
 #   EV_KLINE_RX   BUS TS_US DATA                   EV_STATE     WHAT STATE [REF]
 #   EV_KLINE_MSG  BUS TS_US DATA                   EV_ERROR     CODE TEXT [REF]
 #   EV_DROPPED    COUNTS                           EV_UDS       REF BUS RESULT DATA
+#
+# ---- request, response and event bodies (the gateway, diagbridge.gateway) --
+# Every body is a map with K_* keys; [KEY] is optional; "ok" is K_RESULT = OK.
+# A caller mistake (unknown channel/ecu/route/job id, an id already in use,
+# a bad or missing key, a bad config value: TEXT names the field, no free
+# slot, a busy channel) is answered with ERROR {CODE, TEXT} to the request id,
+# never with RESPONSE: CODE LINK_MALFORMED (body/keys/values), LINK_UNEXPECTED
+# (state: ids, busy, no free slot) or LINK_UNSUPPORTED (a transport, profile
+# or operation this gateway does not have).  What the vehicle did (NRC,
+# timeouts, transport errors) is a RESPONSE whose RESULT is a codes.* value.
+#
+# Endpoint spec ("EP"): where a diagnostic endpoint lives, used by
+# REQ_CHANNEL, REQ_ECU_SIM and both sides of REQ_ROUTE.  Transport-agnostic
+# by TRANSPORT; the K-Line transport will add its own keys (init, baud) next
+# to BUS without changing the requests that carry an EP.
+#   [TRANSPORT]   TRANSPORT_CANTP (default) | TRANSPORT_KLINE (not yet)
+#   BUS           int
+#   ADDRESSING    ADDRESSING_* (= diagbridge.cantp.addr ADDR_*)
+#   TX_ID RX_ID   ids (NORMAL_*, EXTENDED_*, MIXED_11), as this endpoint's
+#                 role sees them: a tester sends TX_ID 0x7E0, receives RX_ID
+#                 0x7E8; an ECU endpoint sends 0x7E8 and receives 0x7E0
+#   TA SA AE      NORMAL_FIXED / MIXED_29: target and source address (SA is
+#                 this endpoint's own), EXTENDED: TA/SA bytes, MIXED: AE
+#   [FUNC_TX_ID] [FUNC_RX_ID] [FUNC_TA] [PRIORITY]   functional address, 0..7
+#   [TP]          {TpConfig field name (str): value}, e.g. {"stmin_us": 0,
+#                 "block_size": 8, "n_cr_ms": 1000, "fd": True, "tx_dl": 64}
+#
+# kind            request body                    RESPONSE body (besides RESULT)
+# --------------- ------------------------------  ---------------------------------------
+# REQ_STATUS      {}                              UPTIME_MS  STATS {str: int}
+#                                                 BUS_STATS [{str: int}, ..] (one per bus)
+#                                                 COUNTS {event kind: dropped, since boot}
+#                                                 CHANNELS [id..] ECUS [id..] ROUTES [id..]
+#                                                 JOBS [id..]
+#     STATS: "link_faults" "link_refused" "auth_failures" "ctl_dropped"
+#            "events_discarded" "events_dropped" "requests" "uds_requests"
+#            "routed" "route_pending"
+#     BUS_STATS: "bus" "rx_frames" "tx_frames" "tx_errors" "listened"
+#                (EV_CAN_RX posted) "listen_dropped" (EV_CAN_RX dropped, exact)
+# REQ_CAN_LISTEN  BUS ON [FILTERS [[id, mask],..]] ok.  ON true: EV_CAN_RX for every
+#                 [ECHO bool]                     frame of BUS with (id & mask) ==
+#                                                 (filter id & mask) for some filter
+#                                                 (none: all frames); replaces the
+#                                                 bus's filters.  ON false: stop.
+#                                                 ECHO: our own transmissions too
+#                                                 (FLAGS has CAN_ECHO)
+# REQ_CAN_SEND    BUS ID [FLAGS CAN_EXT|CAN_FD|   ok once the frame left (the adapter's
+#                 CAN_BRS] DATA                   confirmation, or when popped in the
+#                                                 no-confirm mode); L_TX_ERROR if not
+# REQ_CHANNEL     CHANNEL (id, host's choice)     ok: a tester endpoint on the bus
+#                 ON [EP keys] [UDS {str: v}]     (ON false: close it; EP not needed)
+#                 UDS: UdsClientConfig fields ("p2_client_ms", "p2star_client_ms",
+#                 "max_pending", "keepalive_period_ms", ...)
+# REQ_UDS         CHANNEL DATA (the request PDU)  physical: RESULT (OK,
+#                 [FUNCTIONAL bool]               A_NEGATIVE_RESPONSE, A_TIMEOUT_P2,
+#                                                 A_PENDING_LIMIT, N_*...) [DATA the
+#                                                 final response PDU, 7F too] [NRC]
+#                                                 PENDING (0x78 seen).  No DATA when
+#                                                 no response was expected (SPRMIB).
+#                 functional (CHANNEL's FUNC_* address, one SF): the P2 window
+#                 collects every answer on every open channel of that bus (the
+#                 host opens one channel per candidate ECU, e.g. 0x7E0..0x7E7):
+#                                                 ok  ANSWERS [[CHANNEL, RESULT,
+#                                                 DATA], ..] (channels that answered,
+#                                                 in channel order; RESULT as above)
+#                 EV_UDS is not used: every answer is in the one RESPONSE.
+# REQ_KEEPALIVE   CHANNEL ON [PERIOD_MS]          ok.  TesterPresent (3E 80, or 3E 00
+#                 [SUPPRESS bool (True)]          with SUPPRESS false) whenever the
+#                 [FUNCTIONAL bool]               channel was quiet for PERIOD_MS
+#                                                 (default: the UDS config's, S3).
+#                                                 A failed 3E 00: EV_STATE {WHAT_
+#                                                 KEEPALIVE, STATE: result, REF: CHANNEL}
+# REQ_FLASH       OP_BEGIN: JOB (id) CHANNEL      ok (the image buffer is reserved)
+#                   TOTAL (image bytes)
+#                   FLASH {FlashConfig field: v, "key_algorithm": "diagbridge1"|
+#                   "twos_complement"|"xor", "secret": bin}   e.g. {"address":
+#                   0x8000, "security_level": 3, "verify": 1}
+#                 OP_DATA: JOB OFFSET DATA        ok (image bytes at OFFSET)
+#                 OP_START: JOB                   held until the job ends: RESULT
+#                   EV_PROGRESS {REF: this          (OK, A_NEGATIVE_RESPONSE, A_VERIFY_
+#                   request's id, DONE, TOTAL}    FAILED, A_TIMEOUT_P2, N_*) [NRC]
+#                   EV_STATE {WHAT_FLASH_STEP,    REPORT {"bytes" "blocks" "retries"
+#                   STATE: FLASH_STEP_*, REF}     "elapsed_us" "rate_bps" "crc_image"
+#                                                 "failed_step" "step_name"...}
+#                 OP_ABORT: JOB                   ok (the job and its buffer are gone;
+#                                                 a running START answers LINK_CLOSED)
+# REQ_ECU_SIM     ECU (id) ON PROFILE (a name in  ok: a UDS server on the bus, ECU role
+#                 diagbridge.uds.profiles, or a   (ON false: stop it).  Without
+#                 profile dict) [EP keys]         ADDRESSING: the profile's addresses
+# REQ_ROUTE       ROUTE (id) ON TESTER (EP: the   ok.  A request the tester sends to
+#                 gateway as ECU, e.g. NORMAL_    TESTER goes out as a tester on
+#                 FIXED TA 0xF1 SA 0x10 on bus 0) TARGET; the final answer goes back.
+#                 TARGET (EP: the gateway as      The first 7F SID 78 to the tester
+#                 tester, e.g. NORMAL_11 0x7E0/   PENDING_MS after the request (unless
+#                 0x7E8 on bus 1) [UDS {..}]      answered), then every PERIOD_MS;
+#                 [PENDING_MS (40)] [PERIOD_MS    a far side timeout: 7F SID 10 to the
+#                 (2000)]                         tester and EV_STATE {WHAT_ROUTE,
+#                                                 STATE: result, REF: ROUTE}
+# REQ_KWP, REQ_KLINE_INIT, REQ_KLINE_SEND: not yet (ERROR LINK_UNSUPPORTED).
 #
 # Handshake: HELLO -> HELLO_ACK -> (CHALLENGE -> AUTH ->) AUTH_OK.  The host
 # proves it knows a pre-shared key without sending it:
@@ -127,6 +226,75 @@ K_TX_ID = const(27)
 K_RX_ID = const(28)
 K_ADDRESSING = const(29)
 K_TIMEOUT = const(30)       # per-request timeout override, ms
+# gateway request bodies (see the table above)
+K_ON = const(31)            # bool: start/open (True) or stop/close (False)
+K_FILTERS = const(32)       # [[id, mask], ...]
+K_ECHO = const(33)          # bool
+K_TA = const(34)
+K_SA = const(35)
+K_AE = const(36)
+K_FUNC_TX_ID = const(37)
+K_FUNC_RX_ID = const(38)
+K_FUNC_TA = const(39)
+K_PRIORITY = const(40)
+K_TP = const(41)            # {TpConfig field (str): value}
+K_UDS = const(42)           # {UdsClientConfig field (str): value}
+K_FUNCTIONAL = const(43)    # bool
+K_ANSWERS = const(44)       # [[CHANNEL, RESULT, DATA], ...]
+K_NRC = const(45)
+K_PENDING = const(46)       # 0x78 answers seen
+K_PERIOD_MS = const(47)
+K_SUPPRESS = const(48)
+K_OP = const(49)            # OP_*
+K_JOB = const(50)
+K_OFFSET = const(51)
+K_FLASH = const(52)         # {FlashConfig field (str): value, "key_algorithm", "secret"}
+K_REPORT = const(53)        # {str: int | str}
+K_ECU = const(54)
+K_PROFILE = const(55)       # str (module in diagbridge.uds.profiles) or a profile map
+K_ROUTE = const(56)
+K_TESTER = const(57)        # endpoint spec map
+K_TARGET = const(58)        # endpoint spec map
+K_TRANSPORT = const(59)     # TRANSPORT_*
+K_UPTIME_MS = const(60)
+K_STATS = const(61)         # {str: int}
+K_BUS_STATS = const(62)     # [{str: int}, ...]
+K_PENDING_MS = const(63)
+K_CHANNELS = const(64)
+K_ECUS = const(65)
+K_ROUTES = const(66)
+K_JOBS = const(67)
+
+# REQ_FLASH operations
+OP_BEGIN = const(1)
+OP_DATA = const(2)
+OP_START = const(3)
+OP_ABORT = const(4)
+
+# endpoint transports
+TRANSPORT_CANTP = const(1)
+TRANSPORT_KLINE = const(2)      # a later issue
+
+# ADDRESSING values: the same numbers as diagbridge.cantp.addr ADDR_*
+ADDRESSING_NORMAL_11 = const(0)
+ADDRESSING_NORMAL_29 = const(1)
+ADDRESSING_NORMAL_FIXED = const(2)
+ADDRESSING_EXTENDED_11 = const(3)
+ADDRESSING_EXTENDED_29 = const(4)
+ADDRESSING_MIXED_11 = const(5)
+ADDRESSING_MIXED_29 = const(6)
+
+# EV_STATE WHAT values
+WHAT_KEEPALIVE = const(1)       # STATE: the failed keep-alive's result, REF: CHANNEL
+WHAT_ROUTE = const(2)           # STATE: a routed request's failure result, REF: ROUTE
+WHAT_FLASH_STEP = const(3)      # STATE: FLASH_STEP_* index, REF: the OP_START request id
+WHAT_ECU = const(4)             # STATE: 1 reset performed, REF: ECU
+
+# flash steps (EV_STATE WHAT_FLASH_STEP, REPORT "failed_step"), as diagbridge.uds.flash ST_*
+FLASH_STEP_NAMES = ("idle", "pre_session", "dtc_off", "cc_off", "session", "seed", "key",
+                    "erase", "download", "transfer", "exit", "upload", "readback",
+                    "upload_exit", "checksum", "check", "reset", "cc_on", "dtc_on", "done",
+                    "failed")
 
 # ---- roles (ordered: a higher role may do everything a lower one may) -------
 ROLE_NONE = const(0)        # not authenticated: HELLO and AUTH only

@@ -1,0 +1,186 @@
+# The simulated vehicle: a kernel, two CAN buses, UDS ECUs built from
+# profiles and the gateway (diagbridge.gateway) on both buses, with the
+# gateway's host link exposed as a byte-stream pair.  Portable, exact
+# virtual timing, never sleeps.
+#
+#   can0 "diagnostic" 500 kbit/s: engine  (uds/profiles/engine.py, 0x7E0/0x7E8)
+#                                 gearbox (GEARBOX below,          0x7E1/0x7E9)
+#                                 functional 0x7DF
+#   can1 "chassis"    500 kbit/s: abs     (ABS below,              0x7E0/0x7E8)
+#   gateway on both: bus 0 = can0, bus 1 = can1
+#
+#   v = Vehicle(sha256, urandom=None, keys=(), open_role=ROLE_NONE, ...)
+#   v.link.feed(data)       host -> gateway bytes, delivered at the current instant
+#   v.link.read() -> bytes  gateway -> host bytes produced so far
+#   v.run_for(us) · v.run_until(pred, max_us) · v.k (the Kernel) · v.buses
+#
+# A host transport drives it in virtual time (feed, run, read) or in real
+# time: feed what arrived, run_for(the real microseconds that passed), read.
+# The link itself is ideal (no byte time): the buses carry the timing.
+from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
+from diagbridge.codes import L_OK
+from diagbridge.ecu import Ecu
+from diagbridge.gateway import Gateway, GatewayConfig
+from diagbridge.link.config import LinkConfig
+from diagbridge.link.proto import BUS_CAN, ROLE_NONE
+from diagbridge.uds.profile import Profile
+from diagbridge.uds.profiles import engine
+from diagbridge.sim.canbus import CanBus
+from diagbridge.sim.ecu_node import EcuNode
+from diagbridge.sim.kernel import Kernel, START_TICKS
+
+GEARBOX = {
+    "name": "gearbox",
+    "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9, "functional_id": 0x7DF},
+    "modules": ["session", "data"],
+    "dids": {0xF190: {"length": 17, "value": "W0L000043MB541326"},
+             0xF187: {"length": 10, "value": "GBX0001234"},
+             0xF18C: {"length": 10, "value": "GBX0000815"}},
+}
+
+# On the chassis bus, behind the gateway: same ids as the engine, other network.
+ABS = {
+    "name": "abs",
+    "addresses": {"rx_id": 0x7E0, "tx_id": 0x7E8, "functional_id": 0x7DF},
+    "modules": ["session", "data"],
+    "dids": {0xF190: {"length": 17, "value": "W0L000043MB541326"},
+             0xF187: {"length": 10, "value": "ABS0007001"},
+             0x0100: {"length": 200, "value": bytes(range(200))}},
+}
+
+
+class _Lcg:
+    """A deterministic urandom(n) for the simulation."""
+
+    def __init__(self, seed=12345):
+        self.x = seed
+
+    def __call__(self, n):
+        out = bytearray(n)
+        for i in range(n):
+            self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
+            out[i] = (self.x >> 16) & 0xFF
+        return bytes(out)
+
+
+class LinkPipe:
+    """The host side of the gateway's byte stream."""
+
+    def __init__(self, node):
+        self._node = node
+        self._rx = bytearray()
+        self.fed = 0
+        self.sent = 0
+
+    def feed(self, data):
+        """Bytes from the host, delivered to the gateway now."""
+        node = self._node
+        self.fed += len(data)
+        node.gw.feed_link(node.kernel.now, data, len(data))
+        node.flush(node.kernel.now)
+
+    def read(self):
+        """Everything the gateway has sent since the last read()."""
+        b = bytes(self._rx)
+        self._rx = bytearray()
+        return b
+
+    def available(self):
+        """Bytes waiting for read()."""
+        return len(self._rx)
+
+    def _put(self, buf, n):
+        self.sent += n
+        self._rx.extend(buf[:n])
+
+
+class GatewayNode:
+    """Binds a Gateway to virtual CAN ports (bus i = ports[i]) and a LinkPipe."""
+
+    def __init__(self, kernel, gw, ports):
+        self.kernel = kernel
+        self.gw = gw
+        self.ports = tuple(ports)
+        self.link = LinkPipe(self)
+        self._out = bytearray(64)
+        self._lbuf = bytearray(1024)
+        for b in range(len(self.ports)):
+            self.ports[b].on_rx = self._rx_for(b)
+            self.ports[b].on_tx = self._on_tx
+        kernel.add_node(self)
+
+    def _rx_for(self, bus):
+        def on_rx(now, frame):
+            flags = FLAG_EXT if frame.extended else 0
+            if frame.fd:
+                flags |= FLAG_FD | (FLAG_BRS if frame.brs else 0)
+            self.gw.feed_can(now, bus, frame.can_id, frame.data, len(frame.data), flags)
+            self.flush(now)
+        return on_rx
+
+    def _on_tx(self, now, frame, result):
+        tag = getattr(frame, "gw_tag", None)
+        if tag is not None:
+            self.gw.confirm_can(now, result == L_OK, tag)
+        self.flush(now)
+
+    def deadline(self):
+        return self.gw.deadline()
+
+    def on_timer(self, now):
+        self.gw.on_timer(now)
+        self.flush(now)
+
+    def flush(self, now):
+        gw = self.gw
+        out = self._out
+        n = gw.pop_can(out)
+        while n:
+            fl = gw.tx_flags
+            frame = self.ports[gw.tx_bus].send(gw.tx_id, out, n, bool(fl & FLAG_EXT),
+                                               bool(fl & FLAG_FD), bool(fl & FLAG_BRS))
+            if gw.cfg.tx_confirm:
+                frame.gw_tag = gw.tx_tag
+            n = gw.pop_can(out)
+        n = gw.pop_link(self._lbuf)
+        while n:
+            self.link._put(self._lbuf, n)
+            n = gw.pop_link(self._lbuf)
+
+
+class Vehicle:
+    """sha256: a hashlib.sha256-like constructor (the host-link HMAC);
+    urandom: fn(n) -> bytes (default: deterministic); keys / open_role /
+    link options: LinkConfig; gw_cfg: GatewayConfig (default: 2 buses);
+    recorder: a sim Recorder for both buses; ecus: False for empty buses."""
+
+    def __init__(self, sha256, urandom=None, keys=(), open_role=ROLE_NONE, gw_cfg=None,
+                 recorder=None, start=START_TICKS, ecus=True, **link_kw):
+        k = Kernel(start)
+        self.k = k
+        self.buses = (CanBus(k, "can0", 500000, recorder=recorder),
+                      CanBus(k, "can1", 500000, recorder=recorder))
+        self.engine_state = engine.EngineState()
+        self.ecus = {}
+        if ecus:
+            self.ecus["engine"] = EcuNode(k, self.buses[0].attach("engine"), Ecu(
+                Profile(engine.profile(), sources=engine.sources(self.engine_state))))
+            self.ecus["gearbox"] = EcuNode(k, self.buses[0].attach("gearbox"), Ecu(GEARBOX))
+            self.ecus["abs"] = EcuNode(k, self.buses[1].attach("abs"), Ecu(ABS))
+        if gw_cfg is None:
+            gw_cfg = GatewayConfig(n_buses=2)
+        lcfg = LinkConfig(name=b"diagbridge-sim", keys=keys, open_role=open_role,
+                          buses=((0, BUS_CAN, 500000, 0), (1, BUS_CAN, 500000, 0)), **link_kw)
+        self.gw = Gateway(gw_cfg, lcfg, sha256, urandom or _Lcg())
+        self.node = GatewayNode(k, self.gw, (self.buses[0].attach("gateway"),
+                                             self.buses[1].attach("gateway")))
+        self.link = self.node.link
+
+    def ecu(self, name):
+        return self.ecus[name].ecu
+
+    def run_for(self, us):
+        return self.k.run_for(us)
+
+    def run_until(self, pred, max_us):
+        return self.k.run_until(pred, max_us)

@@ -1,0 +1,138 @@
+# The gateway object: raw CAN listen/send with exact drop counts, refusals
+# that never reach the vehicle, counters, the no-confirm mode and the
+# allocation-free hot path (raw CAN rx -> EV_CAN_RX, CAN-TP frames), proven
+# under MicroPython's heap lock.  Runs under pytest and real MicroPython.
+from diagbridge.codes import OK, LINK_REFUSED, LINK_MALFORMED
+from diagbridge.gateway import GatewayConfig
+from diagbridge.link import proto as P
+from test_gateway_util import logged_in, ENGINE
+from support import run_locked
+
+FLOOD = 300
+
+
+def _frame(*b):
+    out = bytearray(8)
+    for i in range(8):
+        out[i] = b[i] if i < len(b) else 0xCC
+    return out
+
+
+def test_listen_flood_with_few_credits_counts_every_drop():
+    v, h = logged_in(credits=4, auto_credit=False, event_queue=32)
+    h.ok(P.MSG_REQ_CAN_LISTEN, {P.K_BUS: 0, P.K_FILTERS: [[0x100, 0x700]]})
+    port = v.buses[0].attach("flood")
+    for i in range(FLOOD):
+        port.send(0x100 + (i & 0xFF), _frame(i & 0xFF, i >> 8))
+    port.send(0x7E5, _frame(1))                 # filtered out: not counted anywhere
+    h.run(200000)                               # 300 frames at 500 kbit/s: ~70 ms
+    assert len(h.events) == 4                   # the credits the host gave
+    h.credit(1000)
+    h.run(10000)
+    rx = [e for e in h.events if e[0] == P.MSG_EV_CAN_RX]
+    drops = [e[2][P.K_COUNTS] for e in h.events if e[0] == P.MSG_EV_DROPPED]
+    dropped = sum(d.get(P.MSG_EV_CAN_RX, 0) for d in drops)
+    assert dropped > 0 and len(rx) + dropped == FLOOD
+    assert len(rx) == 4 + 32
+    # events arrive in order, gap where the drops were; timestamps never go back
+    ids = [e[2][P.K_DATA][0] | (e[2][P.K_DATA][1] << 8) for e in rx]
+    assert ids == sorted(ids) and ids[0] == 0
+    st = h.ok(P.MSG_REQ_STATUS, {})
+    bs = st[P.K_BUS_STATS][0]
+    assert bs["listen_dropped"] == dropped and bs["listened"] == len(rx)
+    assert bs["rx_frames"] == FLOOD + 1
+    assert st[P.K_COUNTS] == {P.MSG_EV_CAN_RX: dropped}
+    assert st[P.K_STATS]["events_dropped"] == dropped
+
+
+def test_refusals_never_reach_the_vehicle():
+    v, h = logged_in(P.ROLE_MONITOR)
+    before = (v.buses[0].frames, v.buses[1].frames)
+    for kind, body in ((P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x2e\xf1\x90AB"}),
+                       (P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\xf1\x90"}),
+                       (P.MSG_REQ_CHANNEL, ENGINE),
+                       (P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x7E0, P.K_DATA: b"\x02\x11\x01"}),
+                       (P.MSG_REQ_FLASH, {P.K_OP: P.OP_START, P.K_JOB: 1}),
+                       (P.MSG_REQ_ECU_SIM, {P.K_ECU: 1, P.K_BUS: 0, P.K_PROFILE: "engine"}),
+                       (P.MSG_REQ_ROUTE, {P.K_ROUTE: 1})):
+        m = h.request(kind, body)
+        assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_REFUSED, (kind, m)
+    h.run(500000)
+    assert (v.buses[0].frames, v.buses[1].frames) == before == (0, 0)
+    assert h.ok(P.MSG_REQ_STATUS, {})[P.K_STATS]["link_refused"] == 7
+
+
+def test_diagnostic_role_reads_but_never_writes():
+    v, h = logged_in(P.ROLE_DIAGNOSTIC)
+    h.open(1, ENGINE)
+    assert h.uds(1, b"\x22\xf1\x90")[P.K_RESULT] == OK
+    frames = v.buses[0].frames
+    for pdu in (b"\x10\x02", b"\x11\x01", b"\x2e\xf1\x90AB", b"\x27\x03", b"\x31\x01\xff\x00",
+                b"\x85\x02", b"\x28\x03\x01"):
+        m = h.request(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: pdu})
+        assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_REFUSED, pdu
+    h.run(300000)
+    assert v.buses[0].frames == frames and v.ecu("engine").requests == 1
+    assert h.uds(1, b"\x10\x03")[P.K_RESULT] == OK      # extended session: allowed
+
+
+def test_raw_send_fd_answers_after_the_bus_confirms():
+    v, h = logged_in()
+    got = []
+    port = v.buses[1].attach("sniffer")
+    port.on_rx = lambda now, f: got.append((f.can_id, f.extended, f.fd, f.brs, f.data))
+    rid = h.start(P.MSG_REQ_CAN_SEND, {P.K_BUS: 1, P.K_ID: 0x18DB33F1, P.K_DATA: bytes(range(12)),
+                                       P.K_FLAGS: P.CAN_EXT | P.CAN_FD | P.CAN_BRS})
+    r = h.wait(rid)
+    assert r[2] == {P.K_RESULT: OK}
+    assert got == [(0x18DB33F1, True, True, True, bytes(range(12)))]
+    m = h.request(P.MSG_REQ_CAN_SEND, {P.K_BUS: 1, P.K_ID: 0x123, P.K_DATA: bytes(10),
+                                       P.K_FLAGS: P.CAN_FD})
+    assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED
+    m = h.request(P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x800, P.K_DATA: b""})
+    assert m[0] == P.MSG_ERROR and m[2][P.K_TEXT] == "bad field: id"
+    st = h.ok(P.MSG_REQ_STATUS, {})
+    assert st[P.K_BUS_STATS][1]["tx_frames"] == 1 and st[P.K_UPTIME_MS] >= 0
+
+
+def test_no_confirm_mode():
+    v, h = logged_in(gw_cfg=GatewayConfig(n_buses=2, tx_confirm=False))
+    h.open(1, ENGINE)
+    assert h.uds(1, b"\x22\xf1\x87")[P.K_DATA] == b"\x62\xf1\x8703L906018JL"
+    assert h.ok(P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x321, P.K_DATA: b"\x01"}) \
+        == {P.K_RESULT: OK}
+
+
+def _hot(ctx):
+    gw = ctx[0]                                 # (a 6-name unpack would build a tuple)
+    now = ctx[1]
+    gw.feed_can(now, 0, 0x123, ctx[5], 8, 0)    # raw rx -> EV_CAN_RX
+    gw.feed_can(now, 0, 0x7E8, ctx[3], 8, 0)    # CAN-TP FF -> FC queued
+    ctx[6] = gw.pop_can(ctx[2])
+    gw.confirm_can(now, True, gw.tx_tag)
+    gw.feed_can(now, 0, 0x7E8, ctx[4], 8, 0)    # a consecutive frame
+
+
+def test_hot_path_does_not_allocate():
+    v, h = logged_in(ecus=False, credits=1000)
+    gw = v.gw
+    h.open(1, ENGINE)
+    h.ok(P.MSG_REQ_CAN_LISTEN, {P.K_BUS: 0})
+    rid = h.start(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\xf1\x90"})
+    h.run(2000)                                 # the request is on the wire; nobody answers
+    now = v.k.now
+    out = bytearray(64)
+    ff = _frame(0x10, 20, 0x62, 0xF1, 0x90, 0x57, 0x30, 0x4C)
+    cf1 = _frame(0x21, 0x30, 0x30, 0x30, 0x30, 0x34, 0x33, 0x4D)
+    raw = _frame(1, 2, 3)
+    ctx = [gw, now, out, ff, cf1, raw, 0]
+    run_locked(lambda: _hot(ctx))               # one closed-over name: a closure with
+    popped = ctx[6]                             # many cells allocates when called
+    assert popped == 8 and out[0] == 0x30 and gw.tx_id == 0x7E0
+    cf2 = _frame(0x22, 0x42, 0x35, 0x34, 0x31, 0x33, 0x32, 0x36)
+    gw.feed_can(now, 0, 0x7E8, cf2, 8, 0)
+    r = h.wait(rid)
+    assert r[2][P.K_DATA] == b"\x62\xf1\x90W0L000043MB541326"
+    rx = [e[2] for e in h.events if e[0] == P.MSG_EV_CAN_RX]
+    assert [e[P.K_ID] for e in rx][-4:] == [0x123, 0x7E8, 0x7E8, 0x7E8]
+    assert rx[-4][P.K_TS_US] == now
