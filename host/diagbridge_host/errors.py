@@ -6,6 +6,9 @@
      |    +-- LinkAuthError               wrong key (either side), or a key is needed
      |    +-- LinkRefused                 role too low / not offered / no credit
      +-- LinkTimeout (also TimeoutError)  no answer in time
+     +-- UdsError                         a UDS request failed (typed helpers only)
+          +-- NegativeResponseError       the ECU said 7F SID NRC
+          +-- UdsTimeout (also TimeoutError)  no response from the ECU
 
 A negative response from an ECU is not an exception: it comes back as data.
 """
@@ -56,3 +59,26 @@ def error_for(code, text, what="request"):
     if code == LINK_AUTH_FAILED:
         return LinkAuthError(msg, code)
     return LinkError(msg, code)
+
+
+# ---- UDS through the gateway (diagbridge_host.uds) -----------------------------------
+class UdsError(DiagbridgeError):
+    """A UDS request through the gateway did not give a positive response;
+    ``response`` is the UdsResponse (``result``, ``nrc``)."""
+
+    def __init__(self, message, response=None):
+        super().__init__(message)
+        self.response = response
+
+
+class NegativeResponseError(UdsError):
+    """The ECU answered 7F SID NRC (raised only on request: raise_for_nrc())."""
+
+    def __init__(self, response):
+        super().__init__("0x%02X: negative response 0x%02X %s"
+                         % (response.sid, response.nrc, response.nrc_name), response)
+        self.nrc = response.nrc
+
+
+class UdsTimeout(UdsError, TimeoutError):
+    """No (complete) response from the ECU: A_TIMEOUT_P2, a CAN-TP timeout ..."""

@@ -130,7 +130,8 @@ class HostLink:
     def __init__(self, key: Optional[bytes] = None, role: int = P.ROLE_FULL,
                  event_credits: int = 256, name: str = "diagbridge_host",
                  heartbeat_ms: int = 1000, link_timeout_ms: int = 3000,
-                 max_frame: int = 65535, urandom: Callable[[int], bytes] = os.urandom):
+                 max_frame: int = 65535, urandom: Callable[[int], bytes] = os.urandom,
+                 auto_credit: bool = True):
         if role not in ROLE_NAMES:
             raise UsageError("role must be ROLE_MONITOR, ROLE_DIAGNOSTIC or ROLE_FULL")
         if not 1 <= event_credits <= 0xFFFFFF:
@@ -142,6 +143,9 @@ class HostLink:
         self._hb_s = heartbeat_ms / 1000
         self._silent_s = link_timeout_ms / 1000
         self._urandom = urandom
+        # False: next_event() does not return event credits; the application
+        # calls return_credits() once it has really consumed the events.
+        self._auto_credit = auto_credit
         self._rx = Deframer(max_frame)
         self._out = bytearray()
         self._events: deque = deque()
@@ -212,12 +216,19 @@ class HostLink:
         if not self._events:
             return None
         ev = self._events.popleft()
-        if isinstance(ev, (GatewayEvent, Dropped)):
-            self._consumed += 1
-            if self.state == READY and self._consumed >= max(1, self._window // 4):
-                self._send(P.MSG_CREDIT, 0, {P.K_CREDITS: self._consumed})
-                self._consumed = 0
+        if self._auto_credit and isinstance(ev, (GatewayEvent, Dropped)):
+            self.return_credits(1)
         return ev
+
+    def return_credits(self, n: int) -> None:
+        """The application consumed n gateway events (GatewayEvent or Dropped):
+        give their credits back, batched into one CREDIT per quarter window.
+        Called by next_event() itself unless the link was made with
+        auto_credit=False."""
+        self._consumed += n
+        if self.state == READY and self._consumed >= max(1, self._window // 4):
+            self._send(P.MSG_CREDIT, 0, {P.K_CREDITS: self._consumed})
+            self._consumed = 0
 
     @property
     def outstanding(self) -> int:

@@ -1,0 +1,356 @@
+"""UDS (ISO 14229-1) through the gateway: the gateway runs the tester with
+its own exact timing (P2/P2*, 0x78, TesterPresent); this side sends PDUs
+and reads answers as plain bytes.
+
+    uds = conn.uds(bus=0, tx_id=0x7E0, rx_id=0x7E8)
+    rsp = uds.request(b"\\x22\\xF1\\x90")      # UdsResponse: bytes + result/nrc
+    if rsp.nrc is not None: ...              # NRCs are data; or rsp.raise_for_nrc()
+    vin = uds.read_data_by_identifier(0xF190)          # bytes (raises on NRC)
+    uds.unlock(3, lambda level, seed: my_key(seed))
+    report = uds.flash(image, 0x8000, progress=print, security_level=3)
+
+The typed helpers build and parse the few layouts a laptop needs by hand:
+the host may not import the gateway's UDS codecs (diagbridge.uds).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, code_name
+from diagbridge.link import proto as P
+
+from diagbridge_host import events as E
+from diagbridge_host.errors import (NegativeResponseError, UdsError, UdsTimeout, UsageError)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["UdsClient", "UdsResponse", "FlashReport", "endpoint", "nrc_name"]
+
+# ISO 14229-1 Table A.1, the common ones (names for messages only).
+_NRC_NAMES = {0x10: "generalReject", 0x11: "serviceNotSupported",
+              0x12: "subFunctionNotSupported", 0x13: "incorrectMessageLengthOrInvalidFormat",
+              0x14: "responseTooLong", 0x21: "busyRepeatRequest", 0x22: "conditionsNotCorrect",
+              0x24: "requestSequenceError", 0x25: "noResponseFromSubnetComponent",
+              0x26: "failurePreventsExecutionOfRequestedAction", 0x31: "requestOutOfRange",
+              0x33: "securityAccessDenied", 0x34: "authenticationRequired", 0x35: "invalidKey",
+              0x36: "exceededNumberOfAttempts", 0x37: "requiredTimeDelayNotExpired",
+              0x70: "uploadDownloadNotAccepted", 0x71: "transferDataSuspended",
+              0x72: "generalProgrammingFailure", 0x73: "wrongBlockSequenceCounter",
+              0x78: "requestCorrectlyReceived-ResponsePending",
+              0x7E: "subFunctionNotSupportedInActiveSession",
+              0x7F: "serviceNotSupportedInActiveSession"}
+
+_FLASH_CHUNK_OVERHEAD = 64      # msgpack keys and header of an OP_DATA request
+
+
+def nrc_name(nrc: int) -> str:
+    """The standard's name of a negative response code."""
+    return _NRC_NAMES.get(nrc, "NRC_0x%02X" % nrc)
+
+
+def endpoint(bus: int = 0, addressing: Union[str, int] = "normal_11", *,
+             tx_id: Optional[int] = None, rx_id: Optional[int] = None,
+             ta: Optional[int] = None, sa: Optional[int] = None, ae: Optional[int] = None,
+             func_tx_id: Optional[int] = None, func_rx_id: Optional[int] = None,
+             func_ta: Optional[int] = None, priority: Optional[int] = None,
+             tp: Optional[dict] = None) -> dict:
+    """An endpoint spec (where a diagnostic endpoint lives, proto.py "EP"):
+    ``addressing`` "normal_11", "normal_29", "normal_fixed", "extended_11",
+    "extended_29", "mixed_11", "mixed_29" (or ADDRESSING_*); ids as this
+    endpoint sends (tx) and receives (rx); ``tp`` TpConfig fields."""
+    if isinstance(addressing, str):
+        code = getattr(P, "ADDRESSING_" + addressing.upper(), None)
+        if code is None:
+            raise UsageError("unknown addressing %r" % addressing)
+        addressing = code
+    body = {P.K_TRANSPORT: P.TRANSPORT_CANTP, P.K_BUS: bus, P.K_ADDRESSING: addressing}
+    for k, v in (("tx_id", tx_id), ("rx_id", rx_id), ("ta", ta), ("sa", sa), ("ae", ae),
+                 ("func_tx_id", func_tx_id), ("func_rx_id", func_rx_id),
+                 ("func_ta", func_ta), ("priority", priority), ("tp", tp)):
+        if v is not None:
+            body[getattr(P, "K_" + k.upper())] = v
+    return body
+
+
+class UdsResponse(bytes):
+    """The final response PDU (``7F SID NRC`` included) as bytes, plus how
+    the request ended: ``result`` (a diagbridge.codes value: OK,
+    A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, N_* ...), ``nrc``, ``pending``
+    (0x78 answers seen).  Empty when no response was expected (SPRMIB) or
+    none came."""
+    request: bytes
+    result: int
+    nrc: Optional[int]
+    pending: int
+
+    @classmethod
+    def from_body(cls, request: bytes, body: dict) -> "UdsResponse":
+        data = body.get(P.K_DATA) or b""
+        r = cls(bytes(data))
+        r.request = bytes(request)
+        r.result = body.get(P.K_RESULT, OK)
+        nrc = body.get(P.K_NRC)
+        if nrc is None and r.result == A_NEGATIVE_RESPONSE and len(data) >= 3:
+            nrc = data[2]
+        r.nrc = nrc if r.result == A_NEGATIVE_RESPONSE else None
+        r.pending = body.get(P.K_PENDING, 0) or 0
+        return r
+
+    @property
+    def sid(self) -> int:
+        return self.request[0] if self.request else 0
+
+    @property
+    def ok(self) -> bool:
+        return self.result == OK
+
+    @property
+    def result_name(self) -> str:
+        return code_name(self.result)
+
+    @property
+    def nrc_name(self) -> Optional[str]:
+        return None if self.nrc is None else nrc_name(self.nrc)
+
+    def raise_for_nrc(self) -> "UdsResponse":
+        """Raise NegativeResponseError if the ECU said no; else self."""
+        if self.nrc is not None:
+            raise NegativeResponseError(self)
+        return self
+
+    def raise_for_result(self) -> "UdsResponse":
+        """Raise unless positive: NegativeResponseError, UdsTimeout or UdsError."""
+        self.raise_for_nrc()
+        if self.result != OK:
+            name = self.result_name
+            exc = UdsTimeout if "TIMEOUT" in name else UdsError
+            raise exc("0x%02X: %s (no positive response)" % (self.sid, name), self)
+        return self
+
+    def __repr__(self) -> str:
+        if self.nrc is not None:
+            return "UdsResponse(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_name)
+        return "UdsResponse(%s %s)" % (self.result_name, self.hex(" "))
+
+
+@dataclass
+class FlashReport:
+    """How a REQ_FLASH job ended: ``result`` (a diagbridge.codes value),
+    ``nrc``, ``steps`` seen, and the gateway's REPORT (bytes, blocks,
+    elapsed_us, rate_bps, crc_image, failed_step ...)."""
+    result: int
+    nrc: Optional[int]
+    report: dict
+    steps: list
+
+    @property
+    def ok(self) -> bool:
+        return self.result == OK
+
+    @property
+    def result_name(self) -> str:
+        return code_name(self.result)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["report"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class UdsClient:
+    """A UDS tester on one gateway channel (``Connection.uds()``)."""
+
+    def __init__(self, conn, channel: int, bus: int, timeout_s: Optional[float] = None):
+        self.conn = conn
+        self.channel = channel
+        self.bus = bus
+        self.timeout_s = timeout_s
+        self._closed = False
+
+    @classmethod
+    def open(cls, conn, bus: int = 0, tx_id: Optional[int] = None,
+             rx_id: Optional[int] = None, *, config: Optional[dict] = None,
+             channel: Optional[int] = None, timeout_s: Optional[float] = None,
+             **ep) -> "UdsClient":
+        """Open a channel (REQ_CHANNEL) and return its client; ``config`` holds
+        UdsClientConfig fields ({"p2_client_ms": 150, ...})."""
+        cid = conn.open_channel(endpoint(bus, tx_id=tx_id, rx_id=rx_id, **ep),
+                                channel=channel, uds_config=config)
+        return cls(conn, cid, bus, timeout_s)
+
+    def close(self) -> None:
+        """Close the gateway channel (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.conn.close_channel(self.channel)
+
+    def __enter__(self) -> "UdsClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.close()
+        except Exception:           # noqa: BLE001 (the link may be gone already)
+            pass
+
+    # ---- raw PDUs ----------------------------------------------------------------------
+    def request(self, data: bytes, *, timeout_s: Optional[float] = None) -> UdsResponse:
+        """Send one request PDU; the final response (bytes with result/nrc)."""
+        body = {P.K_CHANNEL: self.channel, P.K_DATA: bytes(data)}
+        rsp = self.conn.request(P.MSG_REQ_UDS, body,
+                                timeout_s=timeout_s if timeout_s is not None else self.timeout_s)
+        return UdsResponse.from_body(data, rsp)
+
+    def request_functional(self, data: bytes, *,
+                           timeout_s: Optional[float] = None) -> dict[int, UdsResponse]:
+        """Send on this channel's functional address; {channel: answer} of
+        every open channel of the bus that answered within the P2 window."""
+        body = {P.K_CHANNEL: self.channel, P.K_DATA: bytes(data), P.K_FUNCTIONAL: True}
+        rsp = self.conn.request(P.MSG_REQ_UDS, body,
+                                timeout_s=timeout_s if timeout_s is not None else self.timeout_s)
+        out = {}
+        for ch, result, pdu in rsp.get(P.K_ANSWERS) or []:
+            out[ch] = UdsResponse.from_body(data, {P.K_RESULT: result, P.K_DATA: pdu})
+        return out
+
+    def keepalive(self, on: bool = True, *, period_ms: Optional[int] = None,
+                  suppress: bool = True, functional: bool = False) -> None:
+        """Let the gateway send TesterPresent whenever the channel is quiet."""
+        body = {P.K_CHANNEL: self.channel, P.K_ON: bool(on), P.K_SUPPRESS: bool(suppress),
+                P.K_FUNCTIONAL: bool(functional)}
+        if period_ms is not None:
+            body[P.K_PERIOD_MS] = period_ms
+        self.conn.request(P.MSG_REQ_KEEPALIVE, body)
+
+    # ---- typed helpers ---------------------------------------------------------------
+    def _positive(self, data: bytes, min_len: int) -> UdsResponse:
+        rsp = self.request(data).raise_for_result()
+        if len(rsp) < min_len:
+            raise UdsError("0x%02X: response too short (%s)" % (data[0], rsp.hex(" ")), rsp)
+        return rsp
+
+    def change_session(self, session: int) -> UdsResponse:
+        """DiagnosticSessionControl (0x10)."""
+        return self.request(bytes((0x10, session)))
+
+    def ecu_reset(self, kind: int = 0x01) -> UdsResponse:
+        """ECUReset (0x11): 1 hard, 2 key off/on, 3 soft."""
+        return self.request(bytes((0x11, kind)))
+
+    def tester_present(self, suppress: bool = False) -> UdsResponse:
+        """TesterPresent (0x3E); suppressed: no answer expected."""
+        return self.request(bytes((0x3E, 0x80 if suppress else 0x00)))
+
+    def read_data_by_identifier(self, did: int) -> bytes:
+        """ReadDataByIdentifier (0x22) of one DID: its raw value.
+        Raises NegativeResponseError / UdsTimeout / UdsError."""
+        rsp = self._positive(bytes((0x22, did >> 8, did & 0xFF)), 3)
+        if rsp[1] != did >> 8 or rsp[2] != did & 0xFF:
+            raise UdsError("0x22: answer for DID %02X%02X, asked %04X" % (rsp[1], rsp[2], did),
+                           rsp)
+        return bytes(rsp[3:])
+
+    def write_data_by_identifier(self, did: int, value: bytes) -> UdsResponse:
+        """WriteDataByIdentifier (0x2E)."""
+        return self.request(bytes((0x2E, did >> 8, did & 0xFF)) + bytes(value))
+
+    def read_dtc_by_status_mask(self, mask: int = 0xFF) -> list[tuple[int, int]]:
+        """ReadDTCInformation (0x19 0x02): [(dtc code (24 bit), status), ...]."""
+        rsp = self._positive(bytes((0x19, 0x02, mask)), 3)
+        recs = rsp[3:]
+        return [((recs[i] << 16) | (recs[i + 1] << 8) | recs[i + 2], recs[i + 3])
+                for i in range(0, len(recs) - 3, 4)]
+
+    def clear_dtc(self, group: int = 0xFFFFFF) -> UdsResponse:
+        """ClearDiagnosticInformation (0x14) of a DTC group (all by default)."""
+        return self.request(bytes((0x14, group >> 16 & 0xFF, group >> 8 & 0xFF, group & 0xFF)))
+
+    def routine_control(self, sub_function: int, rid: int, data: bytes = b"") -> UdsResponse:
+        """RoutineControl (0x31): 1 start, 2 stop, 3 request results."""
+        return self.request(bytes((0x31, sub_function, rid >> 8, rid & 0xFF)) + bytes(data))
+
+    def communication_control(self, control: int, comm_type: int = 0x01) -> UdsResponse:
+        """CommunicationControl (0x28)."""
+        return self.request(bytes((0x28, control, comm_type)))
+
+    def control_dtc_setting(self, on: bool) -> UdsResponse:
+        """ControlDTCSetting (0x85): 1 on, 2 off."""
+        return self.request(bytes((0x85, 0x01 if on else 0x02)))
+
+    def read_memory_by_address(self, address: int, size: int, addr_len: int = 4,
+                               size_len: int = 2) -> bytes:
+        """ReadMemoryByAddress (0x23): the bytes read."""
+        alfid = (size_len << 4) | addr_len
+        req = bytes((0x23, alfid)) + address.to_bytes(addr_len, "big") + \
+            size.to_bytes(size_len, "big")
+        return bytes(self._positive(req, 1)[1:])
+
+    def unlock(self, level: int, key_fn: Callable[[int, bytes], bytes]) -> UdsResponse:
+        """SecurityAccess: requestSeed ``level`` (odd), ``key_fn(level, seed)``
+        -> key, sendKey ``level + 1``.  An all-zero seed means unlocked
+        already: no key is sent.  The last response (NRCs as data)."""
+        rsp = self.request(bytes((0x27, level)))
+        if not rsp.ok or len(rsp) < 2:
+            return rsp
+        seed = bytes(rsp[2:])
+        if not any(seed):
+            return rsp
+        return self.request(bytes((0x27, level + 1)) + bytes(key_fn(level, seed)))
+
+    # ---- a whole programming job on the gateway ----------------------------------------
+    def flash(self, image: bytes, address: int, *,
+              progress: Optional[Callable[[int, int], None]] = None,
+              on_step: Optional[Callable[[str], None]] = None,
+              key_algorithm: str = "diagbridge1", secret: bytes = b"",
+              timeout_s: float = 30.0, **flash_config) -> FlashReport:
+        """Program ``image`` at ``address`` with the gateway's flash job
+        (REQ_FLASH: session, security, erase, download, transfer, verify,
+        reset, with its own timing).  ``flash_config``: FlashConfig fields of
+        the gateway (security_level=3, verify=1, block_max=...);
+        ``progress(done, total)`` and ``on_step(name)`` run in this thread.
+        ``timeout_s`` is the longest silence (no progress) tolerated."""
+        conn = self.conn
+        job = conn.new_channel_id()
+        cfg = dict(flash_config, address=address, key_algorithm=key_algorithm)
+        if secret:
+            cfg["secret"] = bytes(secret)
+        conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_BEGIN, P.K_JOB: job,
+                                       P.K_CHANNEL: self.channel, P.K_TOTAL: len(image),
+                                       P.K_FLASH: cfg})
+        steps: list = []
+
+        def on_event(ev):
+            if isinstance(ev, E.Progress) and progress is not None:
+                progress(ev.done, ev.total)
+            elif isinstance(ev, E.StateChange) and ev.what == P.WHAT_FLASH_STEP:
+                steps.append(ev.state_name)
+                if on_step is not None:
+                    on_step(ev.state_name)
+        try:
+            chunk = max(64, (conn.gateway.max_frame or 1024) - _FLASH_CHUNK_OVERHEAD)
+            for off in range(0, len(image), chunk):
+                conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_DATA, P.K_JOB: job,
+                                               P.K_OFFSET: off,
+                                               P.K_DATA: bytes(image[off:off + chunk])})
+            body = conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_START, P.K_JOB: job},
+                                timeout_s=timeout_s, on_event=on_event)
+        except BaseException:
+            try:
+                conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_ABORT, P.K_JOB: job}, timeout_s=2.0)
+            except Exception:           # noqa: BLE001 (the link may be what failed)
+                log.debug("flash job %d: abort failed", job)
+            raise
+        result = body.get(P.K_RESULT, OK)
+        report = dict(body.get(P.K_REPORT) or {})
+        # The gateway sends RESPONSEs ahead of queued events, so the job's
+        # last step event may come after its answer: take it from the report.
+        last = report.get("step_name")
+        if isinstance(last, str) and (not steps or steps[-1] != last):
+            steps.append(last)
+            if on_step is not None:
+                on_step(last)
+        return FlashReport(result, body.get(P.K_NRC), report, steps)
+

@@ -1,0 +1,70 @@
+"""Small pieces of the host library, without a link: URLs, gateway
+timestamps across the tick wrap, endpoint specs, UDS response objects."""
+import pytest
+
+from diagbridge.clock import TICKS_MASK, TICKS_PERIOD
+from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2
+from diagbridge.link import proto as P
+from diagbridge_host import events as E
+from diagbridge_host.errors import NegativeResponseError, UdsTimeout, UsageError
+from diagbridge_host.transports import split_url
+from diagbridge_host.uds import UdsResponse, endpoint
+
+
+def test_urls():
+    assert split_url("tcp://127.0.0.1:5555") == ("tcp", "127.0.0.1:5555", {})
+    assert split_url("serial:///dev/ttyACM0?baudrate=921600") == \
+        ("serial", "/dev/ttyACM0", {"baudrate": "921600"})
+    assert split_url("serial://loop://") == ("serial", "loop://", {})
+    assert split_url("serial://socket://h:1?logging=debug") == \
+        ("serial", "socket://h:1?logging=debug", {})          # pyserial's own query
+    assert split_url("SIM://?key=abc") == ("sim", "", {"key": "abc"})
+    for bad in ("127.0.0.1:5555", "udp://x:1", None):
+        with pytest.raises(UsageError):
+            split_url(bad)
+
+
+def test_gateway_clock_unwraps_ticks():
+    c = E.GatewayClock(wall=lambda: 1000.0)
+    t0 = TICKS_PERIOD - 500
+    assert c.seconds(t0) == 1000.0
+    assert c.seconds((t0 + 1000) & TICKS_MASK) == pytest.approx(1000.001)   # across the wrap
+    assert c.seconds((t0 + 200_000_000) & TICKS_MASK) == pytest.approx(1200.0)
+    assert c.seconds((t0 + 400_000_000) & TICKS_MASK) == pytest.approx(1400.0)
+    assert c.seconds((t0 + 399_000_000) & TICKS_MASK) == pytest.approx(1399.0)  # a bit back
+
+
+def test_events_from_bodies():
+    clock = E.GatewayClock(wall=lambda: 5.0)
+    f = E.convert(P.MSG_EV_CAN_RX, {P.K_BUS: 1, P.K_TS_US: 7, P.K_ID: 0x18DAF110,
+                                    P.K_FLAGS: P.CAN_EXT | P.CAN_FD, P.K_DATA: b"\x01"}, clock)
+    assert f.is_extended_id and f.is_fd and not f.is_echo and f.timestamp == 5.0
+    s = E.convert(P.MSG_EV_STATE, {P.K_WHAT: P.WHAT_FLASH_STEP, P.K_STATE: 9, P.K_REF: 3},
+                  clock)
+    assert s.state_name == "transfer" and s.what_name == "flash_step"
+    assert E.convert(0x4E, {1: 2}, clock) == E.UnknownEvent(0x4E, {1: 2})
+    assert E.drop_report({P.MSG_EV_CAN_RX: 5, P.MSG_EV_PROGRESS: 1}) == \
+        E.DropReport({"EV_CAN_RX": 5, "EV_PROGRESS": 1}, 6)
+    assert E.kind_name(P.MSG_REQ_UDS) == "REQ_UDS"
+
+
+def test_endpoint_spec():
+    assert endpoint(1, "normal_fixed", ta=0x10, sa=0xF1) == {
+        P.K_TRANSPORT: P.TRANSPORT_CANTP, P.K_BUS: 1,
+        P.K_ADDRESSING: P.ADDRESSING_NORMAL_FIXED, P.K_TA: 0x10, P.K_SA: 0xF1}
+    with pytest.raises(UsageError):
+        endpoint(0, "sideways")
+
+
+def test_uds_response_is_bytes_with_the_outcome():
+    r = UdsResponse.from_body(b"\x22\xf1\x90", {P.K_RESULT: OK, P.K_DATA: b"\x62\xf1\x90A"})
+    assert r == b"\x62\xf1\x90A" and r.ok and r.nrc is None and r.raise_for_result() is r
+    n = UdsResponse.from_body(b"\x27\x02", {P.K_RESULT: A_NEGATIVE_RESPONSE,
+                                            P.K_DATA: b"\x7f\x27\x35"})
+    assert n.nrc == 0x35 and n.nrc_name == "invalidKey" and "NRC 0x35" in repr(n)
+    with pytest.raises(NegativeResponseError, match="0x27: negative response 0x35 invalidKey"):
+        n.raise_for_nrc()
+    t = UdsResponse.from_body(b"\x3e\x00", {P.K_RESULT: A_TIMEOUT_P2})
+    assert t == b"" and t.nrc is None and t.result_name == "A_TIMEOUT_P2"
+    with pytest.raises(UdsTimeout):
+        t.raise_for_result()
