@@ -14,7 +14,7 @@ from diagbridge.cantp import (Address, TpConfig, ADDR_NORMAL_11, ADDR_NORMAL_FIX
                               ADDR_NORMAL_29, ADDR_EXTENDED_29)
 from diagbridge.codes import N_ERROR, N_TIMEOUT_BS
 from diagbridge.errors import ConfigError, DiagbridgeError, UsageError
-from diagbridge.cpy.cantp_base import channel_config, transport_error
+from diagbridge.cpy.cantp_base import channel_config, copies_on_send, transport_error
 from diagbridge.cpy.cantp_can import (CanTpBus, TransportError, TransportTimeout,
                                       open_channel)
 from diagbridge.cpy.clock import now_us
@@ -203,3 +203,63 @@ def test_paced_transfer_with_and_without_spin(wire, spin_us):
 def test_spin_us_must_be_a_non_negative_int(wire):
     with pytest.raises(ValueError):
         CanTpBus(wire(), spin_us=-1)
+
+
+def test_virtual_bus_is_read_by_the_io_thread_and_left_clean(wire):
+    """On python-can's virtual bus the I/O thread reads the bus itself (no
+    Notifier thread; a request wakes it with a marker put into the bus's own
+    queue, never sent): after close nothing of ours is left in that queue."""
+    a, spy = wire(), wire()
+    before = threading.active_count()
+    t = open_channel(a, tx_id=0x7E0, rx_id=0x7E8)
+    assert threading.active_count() == before + 1
+    with open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0) as e:
+        for n in (5, 300, 7):
+            t.send(bytes(range(n % 256)) * (n // 256 + 1), timeout=T)
+            assert e.recv(timeout=T) == bytes(range(n % 256)) * (n // 256 + 1)
+            e.send(b"\x62" * n, timeout=T)
+            assert t.recv(timeout=T) == b"\x62" * n
+    t.close()
+    spy.send(can.Message(arbitration_id=0x123, data=b"\x01", is_extended_id=False))
+    m = a.recv(T)
+    assert m.arbitration_id == 0x123 and not m.is_error_frame
+    assert a.recv(0) is None
+
+
+def test_virtual_bus_with_filters_is_read_through_a_notifier(wire):
+    a = wire()
+    a.set_filters([{"can_id": 0x7E8, "can_mask": 0x7FF, "extended": False}])
+    before = threading.active_count()
+    with open_channel(a, tx_id=0x7E0, rx_id=0x7E8) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0) as e:
+        assert threading.active_count() >= before + 3      # t: loop + Notifier
+        t.send(bytes(100), timeout=T)
+        assert e.recv(timeout=T) == bytes(100)
+        e.send(bytes(range(200)), timeout=T)
+        assert t.recv(timeout=T) == bytes(range(200))
+
+
+def test_reused_message_objects_never_alias_on_the_wire(wire):
+    """The virtual bus copies every frame it is given, so the engine refills one
+    can.Message per frame there; every frame on the wire is still its own."""
+    fb = _FailingBus()
+    try:
+        assert copies_on_send(wire()) and not copies_on_send(fb)
+    finally:
+        fb.shutdown()
+    spy = wire()
+    data = bytes(range(256)) * 4
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, block_size=0) as e:
+        t.send(data, timeout=T)
+        assert e.recv(timeout=T) == data
+    frames = []
+    while True:
+        m = spy.recv(0)
+        if m is None:
+            break
+        frames.append(m)
+    tx = [m for m in frames if m.arbitration_id == 0x7E0]
+    got = bytes(tx[0].data[2:]) + b"".join(bytes(m.data[1:]) for m in tx[1:])
+    assert got[:len(data)] == data
+    assert [m.data[0] & 0x0F for m in tx[1:4]] == [1, 2, 3]

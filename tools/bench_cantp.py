@@ -14,6 +14,9 @@ Prints figures; it is not a test.  Run it through ``tools/bench``.
 
 Cases: 4095 B and 64 KiB, classical (8-byte) and CAN FD (64-byte) frames,
 receiver BS=0 and BS=8, STmin=0, normal 11-bit addressing, padding 0xCC.
+Both implementations of a case are set up together and their repeats
+alternate (ours, theirs, theirs, ours, ...), so that a burst of load from
+another process on a shared machine hits both alike.
 Figures per case are medians over the repeats: payload bytes/s (wall time
 from the send call until the receiver has the whole message, checked byte
 for byte) and CPU microseconds per frame (time.process_time of the whole
@@ -59,19 +62,24 @@ def payload(size):
     return bytes((i * 13 + (i >> 8)) & 0xFF for i in range(size))
 
 
-def measure(run, reps, frames, size):
-    """run() does one transfer; returns (bytes/s, cpu us/frame) medians."""
-    run()                                   # warm-up
-    walls, cpus = [], []
-    for _ in range(reps):
-        gc.collect()
-        w0, c0 = time.perf_counter(), time.process_time()
-        run()
-        w1, c1 = time.perf_counter(), time.process_time()
-        walls.append(w1 - w0)
-        cpus.append(c1 - c0)
-    w = statistics.median(walls)
-    return size / w, statistics.median(cpus) / frames * 1e6
+def measure(runs, reps, frames, size):
+    """runs: {impl: run} where run() does one transfer; returns {impl: (bytes/s,
+    cpu us/frame)}, medians over reps, the implementations' repeats alternating."""
+    names = list(runs)
+    for name in names:
+        runs[name]()                        # warm-up
+    walls = {name: [] for name in names}
+    cpus = {name: [] for name in names}
+    for r in range(reps):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            gc.collect()
+            w0, c0 = time.perf_counter(), time.process_time()
+            runs[name]()
+            w1, c1 = time.perf_counter(), time.process_time()
+            walls[name].append(w1 - w0)
+            cpus[name].append(c1 - c0)
+    return {name: (size / statistics.median(walls[name]),
+                   statistics.median(cpus[name]) / frames * 1e6) for name in names}
 
 
 # -- (a) core only ---------------------------------------------------------------
@@ -192,7 +200,8 @@ def mpy_figure():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=5, help="repeats per case (4095 B; 64 KiB: 3)")
+    ap.add_argument("--reps", type=int, default=7, help="repeats per 4095-byte case")
+    ap.add_argument("--reps-64k", type=int, default=3, help="repeats per 64 KiB case")
     ap.add_argument("--no-mpy", action="store_true", help="skip the MicroPython figure")
     args = ap.parse_args(argv)
     print("CAN-TP bench: diagbridge vs can-isotp %s, python-can %s, CPython %s, %d CPUs"
@@ -211,18 +220,21 @@ def main(argv=None):
             for fd in (False, True):
                 for bs in (0, 8):
                     frames = n_frames(size, fd, bs)
-                    reps = args.reps if size <= 4095 else 3
-                    res = {}
-                    for impl in ("ours", "isotp"):
-                        if part == "core":
-                            run = (core_ours if impl == "ours" else core_isotp)(size, fd, bs)
-                            res[impl] = measure(run, reps, frames, size)
-                        else:
-                            seq += 1
-                            e = E2E(impl, size, fd, bs, "bench-%d-%d" % (os.getpid(), seq))
-                            try:
-                                res[impl] = measure(e.run, reps, frames, size)
-                            finally:
+                    reps = args.reps if size <= 4095 else args.reps_64k
+                    if part == "core":
+                        res = measure({"ours": core_ours(size, fd, bs),
+                                       "isotp": core_isotp(size, fd, bs)}, reps, frames, size)
+                    else:
+                        e2e = []
+                        try:
+                            for impl in ("ours", "isotp"):
+                                seq += 1
+                                e2e.append(E2E(impl, size, fd, bs,
+                                               "bench-%d-%d" % (os.getpid(), seq)))
+                            res = measure({"ours": e2e[0].run, "isotp": e2e[1].run},
+                                          reps, frames, size)
+                        finally:
+                            for e in e2e:
                                 e.shutdown()
                     (ob, oc), (ib, ic) = res["ours"], res["isotp"]
                     case = "%5d B %-7s BS=%d (%d fr)" % (size, "FD64" if fd else "classic",

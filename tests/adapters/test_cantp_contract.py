@@ -2,8 +2,12 @@
 
 Every bus flavour runs the same tests with the blocking (cantp_can) and the
 asyncio (cantp_aio) front:
-  * VirtualBus: python-can's ``virtual`` interface, no file descriptor, so
-    frames come through a can.Notifier reader thread;
+  * VirtualBus: python-can's ``virtual`` interface, no file descriptor: the
+    blocking front's I/O thread reads it itself (woken by a marker in the
+    bus's own queue), the asyncio front through a can.Notifier;
+  * NotifierBus: the same virtual wire seen through a subclass, which the
+    adapters treat as any bus without a descriptor: frames come through a
+    can.Notifier reader thread;
   * SocketPairBus: a python-can bus over a local datagram socket pair that has
     ``fileno()`` like socketcan, so the I/O thread selects on it directly.
 Real clocks: generous timeouts, no timing assertions.
@@ -17,6 +21,7 @@ import struct
 import threading
 
 import can
+import can.interfaces.virtual
 import pytest
 
 from diagbridge.codes import N_TIMEOUT_BS
@@ -80,6 +85,15 @@ class SocketPairBus(can.BusABC):
 def _virtual_pair():
     name = "contract-%d-%d" % (os.getpid(), next(_seq))
     return can.Bus(interface="virtual", channel=name), can.Bus(interface="virtual", channel=name)
+
+
+class NotifierBus(can.interfaces.virtual.VirtualBus):
+    """A virtual bus the adapters do not recognise as python-can's own."""
+
+
+def _notifier_pair():
+    name = "contract-%d-%d" % (os.getpid(), next(_seq))
+    return NotifierBus(channel=name), NotifierBus(channel=name)
 
 
 def _socket_pair():
@@ -198,3 +212,7 @@ class TestVirtualBus(CanTpContract):
 
 class TestSocketPairBus(CanTpContract):
     make_buses = staticmethod(_socket_pair)
+
+
+class TestNotifierBus(CanTpContract):
+    make_buses = staticmethod(_notifier_pair)

@@ -155,3 +155,49 @@ def test_trace_hook_gets_ints_only():
             assert type(v) is int
     codes = set(c[0] for c in calls)
     assert codes == {1, 2, 3, 4}
+
+
+def test_fast_paths_match_the_tables():
+    # Sender.pop and Receiver.cf test the state directly instead of looking the
+    # action up: that is right only while one state has the action.
+    TX_POP, RX_CF = 3, 3            # _A_POP of tx, _A_CF of rx
+    TX_I_POP, RX_I_CF = 1, 2        # input columns
+    pops = [st for st in range(tx.N_STATES) if tx.TABLE[st * tx.N_INPUTS + TX_I_POP] == TX_POP]
+    cfs = [st for st in range(rx.N_STATES) if rx.TABLE[st * rx.N_INPUTS + RX_I_CF] == RX_CF]
+    assert pops == [1]              # _S_DUE
+    assert cfs == [3]               # _R_WAIT_CF
+    assert rx.R_FC_DUE == 1         # the one state whose POP action is _A_POP
+    assert [st for st in range(rx.N_STATES) if rx.TABLE[st * rx.N_INPUTS + 3] == 5] == [1]
+
+
+def test_fast_and_slow_paths_give_the_same_frames():
+    # A CF fed through the channel's fast path (no Pdu decode) and the same CF
+    # through Receiver.on_cf (the Pdu path) leave the receiver identical.
+    for off in (0, 1):
+        bufs = []
+        for fast in (True, False):
+            ev = EventRing(8)
+            buf = bytearray(40)
+            r = rx.Receiver(TpConfig(block_size=0), off, buf, ev)
+            pdu = Pdu()
+            ff = bytearray(8)
+            ff[off] = 0x10
+            ff[off + 1] = 20
+            for i in range(off + 2, 8):
+                ff[i] = i
+            pdu.decode(ff, 8, off)
+            r.on_ff(T0, ff, 8, pdu)
+            r.pop(bytearray(64), off, T0)
+            r.confirm(T0, True)
+            for sn in (1, 2, 3):
+                cf = bytearray(8)
+                cf[off] = 0x20 | sn
+                for i in range(off + 1, 8):
+                    cf[i] = 0x40 + sn * 8 + i
+                if fast:
+                    r.cf(T0 + sn, cf, 8, sn)
+                else:
+                    pdu.decode(cf, 8, off)
+                    r.on_cf(T0 + sn, cf, 8, pdu)
+            bufs.append((bytes(buf), r.state, r.deadline(), len(ev)))
+        assert bufs[0] == bufs[1], off

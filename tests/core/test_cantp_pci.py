@@ -3,6 +3,7 @@ from diagbridge.cantp.pci import (Pdu, K_INVALID, K_SF, K_FF, K_CF, K_FC, fd_len
                                   len_to_dlc, is_valid_len, stmin_to_us,
                                   stmin_from_us, pad, sf_capacity, ff_dl_min,
                                   DLC_LENGTHS)
+from diagbridge._compat import copy_into
 from test_cantp_util import hexs
 
 
@@ -150,3 +151,16 @@ def test_decode_cf_fc():
     assert _dec("F1 30 08", 1)[0] == K_INVALID
     for t in range(4, 16):
         assert _dec("%X0 00 00 00 00 00 00 00" % t)[0] == K_INVALID
+
+
+def test_copy_into():
+    # the bulk copy of the hot paths (slice copy or index loop, by runtime)
+    dst = bytearray(10)
+    src = b"\x01\x02\x03\x04\x05\x06"
+    copy_into(dst, 2, src, 1, 4)
+    assert dst == b"\x00\x00\x02\x03\x04\x05\x00\x00\x00\x00"
+    copy_into(dst, 0, memoryview(src), 5, 1)
+    copy_into(dst, 9, src, 0, 0)
+    assert dst[0] == 6 and len(dst) == 10 and dst[9] == 0
+    copy_into(dst, 6, bytearray(b"\xAA\xBB\xCC\xDD"), 0, 4)
+    assert dst[6:] == b"\xAA\xBB\xCC\xDD"

@@ -19,16 +19,18 @@
 #   feed_frame(now, can_id, data, n, flags=0)  flags: FLAG_EXT | FLAG_FD | FLAG_BRS
 #   on_timer(now) · deadline() · poll() · pop_frame(out) · confirm(now, ok, tag)
 #   request(now, data, n, ta_type=TA_PHYSICAL) · hold() · ready(now)
+from diagbridge._compat import copy_into
 from diagbridge.clock import earliest
 from diagbridge.errors import UsageError
 from diagbridge.codes import N_OK
 from diagbridge.cantp.addr import TA_PHYSICAL, TA_FUNCTIONAL, FLAG_EXT, FLAG_FD, FLAG_BRS
-from diagbridge.cantp.pci import Pdu, K_INVALID, K_SF, K_CF, K_FC, pad
+from diagbridge.cantp.pci import (Pdu, K_INVALID, K_SF, K_CF, K_FC, PCI_CF,
+                                  PAD_DEFAULT, pad_len)
 from diagbridge.cantp.events import (EventRing, EV_RX_DONE, EV_RX_FF, T_RX, T_TX,
                                      T_IGNORED, T_RESULT, IGN_INVALID,
                                      IGN_UNEXPECTED, IGN_FUNCTIONAL)
 from diagbridge.cantp.tx import Sender
-from diagbridge.cantp.rx import Receiver
+from diagbridge.cantp.rx import Receiver, R_FC_DUE
 
 TAG_TX = 0      # tx_tag of frames from the sender (SF, FF, CF)
 TAG_RX = 1      # tx_tag of frames from the receiver (FC)
@@ -44,7 +46,9 @@ class Channel:
     payload (a memoryview; payload[0:length] is the message).  The payload is
     valid until the next poll() or feed_frame().
     After pop_frame(): tx_id, tx_flags and tx_tag of the frame; give tx_tag
-    back with confirm() (unless cfg.tx_confirm is False)."""
+    back with confirm() (unless cfg.tx_confirm is False).
+    events.count > 0 tells that poll() has something (a runner may read it
+    instead of calling poll() after every frame)."""
 
     def __init__(self, cfg, addr, trace=None):
         self.cfg = cfg
@@ -53,9 +57,21 @@ class Channel:
         self._off = off
         self._full = cfg.full_duplex
         self._padding = cfg.padding
+        self._padbuf = bytearray(64)        # the pad bytes, copied after a short frame
+        for i in range(64):
+            self._padbuf[i] = PAD_DEFAULT if cfg.padding is None else cfg.padding
+        self._tx_dl = cfg.tx_dl
+        # physical receive address, for feed_frame's fast path (else addr.match)
+        self._rx_id = addr.rx_id
+        self._rx_mask = addr.rx_mask
+        self._rx_ext = FLAG_EXT if addr.ext else 0
+        self._rx_prefix = addr.rx_prefix
+        self._tx_id = addr.tx_id
+        self._tx_prefix = addr.tx_prefix
         self._trace = trace
         self._now = 0
         self._ev = EventRing(cfg.events)
+        self.events = self._ev          # events.count > 0: poll() has something
         self._pdu = Pdu()
         self._buf = bytearray(cfg.max_pdu)
         self._view = memoryview(self._buf)
@@ -141,12 +157,26 @@ class Channel:
     # -- inputs ----------------------------------------------------------
     def feed_frame(self, now, can_id, data, n, flags=0):
         """One received CAN frame; frames for other addresses are skipped."""
-        ta = self.addr.match(can_id, flags, data, n)
-        if ta < 0:
-            return False
-        self._now = now
+        off = self._off
+        if ((can_id & self._rx_mask) == self._rx_id and (flags & FLAG_EXT) == self._rx_ext
+                and (off == 0 or (n > 0 and data[0] == self._rx_prefix))):
+            # physical: the same answer as addr.match, without the call
+            self._now = now
+            if off < n <= 64:
+                b = data[off]
+                if (b & 0xF0) == PCI_CF:    # the common case: no Pdu decode
+                    if self._trace is not None:
+                        self._trace(T_RX, K_CF, n)
+                    self._rx.cf(now, data, n, b & 0x0F)
+                    return True
+            ta = TA_PHYSICAL
+        else:
+            ta = self.addr.match(can_id, flags, data, n)
+            if ta < 0:
+                return False
+            self._now = now
         pdu = self._pdu
-        k = pdu.decode(data, n, self._off)
+        k = pdu.decode(data, n, off)
         trace = self._trace
         if k == K_INVALID:
             if trace is not None:
@@ -165,7 +195,7 @@ class Channel:
                 return True
             self._tx.on_fc(now, pdu.fs, pdu.bs, pdu.stmin)
         elif k == K_CF:
-            self._rx.on_cf(now, data, n, pdu)
+            self._rx.cf(now, data, n, pdu.sn)
         elif not self._full and self._tx.segmenting():
             # half duplex: a SF/FF while our segmented transmission runs
             if trace is not None:
@@ -203,6 +233,8 @@ class Channel:
 
     # -- outputs ---------------------------------------------------------
     def poll(self):
+        if self._ev.count == 0:
+            return 0
         ev = self._ev.pop(self)
         if ev == EV_RX_DONE or ev == EV_RX_FF:
             self.payload = self._fview if self.ta_type == TA_FUNCTIONAL else self._view
@@ -213,23 +245,34 @@ class Channel:
 
         A flow control goes first: it paces the peer."""
         off = self._off
-        end = self._rx.pop(out, off, self._now)
+        end = 0
+        if self._rx.state == R_FC_DUE:
+            end = self._rx.pop(out, off, self._now)
         if end:
             tag = TAG_RX
             ta = TA_PHYSICAL
         else:
-            end = self._tx.pop(out, off, self._now)
+            tx = self._tx
+            end = tx.pop(out, off, self._now)
             if not end:
                 return 0
             tag = TAG_TX
-            ta = self._tx.ta_type
-        addr = self.addr
-        if off:
-            out[0] = addr.ftx_prefix if ta == TA_FUNCTIONAL else addr.tx_prefix
-        n = pad(out, end, self._padding)
-        self.tx_id = addr.ftx_id if ta == TA_FUNCTIONAL else addr.tx_id
-        self.tx_flags = self._flags
-        self.tx_tag = tag
+            ta = tx.ta_type
+        if ta == TA_FUNCTIONAL:
+            addr = self.addr
+            if off:
+                out[0] = addr.ftx_prefix
+            self.tx_id = addr.ftx_id
+        else:
+            if off:
+                out[0] = self._tx_prefix
+            self.tx_id = self._tx_id
+        if end == self._tx_dl:
+            n = end                     # a full frame (every CF but the last)
+        else:
+            n = pad_len(end, self._padding)
+            copy_into(out, end, self._padbuf, 0, n - end)
+        self.tx_tag = tag               # (tx_flags never changes)
         if self._trace is not None:
             self._trace(T_TX, out[off], n)
         return n

@@ -27,6 +27,8 @@ IGN_TOO_LONG = const(4)     # SF larger than max_pdu
 
 
 class EventRing:
+    """count: events queued (read it to skip a poll() that would return 0)."""
+
     def __init__(self, size):
         self._kind = bytearray(size)
         self._res = bytearray(size)
@@ -34,37 +36,37 @@ class EventRing:
         self._len = [0] * size
         self._size = size
         self._head = 0
-        self._count = 0
+        self.count = 0
         self.dropped = 0
 
     def push(self, kind, result, length, ta_type):
-        if self._count == self._size:
+        if self.count == self._size:
             self.dropped += 1
             return
-        i = self._head + self._count
+        i = self._head + self.count
         if i >= self._size:
             i -= self._size
         self._kind[i] = kind
         self._res[i] = result
         self._ta[i] = ta_type
         self._len[i] = length
-        self._count += 1
+        self.count += 1
 
     def pop(self, into):
         """Oldest event kind (0 if none); its details are set on `into`."""
-        if self._count == 0:
+        if self.count == 0:
             return 0
         i = self._head
         into.result = self._res[i]
         into.length = self._len[i]
         into.ta_type = self._ta[i]
         self._head = i + 1 if i + 1 < self._size else 0
-        self._count -= 1
+        self.count -= 1
         return self._kind[i]
 
     def __len__(self):
-        return self._count
+        return self.count
 
     def clear(self):
         self._head = 0
-        self._count = 0
+        self.count = 0

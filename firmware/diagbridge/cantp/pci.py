@@ -93,17 +93,22 @@ def ff_dl_min(off, rx_dl):
     return rx_dl - 1 - off
 
 
+def pad_len(end, padding):
+    """CAN data length of a frame whose data ends at `end` (see pad)."""
+    if padding is None or end > 8:
+        return fd_len(end)
+    return 8
+
+
 def pad(out, end, padding):
     """Pad a frame whose data ends at `end`; returns the CAN data length.
 
     padding None: CAN frame data optimisation, the shortest valid length
     (still padded with 0xCC above 8 bytes, where padding is mandatory).
     padding 0..255: at least 8 bytes, padded with that value."""
+    n = pad_len(end, padding)
     if padding is None:
-        n = fd_len(end)
         padding = PAD_DEFAULT
-    else:
-        n = fd_len(end) if end > 8 else 8
     for i in range(end, n):
         out[i] = padding
     return n

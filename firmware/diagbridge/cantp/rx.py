@@ -6,9 +6,10 @@
 # WAITs in a row the reception fails with N_WFT_OVRN (ISO 15765-2: the
 # receiver cannot meet the performance requirement for an FC.CTS).
 #
-# Timers (one slot, `_at`):  FC_DUE/FC_SENT: N_Ar   WAIT_CF: N_Cr   HOLD: N_Br
-from diagbridge._compat import const
-from diagbridge.clock import ticks_add, due
+# Timers (one slot: started at tick `_t0`, runs `_dur` us; _t0 None = off):
+#   FC_DUE/FC_SENT: N_Ar   WAIT_CF: N_Cr   HOLD: N_Br
+from diagbridge._compat import const, copy_into
+from diagbridge.clock import ticks_add, ticks_diff
 from diagbridge.codes import (N_OK, N_TIMEOUT_A, N_TIMEOUT_CR, N_WRONG_SN,
                               N_UNEXP_PDU, N_WFT_OVRN, N_ERROR)
 from diagbridge.cantp.pci import (FS_CTS, FS_WAIT, FS_OVFLW, K_SF, K_CF, put_fc,
@@ -20,6 +21,7 @@ from diagbridge.cantp.events import (EV_RX_FF, EV_RX_DONE, EV_RX_FAILED,
 # States
 _R_IDLE = const(0)
 _R_FC_DUE = const(1)    # an FC is ready for pop_frame (N_Ar runs)
+R_FC_DUE = const(1)     # (the channel looks at it before it calls pop)
 _R_FC_SENT = const(2)   # FC popped, awaiting its tx confirmation (N_Ar runs)
 _R_WAIT_CF = const(3)   # awaiting the next CF (N_Cr runs)
 _R_HOLD = const(4)      # FC.WAIT sent; next FC after N_Br or on ready()
@@ -75,7 +77,8 @@ class Receiver:
         self._ev = events
         self._trace = trace
         self.state = _R_IDLE
-        self._at = None
+        self._t0 = None
+        self._dur = 0
         self._active = False    # an N_USData_FF.ind was issued: a reception is running
         self._ovf = False       # the FC to send is OVFLW
         self._hold = False
@@ -83,6 +86,8 @@ class Receiver:
         self._pos = 0
         self._sn = 0
         self._rx_dl = 8
+        self._cf_room = 7 - off         # payload bytes of a full CF (from the FF)
+        self._cf_start = off + 1
         self._bs_cnt = 0
         self._wft_cnt = 0
         self._fs = FS_CTS       # FS of the FC in flight
@@ -94,7 +99,8 @@ class Receiver:
         return self.state != _R_IDLE
 
     def deadline(self):
-        return self._at
+        t0 = self._t0
+        return None if t0 is None else ticks_add(t0, self._dur)
 
     # -- application -----------------------------------------------------
     def hold(self):
@@ -116,10 +122,51 @@ class Receiver:
         self._step(now, _I_FF, data, n, pdu)
 
     def on_cf(self, now, data, n, pdu):
-        self._step(now, _I_CF, data, n, pdu)
+        self.cf(now, data, n, pdu.sn)
+
+    def cf(self, now, data, n, sn):
+        """A CF with sequence number sn (the channel's fast path: no Pdu)."""
+        if self.state != _R_WAIT_CF:    # the only state whose CF action is _A_CF
+            self._step(now, _I_CF, data, n, sn)
+            return
+        pos = self._pos
+        c = self._len - pos
+        room = self._cf_room
+        if c > room:
+            c = room
+        p = self._cf_start
+        if n > self._rx_dl or n - p < c:
+            self._ignore(K_CF, IGN_LENGTH)
+            return
+        if sn != self._sn:
+            self._fail(N_WRONG_SN)
+            return
+        copy_into(self._buf, pos, data, p, c)
+        pos += c
+        self._pos = pos
+        self._sn = (sn + 1) & 0x0F
+        if pos >= self._len:
+            self.state = _R_IDLE
+            self._t0 = None
+            self._active = False
+            self._ev.push(EV_RX_DONE, N_OK, self._len, 0)
+            if self._trace is not None:
+                self._trace(T_RESULT, EV_RX_DONE, N_OK)
+            return
+        bs = self._bs_cfg
+        if bs != 0:
+            k = self._bs_cnt + 1
+            if k >= bs:
+                self._bs_cnt = 0
+                self._set(_R_FC_DUE, now, self._n_ar_us)
+                return
+            self._bs_cnt = k
+        self._t0 = now
+        self._dur = self._n_cr_us     # state stays WAIT_CF
 
     def on_timer(self, now):
-        if due(now, self._at):
+        t0 = self._t0
+        if t0 is not None and ticks_diff(now, t0) >= self._dur:
             self._step(now, _I_TIMER, None, 0, None)
 
     def confirm(self, now, ok):
@@ -155,28 +202,27 @@ class Receiver:
 
     # -- machine ---------------------------------------------------------
     def _step(self, now, inp, data, n, pdu):
+        # pdu: the decoded Pdu of a SF / FF, the sequence number of a CF
         a = TABLE[self.state * N_INPUTS + inp]
         if a == _A_IGNORE:
             if inp == _I_CF:
                 self._ignore(K_CF, IGN_UNEXPECTED)
             return
         if a == _A_CF:
-            self._cf(now, data, n, pdu)
+            self.cf(now, data, n, pdu)
         elif a == _A_CF_EARLY:
             if self._fs != FS_CTS:
                 self._ignore(K_CF, IGN_UNEXPECTED)
                 return
             self._fc_sent(now)          # the CF proves the FC.CTS was sent
-            self._cf(now, data, n, pdu)
+            self.cf(now, data, n, pdu)
         elif a == _A_FC_SENT:
             self._fc_sent(now)
         elif a == _A_SF:
             self._interrupt()
             buf = self._buf
-            p = pdu.start
             dl = pdu.dl
-            for i in range(dl):
-                buf[i] = data[p + i]
+            copy_into(buf, 0, data, pdu.start, dl)
             self._ev.push(EV_RX_DONE, N_OK, dl, 0)
             if self._trace is not None:
                 self._trace(T_RESULT, EV_RX_DONE, N_OK)
@@ -186,9 +232,9 @@ class Receiver:
             if self._hold and self._wft_cnt >= self._wft_max:
                 self._fail(N_WFT_OVRN)
             else:
-                self._set(_R_FC_DUE, ticks_add(now, self._n_ar_us))
+                self._set(_R_FC_DUE, now, self._n_ar_us)
         elif a == _A_READY:
-            self._set(_R_FC_DUE, ticks_add(now, self._n_ar_us))
+            self._set(_R_FC_DUE, now, self._n_ar_us)
         elif a == _A_TIMEOUT_A:
             self._pend = 0
             self._fail(N_TIMEOUT_A)
@@ -209,70 +255,36 @@ class Receiver:
             self._ovf = True
             self._active = False
             self.overflows += 1
-            self._set(_R_FC_DUE, ticks_add(now, self._n_ar_us))
+            self._set(_R_FC_DUE, now, self._n_ar_us)
             return
         self._ovf = False
         self._active = True
         self._len = pdu.dl
         self._rx_dl = n
-        buf = self._buf
+        self._cf_room = n - 1 - self._off
         p = pdu.start
         c = n - p
-        for i in range(c):
-            buf[i] = data[p + i]
+        copy_into(self._buf, 0, data, p, c)
         self._pos = c
         self._sn = 1
         self._bs_cnt = 0
         self._ev.push(EV_RX_FF, N_OK, pdu.dl, 0)
-        self._set(_R_FC_DUE, ticks_add(now, self._n_ar_us))
-
-    def _cf(self, now, data, n, pdu):
-        pos = self._pos
-        c = self._len - pos
-        room = self._rx_dl - 1 - self._off
-        if c > room:
-            c = room
-        p = pdu.start
-        if n > self._rx_dl or n - p < c:
-            self._ignore(K_CF, IGN_LENGTH)
-            return
-        if pdu.sn != self._sn:
-            self._fail(N_WRONG_SN)
-            return
-        buf = self._buf
-        for i in range(c):
-            buf[pos + i] = data[p + i]
-        pos += c
-        self._pos = pos
-        self._sn = (self._sn + 1) & 0x0F
-        if pos >= self._len:
-            self.state = _R_IDLE
-            self._at = None
-            self._active = False
-            self._ev.push(EV_RX_DONE, N_OK, self._len, 0)
-            if self._trace is not None:
-                self._trace(T_RESULT, EV_RX_DONE, N_OK)
-            return
-        self._bs_cnt += 1
-        if self._bs_cfg != 0 and self._bs_cnt >= self._bs_cfg:
-            self._bs_cnt = 0
-            self._set(_R_FC_DUE, ticks_add(now, self._n_ar_us))
-        else:
-            self._set(_R_WAIT_CF, ticks_add(now, self._n_cr_us))
+        self._set(_R_FC_DUE, now, self._n_ar_us)
 
     def _fc_sent(self, now):
         fs = self._fs
         if fs == FS_CTS:
-            self._set(_R_WAIT_CF, ticks_add(now, self._n_cr_us))
+            self._set(_R_WAIT_CF, now, self._n_cr_us)
         elif fs == FS_WAIT:
-            self._set(_R_HOLD, ticks_add(now, self._n_br_us))
+            self._set(_R_HOLD, now, self._n_br_us)
         else:
             self._ovf = False
-            self._set(_R_IDLE, None)
+            self._set(_R_IDLE, None, 0)
 
-    def _set(self, state, at):
+    def _set(self, state, t0, dur):
         self.state = state
-        self._at = at
+        self._t0 = t0
+        self._dur = dur
 
     def _ignore(self, kind, reason):
         if self._trace is not None:
@@ -281,7 +293,7 @@ class Receiver:
     def _fail(self, result):
         was_active = self._active
         self.state = _R_IDLE
-        self._at = None
+        self._t0 = None
         self._active = False
         self._ovf = False
         if was_active:
@@ -291,6 +303,6 @@ class Receiver:
 
     def abort(self):
         self.state = _R_IDLE
-        self._at = None
+        self._t0 = None
         self._active = False
         self._ovf = False

@@ -4,9 +4,11 @@
 # the channel pops it (no frame buffer here, no copy of the message: the
 # caller's data object is read in place until EV_TX_DONE / EV_TX_FAILED).
 #
-# Timers (one slot, `_at`):  DUE/SENT: N_As   WAIT_FC: N_Bs   WAIT_ST: STmin
-from diagbridge._compat import const
-from diagbridge.clock import ticks_add, due
+# Timers (one slot: started at tick `_t0`, runs `_dur` us; _t0 None = off; a
+# restart is two stores, the deadline is added up only when asked for):
+#   DUE/SENT: N_As   WAIT_FC: N_Bs   WAIT_ST: STmin
+from diagbridge._compat import const, copy_into
+from diagbridge.clock import ticks_add, ticks_diff
 from diagbridge.codes import (N_OK, N_TIMEOUT_A, N_TIMEOUT_BS, N_INVALID_FS,
                               N_WFT_OVRN, N_BUFFER_OVFLW, N_ERROR)
 from diagbridge.errors import UsageError
@@ -67,6 +69,7 @@ class Sender:
     def __init__(self, cfg, off, events, trace=None):
         self._off = off                     # addressing prefix length (PCI offset)
         self._tx_dl = cfg.tx_dl
+        self._cf_room = cfg.tx_dl - off - 1     # payload bytes of a full CF
         self._sf_max = sf_capacity(off, cfg.tx_dl)
         self._n_as_us = cfg.n_as_ms * 1000
         self._n_bs_us = cfg.n_bs_ms * 1000
@@ -76,7 +79,8 @@ class Sender:
         self._ev = events
         self._trace = trace
         self.state = _S_IDLE
-        self._at = None
+        self._t0 = None
+        self._dur = 0
         self._data = None
         self._len = 0
         self._pos = 0
@@ -103,7 +107,8 @@ class Sender:
         return self._sf_max
 
     def deadline(self):
-        return self._at
+        t0 = self._t0
+        return None if t0 is None else ticks_add(t0, self._dur)
 
     # -- inputs ----------------------------------------------------------
     def request(self, now, data, n, ta_type):
@@ -117,10 +122,11 @@ class Sender:
         self._wft_cnt = 0
         self.ta_type = ta_type
         self._kind = K_SF if n <= self._sf_max else K_FF
-        self._set(_S_DUE, ticks_add(now, self._n_as_us))
+        self._set(_S_DUE, now, self._n_as_us)
 
     def on_timer(self, now):
-        if due(now, self._at):
+        t0 = self._t0
+        if t0 is not None and ticks_diff(now, t0) >= self._dur:
             self._step(now, _I_TIMER)
 
     def on_fc(self, now, fs, bs, stmin):
@@ -138,19 +144,42 @@ class Sender:
     def confirm(self, now, ok):
         if self._pend == 0:
             return                      # nothing in flight: stale
-        self._pend -= 1
-        if self._pend != 0:
+        p = self._pend - 1
+        self._pend = p
+        if p != 0:
             return                      # confirms an older frame
+        if (ok and self.state == _S_SENT and self._kind == K_CF and self._st_us == 0
+                and self._pos < self._len and (self._bs == 0 or self._bs_cnt != self._bs)):
+            # fast path of _step(CONF_OK) -> _sent(): a CF of a running block,
+            # no STmin: the next CF is due at once
+            self.state = _S_DUE
+            self._t0 = now
+            self._dur = self._n_as_us
+            return
         self._step(now, _I_CONF_OK if ok else _I_CONF_FAIL)
 
     def pop(self, out, off, now):
         """Write the due frame's N_PCI + data at out[off:]; returns its end, 0 = none."""
-        if TABLE[self.state * N_INPUTS + _I_POP] != _A_POP:
+        if self.state != _S_DUE:        # the only state whose POP action is _A_POP
             return 0
         data = self._data
-        n = self._len
         k = self._kind
-        if k == K_SF:
+        if k == K_CF:                   # the common case first
+            sn = self._sn
+            out[off] = PCI_CF | sn
+            self._sn = (sn + 1) & 0x0F
+            pos = self._pos
+            c = self._len - pos
+            room = self._cf_room
+            if c > room:
+                c = room
+            p = off + 1
+            copy_into(out, p, data, pos, c)
+            self._pos = pos + c
+            self._bs_cnt += 1
+            end = p + c
+        elif k == K_SF:
+            n = self._len
             if n <= 7 - off:
                 out[off] = PCI_SF | n
                 p = off + 1
@@ -158,11 +187,11 @@ class Sender:
                 out[off] = PCI_SF
                 out[off + 1] = n
                 p = off + 2
-            for i in range(n):
-                out[p + i] = data[i]
+            copy_into(out, p, data, 0, n)
             end = p + n
             self._pos = n
-        elif k == K_FF:
+        else:
+            n = self._len
             if n <= FF_DL_12BIT_MAX:
                 out[off] = PCI_FF | (n >> 8)
                 out[off + 1] = n & 0xFF
@@ -176,23 +205,8 @@ class Sender:
                 out[off + 5] = n & 0xFF
                 p = off + 6
             end = self._tx_dl
-            for i in range(end - p):
-                out[p + i] = data[i]
+            copy_into(out, p, data, 0, end - p)
             self._pos = end - p
-        else:
-            out[off] = PCI_CF | self._sn
-            self._sn = (self._sn + 1) & 0x0F
-            pos = self._pos
-            c = n - pos
-            room = self._tx_dl - off - 1
-            if c > room:
-                c = room
-            p = off + 1
-            for i in range(c):
-                out[p + i] = data[pos + i]
-            self._pos = pos + c
-            self._bs_cnt += 1
-            end = p + c
         self.state = _S_SENT
         if self._confirm:
             self._pend += 1
@@ -218,15 +232,16 @@ class Sender:
             self._bs_cnt = 0
             self._wft_cnt = 0
             self._kind = K_CF
-            self._set(_S_DUE, ticks_add(now, self._n_as_us))
+            self._set(_S_DUE, now, self._n_as_us)
         elif a == _A_WAIT:
             self._wft_cnt += 1
             if self._wft_max is not None and self._wft_cnt > self._wft_max:
                 self._finish(N_WFT_OVRN)
             else:
-                self._at = ticks_add(now, self._n_bs_us)
+                self._t0 = now
+                self._dur = self._n_bs_us
         elif a == _A_ST_DUE:
-            self._set(_S_DUE, ticks_add(now, self._n_as_us))
+            self._set(_S_DUE, now, self._n_as_us)
         elif a == _A_TIMEOUT_A:
             self._pend = 0              # the frame is lost; forget its confirmation
             self._finish(N_TIMEOUT_A)
@@ -254,19 +269,20 @@ class Sender:
             self._kind = K_CF
             self._bs_cnt = 0
             self._wft_cnt = 0
-            self._set(_S_WAIT_FC, ticks_add(now, self._n_bs_us))
+            self._set(_S_WAIT_FC, now, self._n_bs_us)
         elif self._st_us == 0:
-            self._set(_S_DUE, ticks_add(now, self._n_as_us))
+            self._set(_S_DUE, now, self._n_as_us)
         else:
-            self._set(_S_WAIT_ST, ticks_add(now, self._st_us))
+            self._set(_S_WAIT_ST, now, self._st_us)
 
-    def _set(self, state, at):
+    def _set(self, state, t0, dur):
         self.state = state
-        self._at = at
+        self._t0 = t0
+        self._dur = dur
 
     def _finish(self, result):
         self.state = _S_IDLE
-        self._at = None
+        self._t0 = None
         self._data = None
         ev = EV_TX_DONE if result == N_OK else EV_TX_FAILED
         self._ev.push(ev, result, self._len, self.ta_type)
@@ -276,5 +292,5 @@ class Sender:
     def abort(self):
         """Drop the transmission without an event (channel reset)."""
         self.state = _S_IDLE
-        self._at = None
+        self._t0 = None
         self._data = None

@@ -201,6 +201,18 @@ _MSG_FLAGS = tuple((bool(f & FLAG_EXT), bool(f & FLAG_FD), bool(f & FLAG_BRS))
                    for f in range(8))
 
 
+def copies_on_send(bus) -> bool:
+    """True for a bus whose ``send`` copies the message before it returns and
+    keeps no reference to it: python-can's ``VirtualBus`` (exactly that class;
+    it deep-copies the message for every receiver).  Such a bus may be given
+    the same ``can.Message`` object again and again."""
+    try:
+        from can.interfaces.virtual import VirtualBus
+    except ImportError:                 # pragma: no cover - python-can without it
+        return False
+    return type(bus) is VirtualBus
+
+
 class CanTpEngine:
     """The runner body for one python-can bus shared by many channels.
 
@@ -213,10 +225,20 @@ class CanTpEngine:
         self.bus = bus
         self.slots = []
         self._mux = Mux(())
+        self._io = self._mux        # the Mux, or the only Channel (same verbs, one call less)
         self._out = bytearray(64)
+        self._outv = memoryview(self._out)
+        self._rings = ()            # the channels' event rings (skip empty polls)
         self._waiting = []          # slots with a request not yet started
         self._again = False
         self._send_timeout_s = ()   # by tx_tag: N_As (sender) / N_Ar (FC)
+        # by frame flags: one Message object re-filled per frame when the bus
+        # copies what it is given (see copies_on_send), else None
+        self._tx_msgs = None
+        if copies_on_send(bus):
+            self._tx_msgs = tuple(
+                can.Message(is_extended_id=ext, is_fd=fd, bitrate_switch=brs, is_rx=False)
+                for ext, fd, brs in _MSG_FLAGS)
 
     # -- channels (loop thread only) --------------------------------------
     def add(self, slot: Slot) -> None:
@@ -252,6 +274,9 @@ class CanTpEngine:
     def _rebuild(self):
         chans = [s.channel for s in self.slots]
         self._mux = Mux(chans)
+        # a lone channel is driven directly: its tx_tag equals the Mux's (index 0)
+        self._io = chans[0] if len(chans) == 1 else self._mux
+        self._rings = tuple(ch.events for ch in chans)
         t = []
         for ch in chans:
             t.append(ch.cfg.n_as_ms / 1000.0)
@@ -269,22 +294,31 @@ class CanTpEngine:
 
     # -- the body ------------------------------------------------------------
     def step(self, now: int, msgs) -> "int | None":
-        mux = self._mux
-        for msg in msgs:
-            if msg.is_error_frame or msg.is_remote_frame or not msg.is_rx:
-                continue
-            data = msg.data
-            flags = ((FLAG_EXT if msg.is_extended_id else 0)
-                     | (FLAG_FD if msg.is_fd else 0)
-                     | (FLAG_BRS if msg.bitrate_switch else 0))
-            if mux.feed_frame(now, msg.arbitration_id, data, len(data), flags):
-                self._dispatch()        # a payload is valid until the next feed
+        mux = self._io
+        if msgs:
+            feed = mux.feed_frame
+            rings = self._rings
+            for msg in msgs:
+                if msg.is_error_frame or msg.is_remote_frame or not msg.is_rx:
+                    continue
+                data = msg.data
+                flags = FLAG_EXT if msg.is_extended_id else 0
+                if msg.is_fd:
+                    flags |= FLAG_FD | FLAG_BRS if msg.bitrate_switch else FLAG_FD
+                if feed(now, msg.arbitration_id, data, len(data), flags):
+                    for ring in rings:
+                        if ring.count:
+                            self._dispatch()    # a payload is valid until the next feed
+                            break
         mux.on_timer(now)
         if self._waiting:
             self._start(now)
         self._again = False
         self._flush()
-        self._dispatch()
+        for ring in self._rings:
+            if ring.count:
+                self._dispatch()
+                break
         if self._again:
             return now
         return mux.deadline()
@@ -314,19 +348,30 @@ class CanTpEngine:
                 self._waiting.remove(slot)
 
     def _flush(self):
-        mux = self._mux
+        mux = self._io
         out = self._out
+        outv = self._outv
         send = self.bus.send
         timeouts = self._send_timeout_s
         Message = can.Message
+        reuse = self._tx_msgs
         for _ in range(MAX_BURST):
             n = mux.pop_frame(out)
             if not n:
                 return
             tag = mux.tx_tag
-            ext, fd, brs = _MSG_FLAGS[mux.tx_flags & 7]
-            msg = Message(arbitration_id=mux.tx_id, is_extended_id=ext, is_fd=fd,
-                          bitrate_switch=brs, data=out[:n], check=False)
+            if reuse is not None:
+                msg = reuse[mux.tx_flags & 7]
+                msg.arbitration_id = mux.tx_id
+                msg.dlc = n
+            else:
+                ext, fd, brs = _MSG_FLAGS[mux.tx_flags & 7]
+                msg = Message(arbitration_id=mux.tx_id, is_extended_id=ext, is_fd=fd,
+                              bitrate_switch=brs, dlc=n, check=False)
+            # immutable data: a bus that keeps or copies the message (virtual
+            # deep-copies it per receiver: bytes are copied as an atom, a
+            # bytearray through __reduce_ex__, 3x slower) never sees it change
+            msg.data = bytes(outv[:n])
             try:
                 send(msg, timeouts[tag])
                 ok = True

@@ -20,8 +20,11 @@ How the I/O thread waits:
 
 * a bus with a file descriptor (``bus.fileno()``: socketcan on the Pi):
   ``select`` on that descriptor and a wake-up pipe, one thread, no hand-over;
-* any other bus (``virtual``, vendor interfaces): a ``can.Notifier`` reader
-  thread puts frames into the loop's queue, where requests also arrive.
+* python-can's ``virtual`` bus: the I/O thread blocks in ``bus.recv`` itself
+  and a request wakes it with a marker frame put into that bus's own receive
+  queue (never sent on the channel): one thread, no hand-over per frame;
+* any other bus (vendor interfaces): a ``can.Notifier`` reader thread puts
+  frames into the loop's queue, where requests also arrive.
 
 Timing: the thread sleeps until the core's next deadline, or until
 ``spin_us`` (default 1000 us) before it, and then polls with ``time.sleep(0)``
@@ -56,7 +59,22 @@ __all__ = ["CanTpBus", "CanTpChannel", "open_channel", "TransportError",
 
 _Empty = queue.Empty
 _Message = can.Message
-_NOTIFIER_TIMEOUT_S = 0.1    # reader thread: how soon it sees close()
+_NOTIFIER_TIMEOUT_S = 0.1    # reader thread (or direct reads): how soon it sees close()
+
+
+def _virtual_queue(bus):
+    """The receive queue of a python-can ``VirtualBus`` (exactly that class,
+    no filters), which its ``recv`` reads; None for any other bus."""
+    try:
+        from can.interfaces.virtual import VirtualBus
+    except ImportError:                 # pragma: no cover - python-can without it
+        return None
+    if type(bus) is not VirtualBus or getattr(bus, "filters", None) is not None:
+        return None
+    q = getattr(bus, "queue", None)
+    if not (hasattr(q, "put") and hasattr(q, "mutex") and hasattr(q, "queue")):
+        return None
+    return q
 
 
 def _fileno(bus) -> int:
@@ -126,7 +144,15 @@ class CanTpBus:
         self._fd = -1 if notifier is not None else _fileno(bus)
         self._listener = None
         self._wake_r = self._wake_w = -1
-        if self._fd >= 0:
+        self._vq = None if notifier is not None or self._fd >= 0 else _virtual_queue(bus)
+        self._wake_msg = None
+        self._wake_armed = False
+        if self._vq is not None:
+            # the marker that wakes a recv(): never sent, only put into our own queue
+            self._wake_msg = _Message(arbitration_id=0, is_error_frame=True, data=b"\x00",
+                                      channel="diagbridge-wake")
+            self._collect = self._collect_direct
+        elif self._fd >= 0:
             self._wake_r, self._wake_w = os.pipe()
             os.set_blocking(self._wake_r, False)
             os.set_blocking(self._wake_w, False)
@@ -166,6 +192,14 @@ class CanTpBus:
                 pass
         if self._own_notifier is not None:
             self._own_notifier.stop(timeout)
+        if self._wake_armed:            # a marker nobody took: leave the queue clean
+            vq = self._vq
+            with vq.mutex:
+                try:
+                    vq.queue.remove(self._wake_msg)
+                except ValueError:
+                    pass
+            self._wake_armed = False
         if self._wake_r >= 0:
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -184,6 +218,9 @@ class CanTpBus:
             if self._dead:
                 raise TransportError("CAN-TP bus closed")
             self._q.put((fn, args))
+            if self._vq is not None and not self._wake_armed:
+                self._wake_armed = True
+                self._vq.put(self._wake_msg)
         if self._wake_w >= 0:
             try:
                 os.write(self._wake_w, b"\x01")
@@ -264,6 +301,39 @@ class CanTpBus:
             except _Empty:
                 return True
             handle(item)
+
+    def _collect_direct(self, timeout):
+        """Frames read from the (virtual) bus itself, commands from the queue.
+
+        A wait is cut to _NOTIFIER_TIMEOUT_S (and then reports True: "run a
+        step and come back"), so that a marker lost to filters set on the bus
+        later delays a request by at most that, like a Notifier's reader."""
+        q = self._q
+        got = False
+        while not q.empty():            # only this thread takes from q
+            item = q.get_nowait()
+            got = True
+            item[0](*item[1])
+        recv = self.bus.recv
+        msgs = self._msgs
+        wake = self._wake_msg
+        pending = self._vq.queue        # (read without its lock: only a hint)
+        capped = timeout is None or timeout > _NOTIFIER_TIMEOUT_S
+        msg = recv(0 if got else _NOTIFIER_TIMEOUT_S if capped else timeout)
+        while msg is not None:
+            got = True
+            if msg is wake:
+                with self._lock:
+                    self._wake_armed = False
+                while not q.empty():    # the commands it announced
+                    item = q.get_nowait()
+                    item[0](*item[1])
+            else:
+                msgs.append(msg)
+            if not pending:
+                break                   # nothing more queued: spare recv(0) its Empty
+            msg = recv(0)
+        return got or capped
 
     def _collect_select(self, timeout):
         """Frames from the bus descriptor, commands from the queue."""
