@@ -1,5 +1,7 @@
 """The ``diagbridge`` command (CPython).
 
+    diagbridge scan | read-did | dtc | flash | monitor | status   (a gateway's host;
+                      diagbridge_host.cli, see `diagbridge COMMAND --help`)
     diagbridge ecu --profile engine --interface socketcan --channel can0
     diagbridge ecu --profile my_ecu.toml --interface socketcan --channel can0 \\
                    --bitrate 500000 --fd --data-bitrate 2000000 --nvm ./nvm
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the ECU stays off the bus after an ECUReset (boot time)")
     e.add_argument("-v", "--verbose", action="count", default=0,
                    help="log events (-v) and every request/response (-vv)")
+    from diagbridge_host.cli import add_commands
+    add_commands(sub)
     return p
 
 
@@ -120,8 +124,8 @@ def main(argv: "list[str] | None" = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "ecu":
         return _cmd_ecu(args, parser)
-    parser.error("unknown command")             # pragma: no cover
-    return 2
+    from diagbridge_host.cli import run
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+# Raspberry Pi with an MCP2515 CAN HAT (Waveshare RS485 CAN HAT, PiCAN2 ...):
+# the board file of the gateway daemon (diagbridge-gw --board this-file).
+#
+# Plain constants; the daemon (diagbridge.cpy.gw_config) reads them and
+# builds the core's configs.  Command-line options override each one.
+# Nothing here touches hardware: bring can0 up first (README.md).
+
+NAME = "pi-can-hat"
+
+# The vehicle's CAN bus: SocketCAN can0 at 500 kbit/s (the bit rate is set
+# by `ip link`, see README.md; it is listed here for HELLO_ACK and checks).
+CAN = ({"interface": "socketcan", "channel": "can0", "bitrate": 500000},)
+
+# K-Line through an L9637D/SI9241 on the Pi's UART (a later issue).
+KLINE_UART = "/dev/serial0"
+KLINE_BAUDRATE = 10400
+
+# Host link: TCP for a laptop on the network (or the USB Ethernet gadget),
+# and the USB serial gadget (dtoverlay=dwc2, modules-load=dwc2,g_serial)
+# for a laptop on the Pi's USB port.  One host at a time.
+LINK_TCP = "tcp://0.0.0.0:6520"
+LINK_SERIAL = "/dev/ttyGS0"
+SERIAL_BAUDRATE = 115200
+
+# Pre-shared keys (chmod 600): `full: <secret>` lines, see README.md.
+KEY_FILE = "/etc/diagbridge/key"
+
+
+def gateway_config():
+    from diagbridge.gateway import GatewayConfig
+    return GatewayConfig(n_buses=len(CAN), max_nodes=32, max_filters=16, raw_tx=16,
+                         tx_confirm=True)
+
+
+def link_config(keys, open_role):
+    from diagbridge.link.config import LinkConfig
+    from diagbridge.link.proto import BUS_CAN
+    buses = tuple((i, BUS_CAN, c["bitrate"], 0) for i, c in enumerate(CAN))
+    # A Pi has memory to spare: deep event queues ride out a slow host.
+    return LinkConfig(name=NAME.encode(), keys=keys, open_role=open_role, buses=buses,
+                      max_frame=1024, request_credits=8, event_queue=1024,
+                      event_queue_bytes=65536)

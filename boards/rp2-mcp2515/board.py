@@ -1,0 +1,72 @@
+# Raspberry Pi Pico (RP2040/RP2350) with an MCP2515 CAN module on SPI0 and a
+# TJA1050/SN65HVD230 transceiver; the host link on UART0 (a USB-serial
+# cable) at 921600 baud.  Read by main.py; nothing here runs at import.
+#
+# The MCP2515 driver itself (diagbridge.mpy.mcp2515, the CAN port contract
+# of diagbridge/mpy/loop.py: recv(buf) / send(id, buf, n, flags) / rx_id /
+# rx_flags) comes with the board adapters of a later issue.
+
+NAME = "rp2-mcp2515"
+
+SPI_ID = 0
+PIN_SCK = 18
+PIN_MOSI = 19
+PIN_MISO = 16
+PIN_CS = 17
+PIN_INT = 20            # MCP2515 INT (active low): wakes the loop
+MCP2515_XTAL_HZ = 8000000
+CAN_BITRATE = 500000
+
+UART_ID = 0
+PIN_TX = 0
+PIN_RX = 1
+LINK_BAUDRATE = 921600
+
+KEY_FILE = "key.txt"    # on the board's filesystem: `full: <secret>` (mpremote cp)
+
+
+def _keys():
+    from diagbridge.link.proto import ROLE_MONITOR, ROLE_DIAGNOSTIC, ROLE_FULL
+    roles = {"monitor": ROLE_MONITOR, "diagnostic": ROLE_DIAGNOSTIC, "full": ROLE_FULL}
+    keys = []
+    with open(KEY_FILE) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            role, sep, key = line.partition(":")
+            if not sep:
+                role, key = "full", line
+            keys.append((roles[role.strip()], key.strip().encode()))
+    return tuple(keys)
+
+
+def gateway_config():
+    from diagbridge.gateway import GatewayConfig
+    # A small board: few nodes, a 64 KiB flash image buffer at most.
+    return GatewayConfig(n_buses=1, max_nodes=8, max_filters=4, raw_tx=4, tx_confirm=False,
+                         max_pdu=4095, flash_max_bytes=0x10000)
+
+
+def link_config():
+    from diagbridge.link.config import LinkConfig
+    from diagbridge.link.proto import BUS_CAN
+    return LinkConfig(name=NAME.encode(), keys=_keys(), max_frame=512, request_credits=2,
+                      event_queue=32, event_queue_bytes=2048,
+                      buses=((0, BUS_CAN, CAN_BITRATE, 0),))
+
+
+def open_cans():
+    from machine import Pin, SPI
+    from diagbridge.mpy.mcp2515 import Mcp2515      # later issue: the driver
+    spi = SPI(SPI_ID, baudrate=8000000, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI),
+              miso=Pin(PIN_MISO))
+    return (Mcp2515(spi, Pin(PIN_CS, Pin.OUT, value=1), Pin(PIN_INT, Pin.IN),
+                    MCP2515_XTAL_HZ, CAN_BITRATE),)
+
+
+def open_link():
+    from machine import Pin, UART
+    from diagbridge.mpy.runner import UartLink
+    return UartLink(UART(UART_ID, LINK_BAUDRATE, tx=Pin(PIN_TX), rx=Pin(PIN_RX),
+                         rxbuf=4096, txbuf=4096))

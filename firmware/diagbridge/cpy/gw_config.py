@@ -1,0 +1,188 @@
+"""Configuration of the gateway daemon (CPython): the board file, the key
+file and the command-line overrides, turned into the core's config objects.
+
+A board file is a Python file with plain constants (and optionally functions
+that build the core's configs); ``boards/pi-can-hat/board.py`` is the
+example::
+
+    NAME = "pi-can-hat"
+    CAN = ({"interface": "socketcan", "channel": "can0", "bitrate": 500000},)
+    LINK_TCP = "tcp://0.0.0.0:6520"         # or None
+    LINK_SERIAL = "/dev/ttyGS0"             # or None (a USB serial gadget, a UART)
+    KEY_FILE = "/etc/diagbridge/key"
+    def gateway_config(): ...               # optional: a diagbridge.gateway.GatewayConfig
+    def link_config(keys, open_role): ...   # optional: a diagbridge.link.config.LinkConfig
+
+The key file holds the pre-shared keys, one per role; a key proves its role
+and every lower one, and never crosses the link (HMAC challenge)::
+
+    # /etc/diagbridge/key  (chmod 600)
+    full: a-long-random-secret-of-16-bytes-or-more
+    monitor: hex:00112233445566778899aabbccddeeff
+
+A file with a single bare line holds the key of the full role.  Values are
+text, ``hex:...`` or ``base64:...``; keys are at least 16 bytes.
+"""
+import base64
+import binascii
+import importlib.util
+import logging
+import os
+import stat
+
+from diagbridge.errors import ConfigError
+from diagbridge.gateway import GatewayConfig
+from diagbridge.link.auth import MIN_KEY_LEN
+from diagbridge.link.config import LinkConfig
+from diagbridge.link.proto import (ROLE_NONE, ROLE_MONITOR, ROLE_DIAGNOSTIC, ROLE_FULL,
+                                   BUS_CAN, BUS_CAN_FD)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Board", "load_board", "parse_keys", "read_key_file", "role_number", "ROLE_NAMES",
+           "DEFAULT_PORT"]
+
+DEFAULT_PORT = 6520
+ROLE_NAMES = {ROLE_NONE: "none", ROLE_MONITOR: "monitor", ROLE_DIAGNOSTIC: "diagnostic",
+              ROLE_FULL: "full"}
+_CAN_KEYS = ("interface", "channel", "bitrate", "fd", "data_bitrate")
+
+
+def role_number(name: str) -> int:
+    """"none" / "monitor" / "diagnostic" / "full" -> ROLE_*."""
+    for r, n in ROLE_NAMES.items():
+        if n == name:
+            return r
+    raise ConfigError("role: %r is not one of %s" % (name, ", ".join(ROLE_NAMES.values())))
+
+
+class Board:
+    """What a board file says, with defaults for everything it leaves out."""
+
+    def __init__(self, name="diagbridge", can=(), link_tcp=None, link_serial=None,
+                 serial_baudrate=115200, key_file=None, module=None, path=None):
+        self.name = name
+        self.can = [dict(c) for c in can]
+        self.link_tcp = link_tcp
+        self.link_serial = link_serial
+        self.serial_baudrate = serial_baudrate
+        self.key_file = key_file
+        self.module = module
+        self.path = path
+        for i, c in enumerate(self.can):
+            unknown = sorted(set(c) - set(_CAN_KEYS))
+            if unknown or "interface" not in c or "channel" not in c:
+                raise ConfigError("CAN[%d]: needs interface and channel (keys: %s), got %s"
+                                  % (i, ", ".join(_CAN_KEYS), sorted(c)))
+
+    def gateway_config(self) -> GatewayConfig:
+        fn = getattr(self.module, "gateway_config", None)
+        if fn is not None:
+            cfg = fn()
+            if not isinstance(cfg, GatewayConfig):
+                raise ConfigError("gateway_config() must return a GatewayConfig")
+            if cfg.n_buses < len(self.can):
+                raise ConfigError("gateway_config(): n_buses %d < %d CAN buses"
+                                  % (cfg.n_buses, len(self.can)))
+            return cfg
+        return GatewayConfig(n_buses=max(1, len(self.can)), tx_confirm=True)
+
+    def link_config(self, keys, open_role) -> LinkConfig:
+        fn = getattr(self.module, "link_config", None)
+        if fn is not None:
+            cfg = fn(keys, open_role)
+            if not isinstance(cfg, LinkConfig):
+                raise ConfigError("link_config() must return a LinkConfig")
+            return cfg
+        buses = []
+        for i, c in enumerate(self.can):
+            buses.append((i, BUS_CAN_FD if c.get("fd") else BUS_CAN, int(c.get("bitrate") or 0),
+                          int(c.get("data_bitrate") or 0)))
+        # A Pi has memory to spare: deep event queues ride out a host's hiccups.
+        return LinkConfig(name=self.name.encode()[:64], keys=keys, open_role=open_role,
+                          buses=tuple(buses), event_queue=1024, event_queue_bytes=65536)
+
+
+def load_board(path: str) -> Board:
+    """Run a board file and read its constants.  ConfigError says what is wrong."""
+    if not os.path.isfile(path):
+        raise ConfigError("board file %s: no such file (see boards/pi-can-hat/board.py)" % path)
+    spec = importlib.util.spec_from_file_location("diagbridge_board", path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as e:
+        raise ConfigError("board file %s, line %s: %s" % (path, e.lineno, e.msg)) from None
+    except Exception as e:             # noqa: BLE001 (whatever the file does wrong)
+        raise ConfigError("board file %s failed to load: %s: %s"
+                          % (path, type(e).__name__, e)) from None
+    g = getattr
+    try:
+        return Board(name=str(g(mod, "NAME", os.path.basename(os.path.dirname(path)) or "board")),
+                     can=tuple(g(mod, "CAN", ())), link_tcp=g(mod, "LINK_TCP", None),
+                     link_serial=g(mod, "LINK_SERIAL", None),
+                     serial_baudrate=int(g(mod, "SERIAL_BAUDRATE", 115200)),
+                     key_file=g(mod, "KEY_FILE", None), module=mod, path=path)
+    except (TypeError, ValueError) as e:
+        raise ConfigError("board file %s: %s" % (path, e)) from None
+
+
+def _key_value(text: str, where: str) -> bytes:
+    try:
+        if text.startswith("hex:"):
+            key = binascii.unhexlify(text[4:].strip())
+        elif text.startswith("base64:"):
+            key = base64.b64decode(text[7:].strip(), validate=True)
+        else:
+            key = text.encode("utf-8")
+    except (binascii.Error, ValueError) as e:
+        raise ConfigError("%s: bad key value (%s)" % (where, e)) from None
+    if len(key) < MIN_KEY_LEN:
+        raise ConfigError("%s: a key needs at least %d bytes, this one has %d"
+                          % (where, MIN_KEY_LEN, len(key)))
+    return key
+
+
+def parse_keys(text: str, where: str = "key file") -> tuple:
+    """The key file's text -> ((role, key), ...) for LinkConfig.keys."""
+    keys = []
+    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
+    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
+    for no, ln in lines:
+        head, sep, rest = ln.partition(":")
+        if sep and head.strip() in ("monitor", "diagnostic", "full"):
+            role = role_number(head.strip())
+            value = rest.strip()
+        elif len(lines) == 1:
+            role, value = ROLE_FULL, ln
+        else:
+            raise ConfigError("%s, line %d: write `ROLE: KEY` (ROLE monitor, diagnostic or "
+                              "full)" % (where, no))
+        if any(r == role for r, _ in keys):
+            raise ConfigError("%s, line %d: a second key for the %s role"
+                              % (where, no, ROLE_NAMES[role]))
+        keys.append((role, _key_value(value, "%s, line %d" % (where, no))))
+    if not keys:
+        raise ConfigError("%s: no key in it" % where)
+    keys.sort(key=lambda rk: -rk[0])
+    return tuple(keys)
+
+
+def read_key_file(path: str) -> tuple:
+    """Read and parse a key file; warns when others may read it."""
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            text = fh.read()
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ConfigError("key file %s: no such file (create one: `umask 077; head -c 24 "
+                          "/dev/urandom | base64 | sed 's/^/full: /' > %s`)"
+                          % (path, path)) from None
+    except PermissionError:
+        raise ConfigError("key file %s: permission denied (run the daemon as the user "
+                          "that owns it)" % path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("key file %s: cannot read it: %s" % (path, e)) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("key file %s can be read by other users: chmod 600 %s", path, path)
+    return parse_keys(text, "key file %s" % path)

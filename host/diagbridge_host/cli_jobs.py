@@ -1,0 +1,162 @@
+"""The long-running host subcommands of ``diagbridge``: ``flash`` (with a
+progress bar: rate and ETA on stderr, and a final report) and ``monitor``
+(print and/or log raw CAN with python-can's writers).  Parsing, connecting
+and error messages live in ``diagbridge_host.cli``."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Sequence, TextIO
+
+from diagbridge.link import proto as P
+
+from diagbridge_host import events as E
+from diagbridge_host.connection import Connection
+from diagbridge_host.uds import nrc_name
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Progress", "cmd_flash", "cmd_monitor"]
+
+
+def _cli():
+    from diagbridge_host import cli
+    return cli
+
+
+# ---- flash -------------------------------------------------------------------------------
+class Progress:
+    """A progress bar with rate and ETA on a stream (throttled; plain lines
+    every 10 % when the stream is not a terminal)."""
+
+    def __init__(self, total: int, stream: TextIO, clock: Callable[[], float] = time.monotonic):
+        self.total = max(1, total)
+        self.stream = stream
+        self.clock = clock
+        self.t0 = clock()
+        self._last = -1.0
+        self._decile = -1
+        self._tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def line(self, done: int) -> str:
+        dt = max(1e-6, self.clock() - self.t0)
+        rate = done / dt
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        pct = done * 100 // self.total
+        bar = "#" * (pct * 30 // 100)
+        return "[%-30s] %3d%%  %d/%d bytes  %.1f KiB/s  ETA %.0f s" % (
+            bar, pct, done, self.total, rate / 1024, eta)
+
+    def update(self, done: int, total: int = 0) -> None:
+        if total:
+            self.total = max(1, total)
+        now = self.clock()
+        if self._tty:
+            if now - self._last >= 0.1 or done >= self.total:
+                self._last = now
+                self.stream.write("\r" + self.line(done))
+                self.stream.flush()
+        else:
+            d = done * 10 // self.total
+            if d != self._decile:
+                self._decile = d
+                self.stream.write(self.line(done) + "\n")
+                self.stream.flush()
+
+    def finish(self) -> None:
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _flash_fields(pairs: Sequence[str]) -> dict:
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep:
+            raise _cli().CliError("--set %r: write FIELD=VALUE" % p)
+        try:
+            out[k.strip()] = int(v, 0)
+        except ValueError:
+            raise _cli().CliError("--set %s: %r is not an integer" % (k, v))
+    return out
+
+
+def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+    try:
+        with open(args.image, "rb") as fh:
+            image = fh.read()
+    except OSError as e:
+        raise _cli().CliError("image %s: %s" % (args.image, e.strerror or e))
+    if not image:
+        raise _cli().CliError("image %s is empty" % args.image)
+    fields = _flash_fields(args.set)
+    fields["security_level"] = args.security_level
+    _cli()._free_channel(conn)
+    bar = Progress(len(image), err)
+    _cli()._say(err, "flashing %d bytes to 0x%03X at 0x%X" % (len(image), args.ecu[0], args.address))
+    with _cli()._open(conn, args.bus, args.ecu, func_tx_id=args.functional_id) as uds:
+        rep = uds.flash(image, args.address, progress=bar.update,
+                        on_step=lambda s: log.info("flash step: %s", s),
+                        key_algorithm=args.key_algorithm, secret=_cli()._key_bytes(args.secret),
+                        **fields)
+    bar.finish()
+    r = rep.report
+    secs = r.get("elapsed_us", 0) / 1e6
+    if not rep.ok:
+        step = r.get("failed_step", r.get("step_name", "?"))
+        if isinstance(step, int) and 0 <= step < len(P.FLASH_STEP_NAMES):
+            step = P.FLASH_STEP_NAMES[step]
+        why = rep.result_name
+        if rep.nrc is not None:
+            why = "negative response 0x%02X %s" % (rep.nrc, nrc_name(rep.nrc))
+        hint = " (check --secret and --key-algorithm)" if step in ("seed", "key") else ""
+        raise _cli().CliError("flash FAILED at step %r: %s%s; steps: %s"
+                       % (step, why, hint, " ".join(rep.steps)))
+    print("flash OK: %d bytes to 0x%03X at 0x%X in %.2f s (%.1f KiB/s), %d blocks, "
+          "%d retries, CRC-32 %08X%s" % (r.get("bytes", len(image)), args.ecu[0], args.address,
+                                          secs, r.get("rate_bps", 0) / 1024, r.get("blocks", 0),
+                                          r.get("retries", 0), r.get("crc_image", 0),
+                                          ", verified" if r.get("verified") else ""), file=out)
+    return 0
+
+
+# ---- monitor, status ---------------------------------------------------------------------
+def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+    import can
+    writer = can.Logger(args.log) if args.log else None
+    n = dropped = 0
+    end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
+    _cli()._say(err, "listening on bus %d%s (Ctrl-C stops)" % (args.bus, "".join(
+        " filter %X:%X" % f for f in args.filter or ())))
+    try:
+        with conn.can_monitor(args.bus, filters=args.filter) as frames:
+            while not (args.count and n >= args.count):
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                ev = frames.get(0.5 if left is None else min(0.5, left))
+                if isinstance(ev, E.CanFrame):
+                    n += 1
+                    if not args.quiet:
+                        print(str(ev), file=out, flush=True)
+                    if writer is not None:
+                        writer.on_message_received(can.Message(
+                            timestamp=ev.timestamp, arbitration_id=ev.arbitration_id,
+                            is_extended_id=ev.is_extended_id, is_fd=ev.is_fd,
+                            bitrate_switch=ev.bitrate_switch, data=ev.data,
+                            dlc=len(ev.data), channel=ev.bus, is_rx=not ev.is_echo))
+                elif isinstance(ev, E.DropReport):
+                    dropped += ev.total
+                    _cli()._say(err, "warning: the gateway dropped %d frames (this host fell behind)"
+                         % ev.total)
+                elif isinstance(ev, E.LinkLost):
+                    raise _cli().CliError("link to the gateway lost: %s" % ev.reason)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if writer is not None:
+            writer.stop()
+    _cli()._say(err, "%d frames%s%s" % (n, ", %d dropped by the gateway" % dropped if dropped else "",
+                                 ", logged to %s" % args.log if args.log else ""))
+    return 0

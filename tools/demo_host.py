@@ -1,0 +1,137 @@
+"""The whole vehicle through the host library over a real local link
+(CPython; ./tools/demo runs it).
+
+The simulated vehicle (diagbridge.sim.vehicle: the gateway, engine and
+gearbox on can0, ABS on can1; its virtual clock run along the real one) is
+served on a TCP loopback port by the gateway daemon's own link transport
+(diagbridge.cpy.gw_link), so the laptop side is exactly what it is against a
+Pi: diagbridge_host.connect(), then the `diagbridge` CLI's scan, read-did,
+dtc and flash (with its progress), then the gateway's counters.
+
+    python tools/demo_host.py            # prints the transcript
+"""
+import hashlib
+import io
+import os
+import select
+import sys
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from diagbridge.cpy.clock import now_us                        # noqa: E402
+from diagbridge.cpy.gw_link import LinkHub, TcpLinkPort        # noqa: E402
+from diagbridge.link import proto as P                         # noqa: E402
+from diagbridge.sim.vehicle import Vehicle                     # noqa: E402
+import diagbridge_host                                         # noqa: E402
+from diagbridge_host import cli                                # noqa: E402
+from diagbridge_host.transports.sim import RealTime            # noqa: E402
+
+KEY = b"demo-key-not-secret-0123456789ab"
+
+
+class _VehicleLink:
+    """The vehicle's gateway with the link verbs LinkHub uses."""
+
+    def __init__(self, vehicle):
+        self.v = vehicle
+        self.link = vehicle.gw.link         # LinkHub reads link.state
+        self._pending = bytearray()
+
+    def feed_link(self, now, data, n):
+        self.v.link.feed(bytes(data[:n]))
+
+    def pop_link(self, out):
+        p = self._pending
+        if not p:
+            p += self.v.link.read()
+        n = min(len(out), len(p))
+        out[:n] = p[:n]
+        del p[:n]
+        return n
+
+
+class VehicleServer:
+    """A simulated vehicle on tcp://127.0.0.1:<free port>, pumped by a thread."""
+
+    def __init__(self):
+        self.vehicle = Vehicle(hashlib.sha256, keys=((P.ROLE_FULL, KEY),))
+        self.rt = RealTime(self.vehicle)
+        self.hub = LinkHub(_VehicleLink(self.vehicle))
+        self.port = TcpLinkPort(self.hub, "tcp://127.0.0.1:0")
+        self.url = self.port.url
+        self._running = True
+        self._thread = threading.Thread(target=self._run, daemon=True, name="demo-vehicle")
+        self._thread.start()
+
+    def _run(self):
+        port = self.port
+        while self._running:
+            self.rt.advance()
+            self.hub.flush()
+            r, w, _ = select.select(port.read_fds(), port.write_fds(), [], self.rt.wait_s())
+            t = now_us()
+            for fd in r:
+                port.on_readable(fd, t)
+            if w:
+                port.on_writable()
+            port.on_timer(t)
+        port.close()
+
+    def close(self):
+        self._running = False
+        self._thread.join(5.0)
+
+
+def _cli(out, *argv):
+    buf = io.StringIO()
+    rc = cli.main(list(argv), buf, buf)
+    for line in buf.getvalue().splitlines():
+        out("    " + line)
+    return rc
+
+
+def main(out=print):
+    srv = VehicleServer()
+    url = srv.url
+    key = KEY.decode()
+    try:
+        out("diagbridge demo: the simulated vehicle behind the gateway's TCP host link")
+        out("  can0 500 kbit/s: engine 0x7E0/0x7E8, gearbox 0x7E1/0x7E9; can1: ABS")
+        out("")
+        with diagbridge_host.connect(url, key=KEY, role="full") as conn:
+            gw = conn.gateway
+            out("connect  %s -> gateway %r, link protocol %d, %d buses, role %s "
+                "(HMAC challenge: the key never crossed the link)"
+                % ("tcp://127.0.0.1", gw.name, gw.version, len(gw.buses), conn.role_name))
+        steps = (("scan", "scan: functional TesterPresent, then each ECU's VIN (22 F1 90)"),
+                 ("read-did 7E1 F190 F187", "read two DIDs of the gearbox"),
+                 ("dtc read 7E0 --mask 01", "the engine's DTCs that are failing now"),
+                 ("flash 7E0 IMAGE --address 0x10000 --secret EngineProg03",
+                  "flash 4 KiB into the engine: the gateway runs the whole job"),
+                 ("status", "the gateway's counters"))
+        image = os.path.join(_tmpdir(), "engine-app.bin")
+        with open(image, "wb") as fh:
+            fh.write(bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(4096)))
+        rcs = []
+        for cmd, what in steps:
+            out("")
+            out("# " + what)
+            out("$ diagbridge %s" % cmd)
+            argv = [image if a == "IMAGE" else a for a in cmd.split()]
+            rcs.append(_cli(out, *(argv + ["--url", url, "--key", key])))
+        out("")
+        out("done: %d commands, %s" % (len(rcs), "all succeeded" if not any(rcs) else
+                                        "exit codes %s" % rcs))
+        return rcs
+    finally:
+        srv.close()
+
+
+def _tmpdir():
+    import tempfile
+    return tempfile.mkdtemp(prefix="diagbridge-demo-")
+
+
+if __name__ == "__main__":
+    sys.exit(1 if any(main()) else 0)
