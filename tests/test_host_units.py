@@ -24,9 +24,32 @@ def test_urls():
             split_url(bad)
 
 
+def test_the_tick_period_is_defined_once_on_the_wire():
+    """proto.TS_US_PERIOD is the gateway clock's period; the host library
+    imports it and never restates 2**29 (where it could drift)."""
+    import ast
+    import os
+    assert P.TS_US_PERIOD == TICKS_PERIOD == 1 << 29
+    root = os.path.dirname(E.__file__)
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                # (0x1FFFFFFF is also the 29-bit CAN identifier mask: not checked)
+                if isinstance(node, ast.Constant) and node.value == 1 << 29:
+                    raise AssertionError("%s:%d restates the tick period"
+                                         % (name, node.lineno))
+                if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.LShift, ast.Pow)) \
+                        and isinstance(node.right, ast.Constant) and node.right.value == 29:
+                    raise AssertionError("%s:%d restates the tick period" % (name, node.lineno))
+
+
 def test_gateway_clock_unwraps_ticks():
     c = E.GatewayClock(wall=lambda: 1000.0)
-    t0 = TICKS_PERIOD - 500
+    t0 = P.TS_US_PERIOD - 500
     assert c.seconds(t0) == 1000.0
     assert c.seconds((t0 + 1000) & TICKS_MASK) == pytest.approx(1000.001)   # across the wrap
     assert c.seconds((t0 + 200_000_000) & TICKS_MASK) == pytest.approx(1200.0)

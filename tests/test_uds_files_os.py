@@ -27,14 +27,14 @@ def _srv(root):
 def test_add_read_list_delete(tmp_path):
     s = _srv(tmp_path)
     data = bytes(range(256)) * 2
-    assert ask(s, T0, _req(1, b"logs/a.bin", 512)) == h("78 01 20 01 02 00")
+    assert ask(s, T0, _req(1, b"logs/a.bin", 512)) == h("78 01 02 01 02 00")
     for i, bsc in ((0, 1), (256, 2)):
         assert ask(s, T0, bytes((0x36, bsc)) + data[i:i + 256]) == bytes((0x76, bsc))
     assert not (tmp_path / "logs" / "a.bin").exists()          # only the .part so far
     assert ask(s, T0, h("37")) == h("77")
     assert (tmp_path / "logs" / "a.bin").read_bytes() == data
     r = ask(s, T0, _req(5, b"logs"))
-    assert r[:6] == h("78 05 20 01 02 00")
+    assert r[:6] == h("78 05 02 01 02 00")
     assert ask(s, T0, h("36 01")) == h("76 01") + b"a.bin\n"
     assert ask(s, T0, h("37")) == h("77")
     assert ask(s, T0, _req(4, b"logs/a.bin"))[:2] == h("78 04")

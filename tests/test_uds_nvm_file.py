@@ -171,3 +171,100 @@ def test_profile_file_errors(tmp_path):
     wrong.write_text(json.dumps({"dids": {"0xF190": {"length": 2, "value": "ABC"}}}))
     with pytest.raises(ConfigError, match="dids.0xF190.value"):
         load_profile(str(wrong))
+
+
+# ---- deferred writes (put_nowait / sync): RequestTransferExit never waits on fsync --------
+def _fsyncs(monkeypatch, gate=None):
+    """Count os.fsync calls; with a threading.Event gate, block them until it is set."""
+    calls = []
+    real = os.fsync
+
+    def fsync(fd):
+        if gate is not None:
+            gate.wait(10)
+        calls.append(fd)
+        real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return calls
+
+
+def test_put_nowait_defers_every_fsync_to_one_sync(tmp_path, monkeypatch):
+    calls = _fsyncs(monkeypatch)
+    n = FileNvm(str(tmp_path))
+    for i in range(8):
+        n.put_nowait("mem.%d" % i, bytes([i]) * 4096)
+    assert calls == [] and n.get("mem.3") == b"\x03" * 4096    # readable at once
+    n.sync_start()
+    assert n.sync_poll() in (0, 1)
+    n.sync()                                                    # waits for the same one
+    assert n.sync_poll() == 0
+    assert len(calls) == 8 + 1                                  # each file + the folder once
+    assert FileNvm(str(tmp_path)).get("mem.7") == b"\x07" * 4096
+    del calls[:]
+    n.put("did", OLD)                                           # put stays durable at once
+    assert len(calls) == 2
+
+
+def test_a_key_is_synced_before_its_other_slot_is_overwritten(tmp_path, monkeypatch):
+    n = FileNvm(str(tmp_path))
+    n.put("k", OLD)                                             # durable, slot 0
+    calls = _fsyncs(monkeypatch)
+    n.put_nowait("k", b"A" * 17)                                # slot 1, not synced
+    assert calls == []
+    n.put_nowait("k", NEW)                                      # would overwrite slot 0 ...
+    assert len(calls) == 2                                      # ... so slot 1 was synced first
+    best = n._newest("k")
+    assert best[1] == NEW
+    with open(_slot(n, "k", best[2]), "wb") as f:               # the unsynced write is lost
+        f.write(b"DBNV\x00")
+    assert FileNvm(str(tmp_path)).get("k") == b"A" * 17         # the durable one, not garbage
+
+
+def test_sync_failure_is_reported(tmp_path, monkeypatch):
+    n = FileNvm(str(tmp_path))
+    n.put_nowait("k", OLD)
+
+    def broken(fd):
+        raise OSError(5, "EIO")
+    monkeypatch.setattr(os, "fsync", broken)
+    n.sync_start()
+    with pytest.raises(OSError):
+        n.sync()                                                # the failure of that sync
+    n.sync_start()                                              # nothing new to sync
+    assert n.sync_poll() == 0
+    n.put_nowait("k", NEW)
+    n.sync_start()
+    while n.sync_poll() == 1:                                   # fails at its first fsync
+        pass
+    assert n.sync_poll() == -1
+    n.put_nowait("j", NEW)
+    with pytest.raises(OSError):
+        n.sync()
+
+
+def test_transfer_exit_answers_0x78_while_the_file_nvm_syncs(tmp_path, monkeypatch):
+    """A 1 MiB download into a FileNvm whose fsyncs hang: TransferData and the
+    0x37 handler make no fsync; 7F 37 78 goes out at P2, 77 once the sync ends."""
+    import threading
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
+    from uds_xfer_driver import make, ask, h, run, T0
+    from diagbridge.clock import ticks_add
+    from diagbridge.uds import srv_transfer
+    gate = threading.Event()
+    calls = _fsyncs(monkeypatch, gate)
+    nvm = FileNvm(str(tmp_path))
+    profile = {"transfer": {"download_regions": [{"start": 0, "size": 0x100000}],
+                            "max_block_length": 0x802}}
+    s = make(profile, [srv_transfer.SPECS], session=2, nvm=nvm)
+    assert ask(s, T0, h("34 00 44 00 00 00 00 00 10 00 00")) == h("74 20 08 02")
+    block = bytes(range(256)) * 8
+    for i in range(512):
+        assert ask(s, T0, bytes((0x36, (i + 1) & 0xFF)) + block)[0] == 0x76
+    assert ask(s, T0, h("37")) is None and calls == []          # nothing waited on a disk
+    assert run(s, T0, 45000) == [(40000, h("7F 37 78"))]        # P2 50 ms - margin 10 ms
+    assert nvm.sync_poll() == 1                                 # still syncing
+    gate.set()
+    nvm.sync()                                                  # wait for it (no new sync)
+    assert run(s, ticks_add(T0, 45000), 10000, True)[-1][1] == h("77")
+    assert len(calls) == 256 + 1
+    assert FileNvm(str(tmp_path)).get("mem.00000000.255") == block * 2

@@ -409,8 +409,8 @@ BODY = bytes(range(256)) * 20
 
 
 def test_request_file_transfer_raw_requests(uds):
-    """0x38 AddFile / ReadFile sent raw (see the xfail below for why),
-    the data through udsoncan's transfer_data / request_transfer_exit."""
+    """0x38 AddFile / ReadFile sent raw, the data through udsoncan's
+    transfer_data / request_transfer_exit; the exact response bytes."""
     c = uds.client
     c.change_session(3)
     name = b"logs/trip.bin"
@@ -418,7 +418,8 @@ def test_request_file_transfer_raw_requests(uds):
     add = (b"\x01" + len(name).to_bytes(2, "big") + name + b"\x00\x04" + size + size)
     r = c.send_request(udsoncan.Request(services.RequestFileTransfer, data=add))
     assert r.data[0] == 0x01
-    lfi = r.data[1] >> 4                            # the server's encoding (nibble)
+    lfi = r.data[1]                                 # a byte count, not 0x34's nibble
+    assert lfi == 2 and len(r.data) == 2 + lfi + 1
     _write_file(c, BODY, int.from_bytes(r.data[2:2 + lfi], "big"))
     with open(os.path.join(uds.files, "logs", "trip.bin"), "rb") as f:
         assert f.read() == BODY
@@ -433,20 +434,25 @@ def test_request_file_transfer_raw_requests(uds):
     assert nrc(c.delete_file, "logs/none.bin") == 0x31
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "interop bug in uds/codec_transfer.write_file_transfer_response: the 0x38 "
-    "response's lengthFormatIdentifier is the byte count of maxNumberOfBlockLength "
-    "(ISO 14229-1 Table 483; udsoncan reads it so), not the 0x34-style nibble (0x20)"))
 def test_request_file_transfer(uds):
+    """udsoncan's own 0x38 calls: its interpret_response reads the 0x38
+    lengthFormatIdentifier as the byte count of maxNumberOfBlockLength."""
     c = uds.client
     c.change_session(3)
     r = c.add_file("logs/trip.bin", DataFormatIdentifier(0, 0), filesize=len(BODY))
+    assert r.service_data.max_length == on_ecu(uds, lambda e: e.srv.uds_transfer.max_block_length)
     _write_file(c, BODY, r.service_data.max_length)
     assert nrc(c.add_file, "logs/trip.bin", DataFormatIdentifier(0, 0), filesize=1) == 0x70
     r = c.read_file("logs/trip.bin", DataFormatIdentifier(0, 0))
+    assert r.service_data.filesize.uncompressed == len(BODY)
     assert _read_file(c, len(BODY)) == BODY
-    assert c.read_dir("logs").positive
-    c.replace_file("logs/trip.bin", DataFormatIdentifier(0, 0), filesize=len(BODY))
+    r = c.read_dir("logs")
+    assert _read_file(c, r.service_data.dirinfo_length) == b"trip.bin\n"
+    new = bytes(reversed(BODY))
+    r = c.replace_file("logs/trip.bin", DataFormatIdentifier(0, 0), filesize=len(new))
+    _write_file(c, new, r.service_data.max_length)
+    with open(os.path.join(uds.files, "logs", "trip.bin"), "rb") as f:
+        assert f.read() == new
 
 
 # ---- not supported / general behaviour -------------------------------------------

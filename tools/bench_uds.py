@@ -1,7 +1,7 @@
 """UDS server benchmark: requests served per second and round-trip time.
 
 Prints figures; it is not a test.  ``.venv/bin/python tools/bench_uds.py``
-(or ``tools/bench``, which runs it too).  About 20 s.
+(or ``tools/bench --only uds [-- --requests N]``).  About 20 s.
 
 Two requests against the engine ECU profile (uds/profiles/engine.py, plus a
 3997-byte DID 0x0F00 for the long answer), one request at a time:
@@ -254,7 +254,7 @@ def main(argv=None):
                     help="scale N (default 2000): single-frame requests: 5N core-only, "
                     "N/4 on the virtual bus; the 4000-byte case a tenth of that")
     ap.add_argument("--no-mpy", action="store_true", help="skip the MicroPython figure")
-    args, _ = ap.parse_known_args(argv)     # tools/bench passes its own options too
+    args = ap.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(root, "firmware"))
     reps = max(args.requests, 20)

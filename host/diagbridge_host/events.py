@@ -23,10 +23,8 @@ __all__ = ["CanFrame", "KLineData", "Progress", "StateChange", "GatewayErrorEven
            "UdsAnswer", "DropReport", "LinkLost", "UnknownEvent", "GatewayClock", "kind_name",
            "convert"]
 
-# The gateway's tick period (diagbridge.clock.TICKS_PERIOD, 2**29 us): the host
-# may import only the wire format, and proto.py documents K_TS_US as wrapping
-# at 2**29.
-_TS_PERIOD = 1 << 29
+# The gateway's tick period (2**29 us), from the wire format's definition
+_TS_PERIOD = P.TS_US_PERIOD
 _TS_HALF = _TS_PERIOD >> 1
 
 _KIND_NAMES = {v: k[4:] for k, v in vars(P).items()

@@ -25,6 +25,8 @@ import can.interfaces.virtual
 import pytest
 
 from diagbridge.codes import N_TIMEOUT_BS
+from diagbridge.ecu import Ecu
+from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp_can import CanTpBus, TransportError, TransportTimeout, open_channel
 from diagbridge.cpy.cantp_aio import AsyncCanTpBus, open_async_channel
 
@@ -105,6 +107,16 @@ def _data(n, salt=0):
     return bytes((i + salt + (i >> 8)) & 0xFF for i in range(n))
 
 
+VIN = b"W0L000043MB541326"
+
+
+def _ecu():
+    """A node that is not a Channel: the portable Ecu (CAN-TP + UDS server)."""
+    return Ecu({"name": "node", "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9},
+                "modules": ["session", "data"], "sessions": {1: {}, 3: {}},
+                "dids": {0xF190: {"length": 17, "value": VIN}}})
+
+
 class CanTpContract:
     make_buses = None       # -> (bus_a, bus_b) on one wire
 
@@ -183,7 +195,61 @@ class CanTpContract:
             t.send(b"\x3E\x00")
         t.close()                                       # twice is harmless
 
+    def test_a_node_beside_a_channel(self, buses):
+        """add_node: an Ecu served by the bus loop next to an open() channel;
+        remove_node takes it off (no answer after that) and hands it back."""
+        ecu = _ecu()
+        with CanTpBus(buses[0]) as ecus, CanTpBus(buses[1]) as tester:
+            plain = ecus.open(tx_id=0x780, rx_id=0x700)
+            ecus.add_node(ecu)
+            with pytest.raises(UsageError):
+                ecus.add_node(ecu)
+            with pytest.raises(TypeError, match="no feed_frame"):
+                ecus.add_node(object())
+            with pytest.raises(TypeError):
+                ecus.add_node(_ecu().tp)                     # a Channel: open() it
+            t_ecu = tester.open(tx_id=0x7E1, rx_id=0x7E9)
+            t_plain = tester.open(tx_id=0x700, rx_id=0x780)
+            t_ecu.send(b"\x22\xF1\x90", timeout=T)
+            assert t_ecu.recv(timeout=T) == b"\x62\xF1\x90" + VIN
+            t_ecu.send(b"\x10\x03", timeout=T)             # a server event (session)
+            assert t_ecu.recv(timeout=T)[:2] == b"\x50\x03"
+            t_plain.send(_data(300), timeout=T)              # the channel still works
+            assert plain.recv(timeout=T) == _data(300)
+            ecus.remove_node(ecu)
+            assert ecu.srv.session == 3                      # ours again, not the loop's
+            ecus.remove_node(ecu)                            # not on the bus: ignored
+            t_ecu.send(b"\x22\xF1\x90", timeout=T)
+            assert t_ecu.recv(timeout=0.2) is None
+            ecus.add_node(ecu)                               # and back on
+            t_ecu.send(b"\x3E\x00", timeout=T)
+            assert t_ecu.recv(timeout=T) == b"\x7E\x00"
+        with pytest.raises(TransportError):
+            ecus.add_node(_ecu())
+
     # -- asyncio ---------------------------------------------------------------
+    def test_async_node(self, buses):
+        async def main():
+            ecu = _ecu()
+            async with AsyncCanTpBus(buses[0]) as ecus:
+                ecus.add_node(ecu)
+                with pytest.raises(UsageError):
+                    ecus.add_node(ecu)
+                with pytest.raises(TypeError):
+                    ecus.add_node(object())
+                async with await open_async_channel(buses[1], tx_id=0x7E1,
+                                                    rx_id=0x7E9) as t:
+                    await t.send(b"\x22\xF1\x90", timeout=T)
+                    assert await t.recv(timeout=T) == b"\x62\xF1\x90" + VIN
+                    await t.send(b"\x10\x03", timeout=T)
+                    assert (await t.recv(timeout=T))[:2] == b"\x50\x03"
+                    ecus.remove_node(ecu)
+                    await t.send(b"\x3E\x00", timeout=T)
+                    assert await t.recv(timeout=0.2) is None
+            with pytest.raises(TransportError):
+                ecus.add_node(_ecu())
+        asyncio.run(main())
+
     def test_async_roundtrip_and_errors(self, buses):
         async def main():
             async with AsyncCanTpBus(buses[0]) as tbus:

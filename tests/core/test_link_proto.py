@@ -26,6 +26,13 @@ def test_kinds_and_keys_are_unique_and_in_range():
     assert isinstance(P.LINK_PROTOCOL_VERSION, int)
 
 
+def test_ts_us_wraps_with_the_gateway_clock():
+    from diagbridge.clock import TICKS_PERIOD, ticks_add, ticks_diff
+    assert P.TS_US_PERIOD == TICKS_PERIOD == 1 << 29
+    t = ticks_add(P.TS_US_PERIOD - 1, 2)
+    assert t == 1 and ticks_diff(t, P.TS_US_PERIOD - 1) == 2
+
+
 # expected lowest role per request kind (UDS/KWP: see the service tests)
 POLICY = (
     (P.MSG_REQ_STATUS, P.ROLE_MONITOR),

@@ -6,6 +6,7 @@ from diagbridge.uds import srv_transfer
 from diagbridge.uds.files import MemFileStore, check_path
 from diagbridge.uds.codec_transfer import (
     build_request_file_transfer, parse_request_file_transfer_response, MOP_ADD_FILE,
+    write_file_transfer_response, parse_request_download_response,
     MOP_READ_FILE, MOP_READ_DIR, MOP_RESUME_FILE, MOP_DELETE_FILE)
 
 PROFILE = {"transfer": {"max_block_length": 0x0012}, "files": {"max_file_size": 4096}}
@@ -48,13 +49,13 @@ def test_add_file_then_read_it_back():
     s, store = _srv()
     data = bytes(range(100))
     assert _req(MOP_ADD_FILE, b"logs/a.bin", 100) == h("38 01 00 0A") + b"logs/a.bin" + h("00 02 00 64 00 64")
-    assert ask(s, T0, _req(MOP_ADD_FILE, b"logs/a.bin", 100)) == h("78 01 20 00 12 00")
+    assert ask(s, T0, _req(MOP_ADD_FILE, b"logs/a.bin", 100)) == h("78 01 02 00 12 00")
     _send(s, data)
     assert store.size("logs/a.bin") == -1            # not complete before 37
     assert ask(s, T0, h("37")) == h("77")
     assert store.content("logs/a.bin") == data
     r = ask(s, T0, _req(MOP_READ_FILE, b"logs/a.bin"))
-    assert r == h("78 04 20 00 12 00 00 04 00 00 00 64 00 00 00 64")
+    assert r == h("78 04 02 00 12 00 00 04 00 00 00 64 00 00 00 64")
     assert parse_request_file_transfer_response(r, len(r)) == (4, 0x12, 0, 100, 100, 0)
     assert _receive(s) == data
     assert ask(s, T0, h("37")) == h("77")
@@ -63,7 +64,7 @@ def test_add_file_then_read_it_back():
 def test_add_existing_is_70_replace_overwrites():
     s, store = _srv()
     assert ask(s, T0, _req(MOP_ADD_FILE, b"cfg/ecu.bin", 4)) == h("7F 38 70")
-    assert ask(s, T0, _req(3, b"cfg/ecu.bin", 4)) == h("78 03 20 00 12 00")
+    assert ask(s, T0, _req(3, b"cfg/ecu.bin", 4)) == h("78 03 02 00 12 00")
     _send(s, b"ABCD")
     assert store.content("cfg/ecu.bin") == bytes(range(40))   # old until complete
     assert ask(s, T0, h("37")) == h("77")
@@ -83,7 +84,7 @@ def test_read_dir():
     store.add("cfg/sub/x", b"1")
     r = ask(s, T0, _req(MOP_READ_DIR, b"cfg"))
     listing = b"ecu.bin\nsub/\n"
-    assert r == h("78 05 20 00 12 00 00 04") + bytes((0, 0, 0, len(listing)))
+    assert r == h("78 05 02 00 12 00 00 04") + bytes((0, 0, 0, len(listing)))
     assert _receive(s) == listing
     assert ask(s, T0, _req(MOP_READ_DIR, b"nope")) == h("7F 38 31")
 
@@ -96,7 +97,7 @@ def test_resume_file_after_an_interrupted_transfer():
     s.set_session(T0, 3)                            # interrupted
     s.set_session(T0, 2)
     r = ask(s, T0, _req(MOP_RESUME_FILE, b"fw.bin", 64))
-    assert r == h("78 06 20 00 12 00 00 00 00 00 00 00 00 20")   # filePosition 32
+    assert r == h("78 06 02 00 12 00 00 00 00 00 00 00 00 20")   # filePosition 32
     assert parse_request_file_transfer_response(r, len(r))[5] == 32
     _send(s, data[32:])
     assert ask(s, T0, h("37")) == h("77")
@@ -144,3 +145,22 @@ def test_without_a_store_0x38_is_31_and_not_in_default():
     assert ask(s, T0, _req(MOP_READ_FILE, b"a")) == h("7F 38 31")
     s, _ = _srv(session=1)
     assert ask(s, T0, _req(MOP_READ_FILE, b"a")) == h("7F 38 7F")
+
+
+def test_0x38_lfi_is_a_byte_count_not_a_nibble():
+    """The 0x38 response's lengthFormatIdentifier is the number of bytes of
+    maxNumberOfBlockLength (as udsoncan reads it), unlike 0x74's high nibble."""
+    out = bytearray(32)
+    n = write_file_transfer_response(out, MOP_ADD_FILE, 0x10002, 0x00)
+    assert bytes(out[:n]) == h("78 01 03 01 00 02 00")
+    assert parse_request_file_transfer_response(out, n) == (1, 0x10002, 0, 0, 0, 0)
+    n = write_file_transfer_response(out, MOP_ADD_FILE, 0x12, 0x00)
+    assert bytes(out[:n]) == h("78 01 02 00 12 00")   # at least 2 bytes, as for 0x74
+    for bad in ("78 01 20 00 12 00",                  # the old nibble form: 32 bytes missing
+                "78 01 00 00",                        # LFI 0
+                "78 01 02 00 12",                     # DFI missing
+                "78 01"):
+        r = h(bad)
+        assert parse_request_file_transfer_response(r, len(r)) is None, bad
+    # 0x74 keeps its nibble
+    assert parse_request_download_response(h("74 20 00 12"), 4) == 0x12

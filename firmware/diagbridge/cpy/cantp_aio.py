@@ -10,6 +10,8 @@ instead of a thread::
 
     async with await open_async_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as ecu: ...
 
+    tpbus.add_node(Ecu(profile))    # a sans-I/O node (contract: cantp_base "Nodes")
+
 Frames arrive through ``can.Notifier(bus, ..., loop=loop)``: the loop watches
 the bus's file descriptor where there is one (socketcan), otherwise a reader
 thread hands frames over with ``call_soon_threadsafe``.  Timing as in
@@ -32,8 +34,10 @@ from diagbridge.clock import ticks_diff
 from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
+from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp_base import (CanTpEngine, Slot, TransportError,
-                                       TransportTimeout, TxRequest, channel_config)
+                                       TransportTimeout, TxRequest, channel_config,
+                                       check_node)
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -73,13 +77,34 @@ class AsyncCanTpBus:
         cfg, addr = channel_config(config, address, **params)
         return AsyncCanTpChannel(self, Channel(cfg, addr), owns_bus_loop=False)
 
+    def add_node(self, node, name: "str | None" = None) -> None:
+        """Carry a sans-I/O node's frames on this bus (e.g. a
+        ``diagbridge.ecu.Ecu``), as ``CanTpBus.add_node``: the task feeds it,
+        runs its timers, sends what it pops and drains its ``poll()``.  Call
+        from the event loop's thread.  Raises ``TypeError`` for an object
+        that is not a node, ``UsageError`` if it is on this bus already,
+        ``TransportError`` once the bus is closed."""
+        check_node(node)
+        if self._closed:
+            raise TransportError("CAN-TP bus closed")
+        if any(s.channel is node for s in self._engine.slots):
+            raise UsageError("node already on this bus")
+        self._engine.add_node(node, name or self.name)
+        self._poke()
+
+    def remove_node(self, node) -> None:
+        """Take a node off the bus (at once: the task never touches it again).
+        A node that is not on this bus is ignored."""
+        self._engine.remove_node(node)
+
     async def close(self) -> None:
         """Stop the task; pending sends fail, waiting recv() calls raise."""
         if self._closed:
             return
         self._closed = True
         for slot in self._engine.slots:
-            slot.deliver(None)
+            if slot.deliver is not None:    # None: a node (add_node)
+                slot.deliver(None)
         self._engine.close(TransportError("CAN-TP bus closed"))
         self._task.cancel()
         try:
@@ -124,7 +149,8 @@ class AsyncCanTpBus:
         except Exception:
             log.exception("%s: I/O task stopped", self.name)
             for slot in engine.slots:
-                slot.deliver(None)
+                if slot.deliver is not None:
+                    slot.deliver(None)
             engine.close(TransportError("CAN-TP I/O task stopped"))
             self._closed = True
 

@@ -39,6 +39,36 @@ n_cs_ms full_duplex
 events
 =======================  ===============================  ======================
 
+Nodes: besides its own channels (``open()``), a bus loop carries any sans-I/O
+node that is not a ``Channel`` but has its frame verbs -- a
+``diagbridge.ecu.Ecu`` (CAN-TP channel + UDS server), a gateway's CAN side --
+added with ``add_node(node)`` and taken off with ``remove_node(node)``.  The
+node contract (what the engine calls, in the loop thread only):
+
+=================================  ==========================================
+``feed_frame(now, id, data, n,     a received frame; True if it was the
+flags)``                           node's (``flags``: ``FLAG_EXT/FD/BRS``)
+``on_timer(now)``                  every step (early or often is harmless)
+``deadline()``                     tick of the next ``on_timer``, or None
+``pop_frame(out)``                 next frame into ``out`` (64 bytes), 0 = none;
+                                   then ``tx_id``, ``tx_flags``, ``tx_tag``
+                                   (0 or 1) describe it
+``confirm(now, ok, tag)``          that frame left (``ok``) or ``bus.send``
+                                   failed; ``tag`` = its ``tx_tag``
+``events.count``, ``poll()``       the engine drains ``poll()`` whenever
+                                   ``events.count`` is non-zero; the events
+                                   are the node's own (the engine never reads
+                                   a Channel's ``payload`` / ``result`` from
+                                   a node), so a node acts on them in
+                                   ``poll()`` or later from its state
+``cfg`` (optional)                 a ``TpConfig``: ``n_as_ms`` / ``n_ar_ms``
+                                   bound a blocking ``bus.send`` of its frames
+                                   (tags 0 / 1); default ``TpConfig()``
+=================================  ==========================================
+
+A node takes no ``send()`` requests (it sends what it pops) and is not reset
+when it is removed: after ``remove_node`` the engine never touches it again.
+
 ``addressing_mode``: "normal_11" (default), "normal_29", "normal_fixed",
 "extended_11", "extended_29", "mixed_11", "mixed_29"; can-isotp's names
 ("Normal_11bits", "NormalFixed_29bits" ...), its ``AddressingMode`` members
@@ -73,7 +103,12 @@ from diagbridge.cpy.clock import now_us
 log = logging.getLogger(__name__)
 
 __all__ = ["TransportError", "TransportTimeout", "channel_config", "CanTpEngine",
-           "ADDRESSING_MODES"]
+           "ADDRESSING_MODES", "check_node", "NODE_VERBS"]
+
+#: What a node added with ``add_node`` must have (see the module documentation).
+NODE_VERBS = ("feed_frame", "on_timer", "deadline", "pop_frame", "confirm", "poll",
+              "events", "tx_id", "tx_flags", "tx_tag")
+_DEFAULT_CFG = TpConfig()           # send timeouts of a node without a cfg
 
 #: Frames popped per loop iteration at most, so that a long BS=0 burst never
 #: keeps received frames (other channels' flow control) waiting.
@@ -172,6 +207,18 @@ def channel_config(config: "TpConfig | None" = None, address: "Address | None" =
     return config, address
 
 
+def check_node(node) -> None:
+    """Raise ``TypeError`` naming what ``node`` lacks of the node contract."""
+    if isinstance(node, Channel):
+        raise TypeError("a Channel is opened with open(), not added as a node")
+    missing = [v for v in NODE_VERBS if not hasattr(node, v)]
+    if not missing and not hasattr(node.events, "count"):
+        missing.append("events.count")
+    if missing:
+        raise TypeError("not a CAN-TP node (%s has no %s)"
+                        % (type(node).__name__, ", ".join(missing)))
+
+
 class TxRequest:
     """One send() in flight: the loop calls ``finish(error_or_None)`` once."""
     __slots__ = ("data", "ta_type", "finish", "abandoned")
@@ -185,7 +232,8 @@ class TxRequest:
 
 class Slot:
     """Loop-side state of one channel: its core Channel, the front's delivery
-    callable (bytes or TransportError) and the queue of its send requests."""
+    callable (bytes or TransportError) and the queue of its send requests.
+    For a node (``add_node``) ``channel`` is the node and ``deliver`` None."""
     __slots__ = ("channel", "deliver", "pending", "current", "name")
 
     def __init__(self, channel: Channel, deliver, name: str) -> None:
@@ -245,6 +293,21 @@ class CanTpEngine:
         self.slots.append(slot)
         self._rebuild()
 
+    def add_node(self, node, name: str = "node") -> Slot:
+        """Carry a node's frames (see the node contract above)."""
+        slot = Slot(node, None, name)
+        self.add(slot)
+        return slot
+
+    def remove_node(self, node) -> bool:
+        """Stop carrying ``node``; False if it was not on this bus."""
+        for slot in self.slots:
+            if slot.channel is node and slot.deliver is None:
+                self.slots.remove(slot)
+                self._rebuild()
+                return True
+        return False
+
     def remove(self, slot: Slot, error: Exception) -> None:
         """Take a channel off the bus; its queued sends fail with ``error``."""
         if slot not in self.slots:
@@ -279,8 +342,9 @@ class CanTpEngine:
         self._rings = tuple(ch.events for ch in chans)
         t = []
         for ch in chans:
-            t.append(ch.cfg.n_as_ms / 1000.0)
-            t.append(ch.cfg.n_ar_ms / 1000.0)
+            cfg = getattr(ch, "cfg", None) or _DEFAULT_CFG
+            t.append(cfg.n_as_ms / 1000.0)
+            t.append(cfg.n_ar_ms / 1000.0)
         self._send_timeout_s = tuple(t)
 
     def submit(self, slot: Slot, req: TxRequest) -> None:
@@ -390,6 +454,8 @@ class CanTpEngine:
             if not ev:
                 return
             slot = slots[mux.chan]
+            if slot.deliver is None:
+                continue                # a node's own event: its poll() handled it
             ch = mux.channel
             if ev == EV_RX_DONE:
                 slot.deliver(bytes(ch.payload[:ch.length]))

@@ -11,10 +11,13 @@ and wait for results::
 
     with CanTpBus(bus) as tpbus:                   # a dozen ECUs on one bus
         ecus = [tpbus.open(tx_id=0x7E0 + i, rx_id=0x7E8 + i) for i in range(8)]
+        tpbus.add_node(Ecu(profile))               # a sans-I/O node served here too
 
 Keyword arguments: ``diagbridge.cpy.cantp_base`` (can-isotp's names where they
 mean the same thing, units in the names).  A transfer that fails raises
-``TransportError`` with the core's N_* code in ``.result``.
+``TransportError`` with the core's N_* code in ``.result``.  ``add_node``
+takes any object that follows the node contract of ``cantp_base`` (a
+Channel's frame verbs plus ``events.count`` / ``poll()``), e.g. an Ecu.
 
 How the I/O thread waits:
 
@@ -48,8 +51,10 @@ from diagbridge.clock import ticks_diff
 from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
+from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp_base import (CanTpEngine, Slot, TransportError,
-                                       TransportTimeout, TxRequest, channel_config)
+                                       TransportTimeout, TxRequest, channel_config,
+                                       check_node)
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -139,6 +144,7 @@ class CanTpBus:
         self._closed = False
         self._dead = False              # the I/O thread ended: _call refuses
         self._lock = threading.Lock()
+        self._nodes = []                # added with add_node (under _lock)
         self._own_notifier = None
         self._notifier = notifier
         self._fd = -1 if notifier is not None else _fileno(bus)
@@ -173,6 +179,57 @@ class CanTpBus:
         """A new CAN-TP channel on this bus (keywords: see cantp_base)."""
         cfg, addr = channel_config(config, address, **params)
         return CanTpChannel(self, Channel(cfg, addr), owns_bus_loop=False)
+
+    def add_node(self, node, name: "str | None" = None) -> None:
+        """Carry a sans-I/O node's frames on this bus (e.g. a
+        ``diagbridge.ecu.Ecu``): the I/O thread feeds it every received
+        frame, runs its timers at its ``deadline()``, sends what it pops and
+        drains its ``poll()``.  The contract: ``cantp_base`` ("Nodes").
+
+        From the next step on, everything that touches ``node`` runs in the
+        I/O thread.  Raises ``TypeError`` for an object that is not a node,
+        ``UsageError`` if it is on this bus already, ``TransportError`` once
+        the bus is closed."""
+        check_node(node)
+        with self._lock:
+            if any(n is node for n in self._nodes):
+                raise UsageError("node already on this bus")
+            self._nodes.append(node)
+        try:
+            self._call(self._engine.add_node, node, name or self.name)
+        except TransportError:
+            self._forget(node)
+            raise
+
+    def remove_node(self, node, timeout: float = 5.0) -> None:
+        """Take a node off the bus.  When it returns the I/O thread no longer
+        touches ``node`` (so the caller may use it again).  A node that is
+        not on this bus is ignored.  Raises ``TimeoutError`` if the I/O thread
+        did not get to it within ``timeout`` seconds."""
+        if not self._forget(node):
+            return
+        if threading.current_thread() is self._thread:
+            self._engine.remove_node(node)
+            return
+        done = threading.Event()
+
+        def remove():
+            self._engine.remove_node(node)
+            done.set()
+        try:
+            self._call(remove)
+        except TransportError:
+            return                      # the I/O thread has ended: nothing runs the node
+        if not done.wait(timeout) and not self._dead:
+            raise TimeoutError("the CAN-TP I/O thread did not remove the node")
+
+    def _forget(self, node) -> bool:
+        with self._lock:
+            for i, n in enumerate(self._nodes):
+                if n is node:
+                    del self._nodes[i]
+                    return True
+        return False
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the I/O thread; pending sends fail, blocked recv() calls raise."""
@@ -230,7 +287,8 @@ class CanTpBus:
     def _stop(self):
         self._running = False
         for slot in self._engine.slots:
-            slot.deliver(None)
+            if slot.deliver is not None:    # None: a node (add_node)
+                slot.deliver(None)
         self._engine.close(TransportError("CAN-TP bus closed"))
 
     # -- the I/O thread -----------------------------------------------------------

@@ -30,7 +30,6 @@ from diagbridge.cantp.addr import Address
 from diagbridge.ecu import (Ecu, EV_ECU_RESET, EV_TP_FAILED, EV_SESSION_CHANGED, EV_SECURITY,
                             EV_COMM_CONTROL, EV_DTC_SETTING, EV_LINK_CONTROL)
 from diagbridge.codes import code_name
-from diagbridge.cpy.cantp_base import Slot, TransportError
 from diagbridge.cpy.cantp_can import CanTpBus
 
 log = logging.getLogger(__name__)
@@ -109,14 +108,14 @@ _EVENT_NAMES = {EV_SESSION_CHANGED: "session", EV_SECURITY: "security",
 
 
 class _Node:
-    """What the CAN-TP engine's Mux sees: the Ecu's frame verbs, plus logging
-    of its events (the engine drains poll() and ignores unknown events)."""
+    """The Ecu as a node of the CAN-TP bus loop (``CanTpBus.add_node``): its
+    frame verbs, plus logging of its events in ``poll()``, which the loop
+    drains."""
 
     def __init__(self, ecu: Ecu, name: str, on_event) -> None:
         self.ecu = ecu
-        self.cfg = ecu.cfg
-        self.addr = ecu.address
-        self.events = ecu.events            # .count: the engine skips empty polls
+        self.cfg = ecu.cfg                  # N_As / N_Ar bound a blocking bus.send
+        self.events = ecu.events            # .count: the loop skips empty polls
         self.feed_frame = ecu.feed_frame
         self.on_timer = ecu.on_timer
         self.confirm = ecu.confirm
@@ -137,15 +136,6 @@ class _Node:
     @property
     def tx_tag(self):
         return self.ecu.tx_tag
-
-    def tx_busy(self):
-        return self.ecu.tp.tx_busy()
-
-    def rx_busy(self):
-        return self.ecu.tp.rx_busy()
-
-    def reset(self):
-        self.ecu.tp.reset()
 
     def poll(self):
         ev = self._poll()
@@ -168,13 +158,6 @@ class _Node:
         return ev
 
 
-def _undeliverable(item):
-    # The engine delivers only EV_RX_DONE/EV_RX_FAILED, which an Ecu never
-    # emits; and None when the bus loop stops.
-    if item is not None:
-        log.warning("unexpected delivery to the ECU slot: %r", item)
-
-
 class EcuRunner:
     """An Ecu served on a python-can bus by the CAN-TP adapter's I/O thread.
 
@@ -190,11 +173,7 @@ class EcuRunner:
         self._closed = threading.Event()
         self._tpbus = CanTpBus(bus, spin_us=spin_us, name=self.name)
         self._node = _Node(ecu, self.name, on_event)
-        self._slot = Slot(self._node, _undeliverable, self.name)
-        # CanTpBus has no public way to add a node that is not a plain
-        # Channel; its engine takes any object with a Channel's frame verbs,
-        # added from the I/O thread like CanTpBus.open() does.
-        self._tpbus._call(self._tpbus._engine.add, self._slot)
+        self._tpbus.add_node(self._node, self.name)
         a = ecu.address
         log.info("%s: serving on %s (rx 0x%X, tx 0x%X%s)", self.name,
                  getattr(bus, "channel_info", "bus"), a.rx_id, a.tx_id,
@@ -228,10 +207,9 @@ class EcuRunner:
         if self._closed.is_set():
             return
         try:
-            self._tpbus._call(self._tpbus._engine.remove, self._slot,
-                              TransportError("ECU stopped"))
-        except TransportError:
-            pass                                # the loop already ended
+            self._tpbus.remove_node(self._node, timeout)
+        except TimeoutError:
+            log.warning("%s: the I/O thread did not take the ECU off the bus", self.name)
         self._tpbus.close(timeout)
         self._closed.set()
         log.info("%s: stopped", self.name)

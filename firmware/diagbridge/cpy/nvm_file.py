@@ -13,9 +13,23 @@ on a file system without atomic rename -- leaves the other slot's complete
 record, and ``get`` returns the old or the new value, never garbage.  If both
 slots of a key are corrupt, ``get`` returns None (the profile default) and
 names the key in ``corrupt_keys``; with ``strict=True`` it raises OSError.
+
+Deferred writes (the optional NVM interface of ``uds/transfer.py``): each
+fsync costs a journal commit (milliseconds to tens of milliseconds on an SD
+card), and a 1 MiB download is 256 sector keys.  ``put_nowait`` writes and
+renames the slot like ``put`` but without any fsync; ``sync_start()`` hands
+the written files to a thread that fsyncs them and then the folder once;
+``sync_poll()`` says whether it is done (0), running (1) or failed (-1);
+``sync()`` waits.  The UDS server answers RequestTransferExit with 0x78
+meanwhile instead of blocking.  Crash safety is the same as ``put``'s: a
+slot written but not yet synced may be lost or torn, and the key then reads
+its other slot, which holds the previous durable record -- because a key
+with an unsynced record is synced first before it is written again (its
+other slot is the last durable copy).
 """
 import errno
 import os
+import threading
 import zlib
 
 _MAGIC = b"DBNV"
@@ -47,6 +61,11 @@ class FileNvm:
         self.strict = strict
         self._fsync = fsync
         self.corrupt_keys = set()
+        self.fsyncs = 0                 # fsync calls made (files and folder)
+        self._unsynced = {}             # key -> slot path written by put_nowait
+        self._syncing = {}              # the same, handed to the sync thread
+        self._thread = None
+        self._sync_error = None
         os.makedirs(folder, exist_ok=True)
         for name in os.listdir(folder):
             if name.endswith(_TMP):             # a write that never reached its rename
@@ -58,15 +77,89 @@ class FileNvm:
         return None if best is None else best[1]
 
     def put(self, key, value):
+        """Store value durably (fsync'd) before returning."""
+        self._put(key, value, self._fsync)
+
+    def put_nowait(self, key, value):
+        """As put(), but durable only after the next sync (no fsync here)."""
+        path = self._put(key, value, False)
+        if self._fsync:
+            self._unsynced[key] = path
+
+    def _put(self, key, value, durable):
         if not isinstance(key, str):
             raise TypeError("nvm key must be str")
+        self._settle(key)
         best = self._newest(key)
         gen = 1 if best is None else best[0] + 1
         slot = 0 if best is None or best[2] == 1 else 1
-        self._write_slot(key, slot, encode_record(gen, value))
+        path = self._write_slot(key, slot, encode_record(gen, value), durable)
         self.corrupt_keys.discard(key)
+        return path
+
+    def sync_start(self):
+        """Begin making every put_nowait durable, in a thread (no wait).
+        A sync still running is waited for first; its failure, not yet
+        seen by sync_poll, is then reported for this one too."""
+        if self._thread is not None:
+            self._join()
+        else:
+            self._sync_error = None
+        if not self._unsynced:
+            return
+        self._syncing = self._unsynced
+        self._unsynced = {}
+        paths = tuple(self._syncing.values())
+        self._thread = threading.Thread(target=self._sync_files, args=(paths,),
+                                        name="nvm-sync", daemon=True)
+        self._thread.start()
+
+    def sync_poll(self):
+        """0: every put_nowait before the last sync_start is durable;
+        1: the sync still runs; -1: it failed (the values may be lost)."""
+        t = self._thread
+        if t is not None:
+            if t.is_alive():
+                return 1
+            self._join()
+        return -1 if self._sync_error is not None else 0
+
+    def sync(self):
+        """Make every put_nowait durable now; OSError if that failed."""
+        self.sync_start()
+        if self._thread is not None:
+            self._join()
+        err = self._sync_error
+        if err is not None:
+            self._sync_error = None
+            raise err
+
+    def _join(self):
+        self._thread.join()
+        self._thread = None
+        self._syncing = {}
+
+    def _settle(self, key):
+        # the key's other slot is its only durable record while the newest one
+        # is unsynced: make that one durable before the other is overwritten
+        if key in self._unsynced or key in self._syncing:
+            self.sync()
+
+    def _sync_files(self, paths):
+        try:
+            for path in paths:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                    self.fsyncs += 1
+                finally:
+                    os.close(fd)
+            self._sync_dir(True)
+        except OSError as e:
+            self._sync_error = e
 
     def delete(self, key):
+        self._settle(key)
         for slot in (0, 1):
             try:
                 os.remove(self._path(key, slot))
@@ -111,22 +204,26 @@ class FileNvm:
                 raise OSError(errno.EIO, "nvm: every copy of %r is corrupt" % key)
         return best
 
-    def _write_slot(self, key, slot, record):
+    def _write_slot(self, key, slot, record, durable=True):
         path = self._path(key, slot)
         tmp = path + _TMP
         with open(tmp, "wb") as f:
             f.write(record)
             f.flush()
-            if self._fsync:
+            if durable:
                 os.fsync(f.fileno())
+                self.fsyncs += 1
         os.replace(tmp, path)
-        self._sync_dir()
+        if durable:
+            self._sync_dir()
+        return path
 
-    def _sync_dir(self):
-        if not self._fsync or not hasattr(os, "O_DIRECTORY"):
+    def _sync_dir(self, force=False):
+        if not (self._fsync or force) or not hasattr(os, "O_DIRECTORY"):
             return
         fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
+            self.fsyncs += 1
         finally:
             os.close(fd)

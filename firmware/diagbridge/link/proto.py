@@ -42,6 +42,11 @@
 #   EV_KLINE_MSG  BUS TS_US DATA                   EV_ERROR     CODE TEXT [REF]
 #   EV_DROPPED    COUNTS                           EV_UDS       REF BUS RESULT DATA
 #
+# TS_US (heartbeats, EV_CAN_RX, EV_KLINE_*) is the gateway's clock: integer
+# microseconds wrapping at TS_US_PERIOD = 2**29 (about 537 s; it is
+# diagbridge.clock.TICKS_PERIOD), so a receiver takes differences modulo
+# TS_US_PERIOD and needs a tick at least every TS_US_PERIOD / 2 (~268 s).
+#
 # ---- request, response and event bodies (the gateway, diagbridge.gateway) --
 # Every body is a map with K_* keys; [KEY] is optional; "ok" is K_RESULT = OK.
 # A caller mistake (unknown channel/ecu/route/job id, an id already in use,
@@ -149,8 +154,12 @@
 # requests the gateway can hold.  Each REQ costs one; its RESPONSE (or ERROR
 # with its id) returns it.  Each EV costs one; the host returns them with CREDIT.
 from diagbridge._compat import const
+from diagbridge.clock import TICKS_PERIOD as _TICKS_PERIOD
 
 LINK_PROTOCOL_VERSION = const(1)
+
+# K_TS_US wraps at this many microseconds (2**29): the gateway's tick period
+TS_US_PERIOD = _TICKS_PERIOD
 
 NONCE_LEN = const(16)
 MAC_LEN = const(32)
@@ -206,7 +215,7 @@ K_BUSES = const(7)          # [[bus, BUS_*, bitrate, data_bitrate], ...]
 K_ROLES = const(8)          # [role, ...] the gateway can grant
 K_CODE = const(9)
 K_TEXT = const(10)
-K_TS_US = const(11)         # gateway ticks (us, wrapping at 2**29, diagbridge.clock)
+K_TS_US = const(11)         # gateway ticks (us, wrapping at TS_US_PERIOD = 2**29)
 K_BUS = const(12)
 K_ID = const(13)            # CAN identifier
 K_FLAGS = const(14)         # CAN_* flags

@@ -94,12 +94,16 @@ def build_request_upload(out, addr, size, addr_len=4, size_len=4, dfi=0x00):
     return _build_transfer(out, SID_REQUEST_UPLOAD, addr, size, addr_len, size_len, dfi)
 
 
+def _mbl_len(max_block_length):
+    """Bytes of maxNumberOfBlockLength as written: at least 2."""
+    nb = uint_len(max_block_length)
+    return 2 if nb < 2 else nb
+
+
 def write_max_block_length(out, off, max_block_length):
     """`LFI maxNumberOfBlockLength` at out[off]; returns the next offset.
     LFI high nibble = bytes of maxNumberOfBlockLength, low nibble 0 (§9.1)."""
-    nb = uint_len(max_block_length)
-    if nb < 2:
-        nb = 2
+    nb = _mbl_len(max_block_length)
     out[off] = nb << 4
     return put_uint(out, off + 1, max_block_length, nb)
 
@@ -250,12 +254,17 @@ def write_file_transfer_response(out, mode, max_block_length=0, dfi=0x00, size=0
                                  size_compressed=0, position=0, size_len=4):
     """`78 mode [LFI mbl DFI] [sizeParamLen(2) size [sizeCompressed]] [filePosition(8)]`.
     Everything after `mode` is absent for DeleteFile; sizes for 04 (with the
-    compressed size) and 05 (dir info length); the position for 06 (§9.5)."""
+    compressed size) and 05 (dir info length); the position for 06 (§9.5).
+    Unlike 0x74/0x75, the 0x78 lengthFormatIdentifier is the plain number of
+    bytes of maxNumberOfBlockLength (`02`, not `20`; ISO 14229-1:2020 §15.6,
+    digest §9.5), which is how udsoncan reads it."""
     out[0] = SID_REQUEST_FILE_TRANSFER | _RSP
     out[1] = mode
     if mode == MOP_DELETE_FILE:
         return 2
-    i = write_max_block_length(out, 2, max_block_length)
+    nb = _mbl_len(max_block_length)
+    out[2] = nb
+    i = put_uint(out, 3, max_block_length, nb)
     out[i] = 0x00 if mode == MOP_READ_DIR else dfi
     i += 1
     if mode == MOP_READ_FILE or mode == MOP_READ_DIR:
@@ -277,10 +286,13 @@ def parse_request_file_transfer_response(data, n):
     mode = data[1]
     if mode == MOP_DELETE_FILE:
         return (mode, -1, -1, 0, 0, 0) if n == 2 else None
-    r = read_max_block_length(data, 2, n)
-    if r is None or r[1] >= n:
+    if n < 3:
         return None
-    mbl, i = r
+    nb = data[2]                        # plain byte count (not a nibble, as in 0x74)
+    i = 3 + nb
+    if nb == 0 or i >= n:
+        return None
+    mbl = get_uint(data, 3, nb)
     dfi = data[i]
     i += 1
     size = comp = pos = 0

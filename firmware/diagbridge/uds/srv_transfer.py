@@ -20,7 +20,7 @@ from diagbridge.uds.codec_transfer import (
     MOP_RESUME_FILE, read_address_and_size, write_transfer_response,
     read_file_transfer_request, write_file_transfer_response)
 from diagbridge.uds.files import _BytesTarget
-from diagbridge.uds.service import ServiceSpec, NON_DEFAULT
+from diagbridge.uds.service import ServiceSpec, NON_DEFAULT, RSP_PENDING
 from diagbridge.uds.transfer import context, S_IDLE, S_DOWNLOAD
 
 
@@ -97,11 +97,25 @@ def _d_transfer_data(srv):
 def _h_exit(srv, now, req, n, functional):
     ctx = context(srv)
     m = ctx.machine
-    was_download = m.target is ctx.store and m.state == S_DOWNLOAD
-    nrc = m.exit(n - 1)
+    ctx.exit_download = m.target is ctx.store and m.state == S_DOWNLOAD
+    r = m.exit(now, n - 1)
+    if r == RSP_PENDING:
+        return r                    # the NVM commit runs: 0x78 until _r_exit
+    return _exited(srv, ctx, r)
+
+
+def _r_exit(srv, now):
+    ctx = context(srv)
+    r = ctx.machine.exit_resume(now)
+    if r == RSP_PENDING:
+        return r
+    return _exited(srv, ctx, r)
+
+
+def _exited(srv, ctx, nrc):
     if nrc:
         return -nrc
-    if was_download and ctx.last_download is not None:
+    if ctx.exit_download and ctx.last_download is not None:
         ctx.programmed(ctx.last_download[0], ctx.last_download[1])
         ctx.last_download = None
     srv.rsp[0] = SID_REQUEST_TRANSFER_EXIT | 0x40
@@ -186,6 +200,7 @@ SPECS = (
     ServiceSpec(SID_REQUEST_UPLOAD, _h_upload, min_len=3, sessions=NON_DEFAULT),
     ServiceSpec(SID_TRANSFER_DATA, _h_transfer_data, min_len=2, sessions=NON_DEFAULT,
                 resume=_r_transfer_data, deadline=_d_transfer_data),
-    ServiceSpec(SID_REQUEST_TRANSFER_EXIT, _h_exit, min_len=1, sessions=NON_DEFAULT),
+    ServiceSpec(SID_REQUEST_TRANSFER_EXIT, _h_exit, min_len=1, sessions=NON_DEFAULT,
+                resume=_r_exit, deadline=_d_transfer_data),
     ServiceSpec(SID_REQUEST_FILE_TRANSFER, _h_file, min_len=5, sessions=NON_DEFAULT),
 )

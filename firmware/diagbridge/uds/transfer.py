@@ -9,12 +9,29 @@
 #     │  ▼                   │  └─────────────────────────────────────┘
 #     │ S_UPLOAD ◀─ BLOCK    │ EXIT (all data in) / ABORT (any state)
 #     └──────────────────────┘
+#     ▲                      │ EXIT_WAIT (commit still running)
+#     └──── COMMITTED ── S_COMMITTING (RequestTransferExit answered 0x78)
 #
 # The data goes to or comes from a *target*: an object with
 #   read(addr, out, off, count) -> count     write(addr, data, off, count) -> 0 | NRC
-#   commit() -> 0 | NRC                      (at RequestTransferExit)
+#   commit() -> 0 | NRC | COMMIT_PENDING     (at RequestTransferExit)
+#   commit_poll() -> 0 | NRC | COMMIT_PENDING   (only after COMMIT_PENDING)
 # MemoryStore below (download/upload regions) and the file stores of
 # uds/files.py are targets.
+#
+# Slow NVM (a file system's fsync, a flash page program): TransferData only
+# writes RAM and marks 4 KiB sectors dirty; RequestTransferExit commits them.
+# An NVM that offers the deferred interface
+#   put_nowait(key, value)   as put(), atomic per key, durable after a sync
+#   sync_start()             begin making every put_nowait durable (no wait)
+#   sync_poll() -> 0 | 1 | -1    durable / still running / failed (0x72)
+#   sync()                   blocking: sync_start + wait (OSError on failure)
+# gets every dirty sector with put_nowait and one sync_start; the commit then
+# returns COMMIT_PENDING, the RequestTransferExit handler answers
+# RSP_PENDING, so the server sends 7F 37 78 before P2 (and every P2*) while
+# the NVM syncs, and the final 77 (or 7F 37 72) once sync_poll says so.  The
+# server never waits on the NVM inside a handler (cpy/nvm_file.FileNvm
+# syncs in a thread).  A store without it (MemNvm) is durable at put().
 #
 # TransferData counter rules (§15.4.1, digest §9.3): the counter starts at 01
 # after 34/35/38, +1 per block, wrapping FF -> 00.  A block carrying the
@@ -38,6 +55,7 @@ S_IDLE = const(0)
 S_DOWNLOAD = const(1)       # blocks flow client -> server
 S_UPLOAD = const(2)         # blocks flow server -> client
 S_WRITING = const(3)        # a download block is being programmed (0x78 pending)
+S_COMMITTING = const(4)     # RequestTransferExit: the NVM commit runs (0x78 pending)
 # Inputs
 _I_START_DOWN = const(0)
 _I_START_UP = const(1)
@@ -45,17 +63,24 @@ _I_BLOCK = const(2)
 _I_WRITTEN = const(3)
 _I_EXIT = const(4)
 _I_ABORT = const(5)
+_I_EXIT_WAIT = const(6)     # exit accepted, the target's commit is still running
+_I_COMMITTED = const(7)     # ... and has ended (done or failed)
 
 # _NEXT[state][input] = next state, or -1: not allowed in that state (the
 # caller answers 0x22 for a second start, 0x24 for a block or exit).
 _NEXT = (
-    (S_DOWNLOAD, S_UPLOAD, -1, -1, -1, S_IDLE),             # S_IDLE
-    (-1, -1, S_WRITING, -1, S_IDLE, S_IDLE),                # S_DOWNLOAD
-    (-1, -1, S_UPLOAD, -1, S_IDLE, S_IDLE),                 # S_UPLOAD
-    (-1, -1, -1, S_DOWNLOAD, -1, S_IDLE),                   # S_WRITING
+    (S_DOWNLOAD, S_UPLOAD, -1, -1, -1, S_IDLE, -1, -1),             # S_IDLE
+    (-1, -1, S_WRITING, -1, S_IDLE, S_IDLE, S_COMMITTING, -1),      # S_DOWNLOAD
+    (-1, -1, S_UPLOAD, -1, S_IDLE, S_IDLE, S_COMMITTING, -1),       # S_UPLOAD
+    (-1, -1, -1, S_DOWNLOAD, -1, S_IDLE, -1, -1),                   # S_WRITING
+    (-1, -1, -1, -1, -1, S_IDLE, -1, S_IDLE),                       # S_COMMITTING
 )
 
+# commit() / commit_poll() of a target: the commit is still running
+COMMIT_PENDING = const(-1)
+
 _SECTOR = const(4096)       # NVM persistence granule of MemoryStore
+_COMMIT_POLL_US = const(2000)   # how often a pending commit is polled
 
 
 class Transfer:
@@ -100,8 +125,9 @@ class Transfer:
         self.program_us_per_kib = program_us_per_kib
         return 0
 
-    def exit(self, record_len):
-        """RequestTransferExit: 0 (closed) or the NRC."""
+    def exit(self, now, record_len):
+        """RequestTransferExit: 0 (closed), the NRC, or RSP_PENDING: the
+        target's commit runs on; call exit_resume until it is final."""
         if self.state != S_DOWNLOAD and self.state != S_UPLOAD:
             return NRC_RSE
         if self.pos < self.size:
@@ -109,11 +135,30 @@ class Transfer:
         if record_len:
             return NRC_ROOR            # no VM transferRequestParameterRecord defined
         nrc = self.target.commit()
+        if nrc == COMMIT_PENDING:
+            self._go(_I_EXIT_WAIT)
+            self._busy_until = ticks_add(now, _COMMIT_POLL_US)
+            return RSP_PENDING
         if nrc:
             return nrc                  # 0x72: finalising failed
         self._go(_I_EXIT)
         self.target = None
         return 0
+
+    def exit_resume(self, now):
+        """While S_COMMITTING: 0 (closed), the NRC (0x72), or RSP_PENDING."""
+        if self.state != S_COMMITTING:
+            return NRC_GPF             # aborted while committing
+        if not due(now, self._busy_until):
+            return RSP_PENDING
+        nrc = self.target.commit_poll()
+        if nrc == COMMIT_PENDING:
+            self._busy_until = ticks_add(now, _COMMIT_POLL_US)
+            return RSP_PENDING
+        self._busy_until = None
+        self._go(_I_COMMITTED)
+        self.target = None
+        return nrc
 
     def abort(self):
         """Session change, reset, or 0x71: drop the transfer (data written stays)."""
@@ -211,9 +256,12 @@ class Transfer:
 
 class MemoryStore:
     """Download/upload regions: bytes kept in RAM, persisted to NVM per 4 KiB
-    sector (keys "mem.<start hex>.<sector>") at commit().  Content an NVM does
-    not have reads as erased flash (0xFF).  A region's RAM is allocated on its
-    first use, never per request.
+    sector (keys "mem.<start hex>.<sector>") at commit(): TransferData only
+    marks sectors dirty.  Content an NVM does not have reads as erased flash
+    (0xFF).  A region's RAM is allocated on its first use, never per request.
+    With a deferred NVM (put_nowait/sync_start, see the top) commit() hands
+    every dirty sector over at once and returns COMMIT_PENDING until the
+    NVM's sync ends (commit_poll).
 
     One memory model with 0x23/0x3D: `mirrors` are the profile's memory
     regions (uds/profile.py Region).  Where a transfer region overlaps one,
@@ -238,6 +286,7 @@ class MemoryStore:
             self._buf.append(None)
             self._dirty.append(None)
         self._nvm = nvm
+        self._deferred = nvm is not None and hasattr(nvm, "sync_start")
         self._mirrors = list(mirrors)
         self._touched = bytearray(len(self._mirrors))
 
@@ -330,12 +379,23 @@ class MemoryStore:
         for j in range(size):
             buf[o + j] = 0xFF
         self._mark(i, addr, size)
-        return self.commit()
+        nrc = self.commit()
+        if nrc == COMMIT_PENDING:      # the erase routine's answer waits for it
+            try:
+                self._nvm.sync()
+            except OSError:
+                return NRC_GPF
+            return 0
+        return nrc
 
     def commit(self):
-        """Persist the dirty sectors; 0 or NRC 0x72."""
-        if self._nvm is None:
+        """Persist the dirty sectors: 0, NRC 0x72, or COMMIT_PENDING (a
+        deferred NVM syncs them; see commit_poll)."""
+        nvm = self._nvm
+        if nvm is None:
             return 0
+        put = nvm.put_nowait if self._deferred else nvm.put
+        n = 0
         for i in range(len(self._start)):
             dirty = self._dirty[i]
             if dirty is None:
@@ -345,20 +405,35 @@ class MemoryStore:
                 if dirty[s]:
                     end = min((s + 1) * _SECTOR, self._size[i])
                     try:
-                        self._nvm.put(self._key(i, s), bytes(buf[s * _SECTOR:end]))
+                        put(self._key(i, s), bytes(buf[s * _SECTOR:end]))
                     except OSError:
                         return NRC_GPF
                     dirty[s] = 0
+                    n += 1
         ms = self._mirrors
         for k in range(len(ms)):
             r = ms[k]
             if self._touched[k] and r.nvm:
                 try:
-                    self._nvm.put(r.key, bytes(r.data))
+                    put(r.key, bytes(r.data))
                 except OSError:
                     return NRC_GPF
+                n += 1
             self._touched[k] = 0
-        return 0
+        if n == 0 or not self._deferred:
+            return 0
+        try:
+            nvm.sync_start()
+        except OSError:
+            return NRC_GPF
+        return self.commit_poll()
+
+    def commit_poll(self):
+        """After COMMIT_PENDING: 0 (durable), NRC 0x72 or COMMIT_PENDING."""
+        r = self._nvm.sync_poll()
+        if r > 0:
+            return COMMIT_PENDING
+        return NRC_GPF if r < 0 else 0
 
     def crc16(self, addr, size):
         """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over [addr, addr+size)."""
@@ -417,6 +492,7 @@ class TransferContext:
         # inside an erased range (else 0x70)
         self.erased = []
         self.last_download = None   # (addr, size) of the open download
+        self.exit_download = False  # the RequestTransferExit in progress ends one
         self.refuse = False         # fault injection: 34/35 answer 0x70
 
     def programmed(self, addr, size):
