@@ -91,3 +91,21 @@ def test_uds_response_is_bytes_with_the_outcome():
     assert t == b"" and t.nrc is None and t.result_name == "A_TIMEOUT_P2"
     with pytest.raises(UdsTimeout):
         t.raise_for_result()
+
+
+def test_gateway_error_text_reads_cleanly():
+    """ERROR TEXT may arrive as utf-8 bytes (bin): the exception's message is
+    decoded text, never a b'...' repr; undecodable bytes are replaced."""
+    from diagbridge.codes import LINK_MALFORMED, LINK_REFUSED
+    from diagbridge_host.errors import error_for, LinkError, LinkRefused
+    from diagbridge_host.link import RequestFailed
+    e = error_for(LINK_MALFORMED, b"bad field: flash.functional_prep")
+    assert isinstance(e, LinkError) and e.code == LINK_MALFORMED
+    assert str(e) == ("gateway refused the request: bad field: flash.functional_prep "
+                      "(LINK_MALFORMED)")
+    assert "b'" not in str(error_for(LINK_MALFORMED, bytearray(b"x")))
+    assert "bad \ufffd byte" in str(error_for(LINK_MALFORMED, b"bad \xff byte"))
+    assert isinstance(error_for(LINK_REFUSED, "role too low"), LinkRefused)
+    assert "no reason given" in str(error_for(LINK_MALFORMED, b""))
+    f = RequestFailed(3, P.MSG_REQ_FLASH, LINK_MALFORMED, b"bad field: total")
+    assert str(f.exception()) == "gateway refused the request: bad field: total (LINK_MALFORMED)"

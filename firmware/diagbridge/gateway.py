@@ -23,6 +23,18 @@
 # link requests -> handlers, transport events -> their owner, client /
 # query / flash / route machines -> the transports and RESPONSEs.
 #
+# Host mistakes: no request raises out of the gateway; each is an ERROR to
+# that request (gateway_req.py), and a handler changes nothing until the
+# whole body has passed its checks.
+#
+# Sessions (gateway_session.py): what a host creates belongs to its session.
+# When the session ends (EV_LINK_LOST: BYE, silence, a new HELLO) it is all
+# torn down: listeners, queued raw frames, functional queries, channels and
+# their keep-alives, routes, hosted ECUs, flash jobs not yet started.  A
+# flash job already running runs to its end unattended (an ECU must not be
+# left half-flashed), then releases its channel; the next host's ids never
+# clash with the last one's.
+#
 # Hot path (raw CAN rx -> EV_CAN_RX, CAN-TP frames): no allocation; every
 # table is built in __init__ or by a (non-hot) request.
 from diagbridge._compat import const
@@ -30,9 +42,10 @@ from diagbridge.clock import ticks_diff, earliest
 from diagbridge.codes import OK, L_TX_ERROR
 from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
-from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_LOST
+from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_LOST, EV_LINK_UP
 from diagbridge.ecu import EV_ECU_RESET
-from diagbridge.gateway_jobs import pump_client
+from diagbridge.gateway_jobs import pump_client, Replies
+from diagbridge.gateway_session import end_session, drop_job
 from diagbridge import gateway_req
 
 _RAW_FREE = const(0)
@@ -57,7 +70,7 @@ class GatewayConfig:
                    False: a frame counts as sent when popped
     max_pdu        largest UDS message (client buffers)
     max_answer     bytes kept per functional answer
-    flash_max_bytes  largest flash image a job may reserve"""
+    flash_max_bytes  flash image bytes reserved at once, over all jobs"""
 
     def __init__(self, n_buses=1, max_nodes=16, max_filters=8, raw_tx=8, tx_confirm=True,
                  max_pdu=4095, max_answer=255, flash_max_bytes=0x100000):
@@ -89,7 +102,9 @@ class Gateway:
         self.testers = []                   # gateway_ep.Tester (channels)
         self.routes = []
         self.jobs = []                      # gateway_jobs.FlashJob
+        self.orphans = []                   # Testers of running jobs whose host left
         self.ecus = []                      # ids of hosted ECUs
+        self.replies = Replies(self.link, link_cfg.max_frame)
         self.fq = [None] * nb               # a running FunctionalJob per bus
         self.fq_buf = bytearray(64)
         # raw CAN: listen filters and transmit slots
@@ -116,6 +131,9 @@ class Gateway:
         self.listen_dropped = [0] * nb
         self.requests = 0
         self.uds_requests = 0
+        self.handler_faults = 0             # exceptions no handler check foresaw
+        self.jobs_unattended = 0            # flash jobs that ended after their host left
+        self.jobs_unattended_failed = 0
         self._up_ms = 0
         self._up_rem = 0
         self._last = None
@@ -162,6 +180,8 @@ class Gateway:
             if tps[i] is not None:
                 tps[i].on_timer(now)
         for t in self.testers:
+            t.on_timer(now)
+        for t in self.orphans:
             t.on_timer(now)
         for r in self.routes:
             r.on_timer(now)
@@ -222,6 +242,8 @@ class Gateway:
             if tps[i] is not None:
                 d = earliest(d, tps[i].deadline())
         for t in self.testers:
+            d = earliest(d, t.deadline())
+        for t in self.orphans:
             d = earliest(d, t.deadline())
         for r in self.routes:
             d = earliest(d, r.deadline())
@@ -316,11 +338,22 @@ class Gateway:
             self._raw_done(self.now, s, True)
         return n
 
+    def drop_raw(self):
+        """The host left: frames still queued are not sent, and a frame on
+        the wire answers nobody."""
+        st = self._raw_state
+        for s in range(len(st)):
+            if st[s] == _RAW_QUEUED:
+                st[s] = _RAW_FREE
+                self.raw_queued -= 1
+            self._raw_req[s] = -1
+
     def _raw_done(self, now, s, ok):
         self._raw_state[s] = _RAW_FREE
         if not ok:
             self.tx_errors[self._raw_bus[s]] += 1
-        self.link.respond(now, self._raw_req[s], OK if ok else L_TX_ERROR)
+        if self._raw_req[s] >= 0:
+            self.link.respond(now, self._raw_req[s], OK if ok else L_TX_ERROR)
 
     def _sent(self, bus, out, n):
         self.tx_frames[bus] += 1
@@ -344,6 +377,7 @@ class Gateway:
 
     def _service(self, now):
         link = self.link
+        rp = self.replies
         for _ in range(_SPINS):
             moved = False
             ev = link.poll()
@@ -351,9 +385,8 @@ class Gateway:
                 if ev == EV_REQUEST:
                     self.requests += 1
                     gateway_req.handle(self, now)
-                elif ev == EV_LINK_LOST:
-                    for b in range(len(self.listen)):
-                        self.listen[b] = 0
+                elif ev == EV_LINK_LOST or ev == EV_LINK_UP:
+                    end_session(self, now)  # (at UP: a session closed without LOST)
                 ev = link.poll()
             tps = self.node_tp
             for i in range(len(tps)):
@@ -372,18 +405,25 @@ class Gateway:
                                                               P.K_REF: self.node_ref[i]})
                     ev = tp.poll()
             for j in self.jobs:
-                if j.pump(now, link):
-                    self.jobs.remove(j)
+                if j.pump(now, rp):
+                    if j.orphaned:
+                        self.jobs_unattended += 1
+                        if j.f.result != OK:
+                            self.jobs_unattended_failed += 1
+                    drop_job(self, j)
                     moved = True
                     break
             for t in self.testers:
                 if t.job is None:
-                    pump_client(now, link, t)
+                    pump_client(now, rp, t)
+                if t.send_next(now, self.fq_buf):
+                    moved = True
+            for t in self.orphans:
                 if t.send_next(now, self.fq_buf):
                     moved = True
             fq = self.fq
             for b in range(len(fq)):
-                if fq[b] is not None and fq[b].pump(now, link):
+                if fq[b] is not None and fq[b].pump(now, rp):
                     fq[b] = None
                     moved = True
             for r in self.routes:

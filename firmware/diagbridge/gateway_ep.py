@@ -12,16 +12,23 @@
 # byte pump: make_transport() grows a TRANSPORT_KLINE branch and nothing
 # here or in gateway_route.py changes.
 #
-#   make_transport(spec, gcfg, ecu_role=False) -> (bus, tp)   from an EP map
+#   make_transport(spec, gcfg, tp=None) -> (bus, tp)   from an EP map
 #   Tester(cid, bus, tp, client)    a tester-role endpoint: a UdsClient (or
 #                                   a Flasher borrowing it) bound to tp;
 #                                   also carries functional queries
+#
+# Host values are checked here, before anything is built: a bad one raises
+# ConfigError naming the field (tp.max_pdu is capped at the gateway's
+# max_pdu, so a host cannot make the gateway allocate more).  What the
+# transport could refuse later (a functional PDU without a functional
+# address, a multi-frame PDU while a half-duplex channel receives) is
+# avoided before Channel.request is called, never raised from it.
 from diagbridge._compat import const
 from diagbridge.cantp.addr import Address, TA_PHYSICAL, TA_FUNCTIONAL
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
 from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_FF, EV_RX_DONE, EV_RX_FAILED
-from diagbridge.codes import OK
+from diagbridge.codes import OK, N_ERROR
 from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
 from diagbridge.uds.client import UdsClient, UdsClientConfig
@@ -49,18 +56,27 @@ def kwargs(d, name):
 
 
 def make_config(cls, d, name, **forced):
-    kw = kwargs(d, name)
+    kw = {}
+    src = kwargs(d, name)
+    for k in src:
+        kw[k] = src[k]
     for k in forced:
         kw[k] = forced[k]
     try:
         return cls(**kw)
     except TypeError:               # an unknown field name
         raise ConfigError(name)
+    except ConfigError as e:        # the field, under its map's name: "tp.block_size"
+        raise ConfigError(name + "." + str(e))
 
 
 def tp_config(d, gcfg):
-    """TpConfig from a TP map; tx_confirm follows the gateway's mode."""
-    return make_config(TpConfig, d, "tp", tx_confirm=gcfg.tx_confirm)
+    """TpConfig from a TP map; tx_confirm follows the gateway's mode, and
+    max_pdu (default: the gateway's) may not exceed the gateway's."""
+    m = kwargs(d, "tp").get("max_pdu", gcfg.max_pdu)
+    if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= gcfg.max_pdu:
+        raise ConfigError("tp.max_pdu")
+    return make_config(TpConfig, d, "tp", tx_confirm=gcfg.tx_confirm, max_pdu=m)
 
 
 def bus_of(spec, gcfg, name="bus"):
@@ -88,8 +104,10 @@ def make_transport(spec, gcfg, tp=None):
     if not isinstance(spec, dict):
         raise ConfigError("endpoint")
     t = spec.get(P.K_TRANSPORT, P.TRANSPORT_CANTP)
-    if t != P.TRANSPORT_CANTP:
-        raise Unsupported("transport")
+    if t != P.TRANSPORT_CANTP or isinstance(t, bool):
+        if t == P.TRANSPORT_KLINE and not isinstance(t, bool):
+            raise Unsupported("transport")
+        raise ConfigError("transport")
     bus = bus_of(spec, gcfg)
     if tp is None:
         tp = tp_config(spec.get(P.K_TP), gcfg)
@@ -98,6 +116,11 @@ def make_transport(spec, gcfg, tp=None):
 
 def client_config(d, gcfg):
     return make_config(UdsClientConfig, d, "uds", max_pdu=gcfg.max_pdu)
+
+
+def has_functional(tp):
+    """The transport can send functionally addressed PDUs."""
+    return tp.addr.ftx_id >= 0
 
 
 class Tester:
@@ -149,7 +172,11 @@ class Tester:
             m.rx_failed(now, tp.result)
 
     def send_next(self, now, fq_buf):
-        """Give the transport the next PDU (ours or the functional query's)."""
+        """Give the transport the next PDU (ours or the functional query's).
+        Never raises: a half-duplex channel that is receiving gets the
+        client's PDU once the reception ends, and a PDU the transport cannot
+        address (functional, none configured: refused at the request, so
+        only a safety net) fails with N_ERROR."""
         tp = self.tp
         if self._owner is not None or tp.tx_busy():
             return False
@@ -158,13 +185,22 @@ class Tester:
             n = fq.q.pop_pdu(fq_buf)
             if n:
                 self._owner = fq.q
-                tp.request(now, fq_buf, n, TA_FUNCTIONAL)
+                tp.request(now, fq_buf, n, TA_FUNCTIONAL)   # one SF: checked at the request
                 return True
-        n = self.machine.pop_pdu(self._buf)
+        if not tp.cfg.full_duplex and tp.rx_busy():
+            return False
+        m = self.machine
+        n = m.pop_pdu(self._buf)
         if n:
-            self._owner = self.machine
-            tp.request(now, self._buf, n,
-                       TA_FUNCTIONAL if self.machine.tx_functional else TA_PHYSICAL)
+            if m.tx_functional:
+                if tp.addr.ftx_id < 0 or n > tp.sf_max():
+                    m.sent(now, N_ERROR)
+                    return True
+                ta = TA_FUNCTIONAL
+            else:
+                ta = TA_PHYSICAL
+            self._owner = m
+            tp.request(now, self._buf, n, ta)
             return True
         return False
 

@@ -4,12 +4,19 @@
 # borrowing the endpoint's client).  Each ends with one RESPONSE to the link
 # request that started it (body schemas: link/proto.py).
 #
-#   uds_done(now, link, t)          the client's EV_DONE -> RESPONSE
-#   FunctionalJob(owner, group, req, data, n, gcfg, now)   .pump(now, link)
-#   FlashJob(jid, tester, total, flash_map)  .write() .start() .pump() .abort()
-from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, LINK_CLOSED
+#   Replies(link, max_frame)        RESPONSE bodies checked against max_frame
+#   uds_done(now, rp, t)            the client's EV_DONE -> RESPONSE
+#   FunctionalJob(owner, group, req, data, n, gcfg, now)   .pump(now, rp)
+#   FlashJob(jid, tester, total, flash_map, gcfg)  .write() .start() .pump()
+#                                   .abort() .orphan()
+#
+# A flash job whose host left (orphan()) runs to its end without a request
+# to answer: no events, no RESPONSE (the request id is the old session's,
+# and a new host may reuse it); its outcome is counted by the gateway.
+from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, LINK_CLOSED, LINK_OVERSIZE
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.link import proto as P
+from diagbridge.link.msgpack import pack_obj
 from diagbridge.uds.client import EV_DONE as C_DONE, EV_KEEPALIVE_FAILED as C_KA_FAILED
 from diagbridge.uds.functional import (FunctionalQuery, FunctionalConfig, EV_DONE as Q_DONE,
                                        ANS_NONE, ANS_POSITIVE, ANS_NEGATIVE)
@@ -19,11 +26,41 @@ from diagbridge.uds.security import compute_key
 from diagbridge.gateway_ep import make_config
 
 
+_HEAD = 8                   # [kind, ref, ...]: 0x93, kind, ref (<= 5 bytes), slack
+_T_OVERSIZE = b"the answer is larger than the host link's max_frame: raise max_frame"
+
+
 def negative(sid, nrc):
     return bytes((0x7F, sid, nrc))
 
 
-def uds_done(now, link, t):
+class Replies:
+    """The answers to held requests.  A body larger than the link's
+    max_frame (a long UDS response, many functional answers) would fail
+    inside the session after the request was already taken off its slot, so
+    it is measured here first, in a buffer made once, and answered with
+    ERROR LINK_OVERSIZE instead."""
+
+    def __init__(self, link, max_frame):
+        self.link = link
+        self._buf = bytearray(max_frame)
+
+    def fits(self, body):
+        try:
+            pack_obj(self._buf, _HEAD, body)
+        except (IndexError, UsageError):
+            return False
+        return True
+
+    def obj(self, now, req, body):
+        if req < 0:
+            return False
+        if self.fits(body):
+            return self.link.respond_obj(now, req, body)
+        return self.link.error(now, req, LINK_OVERSIZE, _T_OVERSIZE)
+
+
+def uds_done(now, rp, t):
     """Answer the request waiting on tester t with its client's outcome."""
     c = t.client
     req = t.req
@@ -34,19 +71,19 @@ def uds_done(now, link, t):
     elif c.result == A_NEGATIVE_RESPONSE:
         body[P.K_NRC] = c.nrc
         body[P.K_DATA] = negative(c.tx[0], c.nrc)
-    link.respond_obj(now, req, body)
+    rp.obj(now, req, body)
 
 
-def pump_client(now, link, t):
+def pump_client(now, rp, t):
     """Drain the client's events: EV_DONE answers the waiting request."""
     c = t.client
     ev = c.poll()
     while ev:
         if ev == C_DONE and t.req >= 0:
-            uds_done(now, link, t)
+            uds_done(now, rp, t)
         elif ev == C_KA_FAILED:
-            link.post_event(now, P.MSG_EV_STATE, {P.K_WHAT: P.WHAT_KEEPALIVE,
-                                                  P.K_STATE: c.ka_result, P.K_REF: t.id})
+            rp.link.post_event(now, P.MSG_EV_STATE, {P.K_WHAT: P.WHAT_KEEPALIVE,
+                                                     P.K_STATE: c.ka_result, P.K_REF: t.id})
         ev = c.poll()
 
 
@@ -74,7 +111,7 @@ class FunctionalJob:
             t.query = None
         self.owner.fq_owner = None
 
-    def pump(self, now, link):
+    def pump(self, now, rp):
         """True when the job is over (answered)."""
         q = self.q
         ev = q.poll()
@@ -93,49 +130,74 @@ class FunctionalJob:
                         answers.append([cid, A_NEGATIVE_RESPONSE, negative(self.sid, q.nrc(i))])
                     else:
                         answers.append([cid, q.result(i), b""])
-                link.respond_obj(now, self.req, {P.K_RESULT: OK, P.K_ANSWERS: answers})
+                rp.obj(now, self.req, {P.K_RESULT: OK, P.K_ANSWERS: answers})
                 return True
             ev = q.poll()
         return False
 
 
+_KEY_ALGORITHMS = ("diagbridge1", "twos_complement", "xor")
+_SECRET_MAX = 255
+
+
 def _key_fn(algorithm, secret):
+    """A Flasher key function; algorithm and secret are checked here, at
+    OP_BEGIN, because the function runs inside the gateway's loop."""
+    if not isinstance(algorithm, str) or algorithm not in _KEY_ALGORITHMS:
+        raise ConfigError("flash.key_algorithm")
+    if not isinstance(secret, (bytes, bytearray)) or len(secret) > _SECRET_MAX \
+            or (not secret and algorithm != "twos_complement"):
+        raise ConfigError("flash.secret")
+    secret = bytes(secret)
+
     def fn(level, seed):
         out = bytearray(len(seed))
-        if not compute_key(algorithm, seed, len(seed), secret, out):
-            raise ConfigError("flash.key_algorithm")
+        compute_key(algorithm, seed, len(seed), secret, out)
         return bytes(out)
     return fn
 
 
-class FlashJob:
-    """OP_BEGIN reserves the image; OP_DATA fills it; OP_START runs it."""
-
-    def __init__(self, jid, tester, total, flash_map, gcfg):
-        if not isinstance(total, int) or isinstance(total, bool) \
-                or not 1 <= total <= gcfg.flash_max_bytes:
-            raise ConfigError("total")
-        kw = {}
-        if flash_map is not None:
-            if not isinstance(flash_map, dict):
+def flash_config(flash_map, functional_ok):
+    """FlashConfig from a FLASH map (ConfigError names the field).
+    functional_ok: the channel has a functional address, which the
+    functional preparation steps (85 82, 28 81 01 and back) need."""
+    kw = {}
+    if flash_map is not None:
+        if not isinstance(flash_map, dict):
+            raise ConfigError("flash")
+        for k in flash_map:
+            if not isinstance(k, str) or k == "key_fn":
                 raise ConfigError("flash")
-            for k in flash_map:
-                kw[k] = flash_map[k]
-        alg = kw.pop("key_algorithm", "diagbridge1")
-        secret = kw.pop("secret", b"")
-        if not isinstance(alg, str) or not isinstance(secret, (bytes, bytearray)):
-            raise ConfigError("flash.key_algorithm")
-        if kw.get("security_level", 3):
-            kw["key_fn"] = _key_fn(alg, secret)
-        if "address" not in kw:
-            raise ConfigError("flash.address")
-        self.cfg = make_config(FlashConfig, kw, "flash")
+            kw[k] = flash_map[k]
+    alg = kw.pop("key_algorithm", "diagbridge1")
+    secret = kw.pop("secret", b"")
+    if "address" not in kw:
+        raise ConfigError("flash.address")
+    level = kw.get("security_level", 3)
+    if not isinstance(level, int) or isinstance(level, bool):
+        raise ConfigError("flash.security_level")
+    if level:
+        kw["key_fn"] = _key_fn(alg, secret)
+    cfg = make_config(FlashConfig, kw, "flash")
+    if cfg.functional_prep and not functional_ok:
+        raise ConfigError("flash.functional_prep: flash with functional preparation needs a "
+                          "functional address on the channel (or functional_prep: false)")
+    return cfg
+
+
+class FlashJob:
+    """OP_BEGIN reserves the image; OP_DATA fills it; OP_START runs it.
+    cfg: a FlashConfig (flash_config()); the caller checks total."""
+
+    def __init__(self, jid, tester, total, cfg):
+        self.cfg = cfg
         self.id = jid
         self.tester = tester
         self.image = bytearray(total)
         self.total = total
         self.f = None
         self.req = -1
+        self.orphaned = False
 
     def write(self, offset, data):
         if not isinstance(offset, int) or not isinstance(data, (bytes, bytearray)) \
@@ -147,10 +209,20 @@ class FlashJob:
         for i in range(len(data)):
             img[offset + i] = data[i]
 
+    def started(self):
+        return self.f is not None
+
+    def orphan(self):
+        """The host that started the job left: finish without answering."""
+        self.orphaned = True
+        self.req = -1
+
     def start(self, now, req):
         t = self.tester
-        if self.f is not None or t.busy():
-            raise UsageError("the channel is busy")
+        if self.f is not None:
+            raise UsageError("job %d is running" % self.id)
+        if t.busy():
+            raise UsageError("channel %d is busy" % t.id)
         self.f = Flasher(self.image, self.cfg, client=t.client)
         self.req = req
         t.machine = self.f
@@ -170,22 +242,28 @@ class FlashJob:
         self.f = None
         self.image = None
 
-    def pump(self, now, link):
+    def pump(self, now, rp):
         """True when the job ended (answered; the caller forgets it)."""
         f = self.f
         if f is None:
             return False
+        link = rp.link
         ev = f.poll()
         while ev:
-            if ev == F_STEP:
+            if self.orphaned:
+                if ev == F_DONE:
+                    self._release()
+                    self.image = None
+                    return True
+            elif ev == F_STEP:
                 link.post_event(now, P.MSG_EV_STATE, {P.K_WHAT: P.WHAT_FLASH_STEP,
                                                       P.K_STATE: f.step, P.K_REF: self.req})
             elif ev == F_PROGRESS:
                 link.post_progress(now, self.req, f.done_bytes, f.total)
             elif ev == F_DONE:
                 self._release()
-                link.respond_obj(now, self.req, {P.K_RESULT: f.result, P.K_NRC: f.nrc,
-                                                 P.K_REPORT: self.report()})
+                rp.obj(now, self.req, {P.K_RESULT: f.result, P.K_NRC: f.nrc,
+                                       P.K_REPORT: self.report()})
                 self.image = None
                 return True
             ev = f.poll()

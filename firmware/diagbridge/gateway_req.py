@@ -1,9 +1,15 @@
 # The gateway's request handlers: one function per MSG_REQ_* kind (body
 # schemas: link/proto.py).  The LinkSession has already checked the host's
-# role; a handler checks the body, changes the gateway's tables and answers
-# (or leaves the answer to a job).  Caller mistakes become ERROR replies:
-# ConfigError -> LINK_MALFORMED (TEXT: the field), UsageError (ids, busy,
-# no free slot) -> LINK_UNEXPECTED, Unsupported -> LINK_UNSUPPORTED.
+# role; a handler checks the whole body and builds what it needs first, and
+# only then changes the gateway's tables and answers (or leaves the answer
+# to a job): a refused request leaves nothing half-made behind.  Caller
+# mistakes become ERROR replies: ConfigError -> LINK_MALFORMED (TEXT: "bad
+# field: " and the field), UsageError (ids, busy, no free slot) ->
+# LINK_UNEXPECTED, Unsupported -> LINK_UNSUPPORTED, MemoryError ->
+# LINK_UNEXPECTED.  Any other exception is a gap in these checks: still an
+# ERROR (LINK_MALFORMED "bad request: ..."), counted in gw.handler_faults.
+# TEXT is at most _TEXT_MAX characters; it quotes at most a checked id or name.
+from diagbridge._compat import const
 from diagbridge.codes import OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORTED
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.link import proto as P
@@ -11,9 +17,13 @@ from diagbridge.ecu import Ecu
 from diagbridge.uds.client import UdsClient, UdsClientConfig
 from diagbridge.uds.profile import Profile
 from diagbridge.gateway_ep import (Tester, Unsupported, make_transport, bus_of, client_for,
-                                   tp_config)
-from diagbridge.gateway_jobs import FunctionalJob, FlashJob
+                                   tp_config, has_functional)
+from diagbridge.gateway_jobs import FunctionalJob, FlashJob, flash_config
 from diagbridge.gateway_route import Route
+from diagbridge.gateway_session import reserved_bytes, drop_job
+
+_TEXT_MAX = const(160)
+_ID_MAX = const(0xFFFF)
 
 _FD_LENGTHS = (12, 16, 20, 24, 32, 48, 64)
 
@@ -22,14 +32,15 @@ def handle(gw, now):
     link = gw.link
     rid = link.req_id
     kind = link.req_kind
-    body = link.body()
-    if body is None:
-        body = {}
     try:
+        r = link.body_reader()
+        body = r.read_obj()
+        if body is None and r.ok:
+            body = {}                   # nil: no keys
         if not isinstance(body, dict):
             raise ConfigError("body")
-        h = _HANDLERS[kind - P.MSG_REQ_FIRST] if kind - P.MSG_REQ_FIRST < len(_HANDLERS) \
-            else None
+        k = kind - P.MSG_REQ_FIRST
+        h = _HANDLERS[k] if 0 <= k < len(_HANDLERS) else None
         if h is None:
             raise Unsupported("request kind")
         h(gw, now, rid, body)
@@ -39,10 +50,18 @@ def handle(gw, now):
         link.error(now, rid, LINK_UNSUPPORTED, _text("not supported: ", e))
     except UsageError as e:
         link.error(now, rid, LINK_UNEXPECTED, _text("", e))
+    except MemoryError:
+        link.error(now, rid, LINK_UNEXPECTED, b"out of memory")
+    except Exception as e:              # a gap in the checks: answered, counted
+        gw.handler_faults += 1
+        link.error(now, rid, LINK_MALFORMED, _text("bad request: ", e))
 
 
 def _text(prefix, e):
-    return (prefix + str(e)).encode()
+    t = prefix + str(e)
+    if len(t) > _TEXT_MAX:
+        t = t[:_TEXT_MAX - 3] + "..."
+    return t.encode()
 
 
 def _get_int(body, key, name, lo, hi, default=None):
@@ -70,6 +89,24 @@ def _find(items, ident):
     return None
 
 
+def _address_free(gw, bus, tp):
+    """A flash job whose host left still talks on its address: a new
+    endpoint there would answer its ECU's flow control and see its traffic."""
+    a = tp.addr
+    for t in gw.orphans:
+        b = t.tp.addr
+        if t.bus == bus and b.tx_id == a.tx_id and b.rx_id == a.rx_id \
+                and b.tx_prefix == a.tx_prefix and b.rx_prefix == a.rx_prefix:
+            raise UsageError("flash job %d uses this address until it ends"
+                             % _find_job_of(gw, t).id)
+
+
+def _functional_ok(tp, ucfg, name):
+    """A client that sends keep-alives functionally needs the address."""
+    if ucfg.keepalive_functional and not has_functional(tp):
+        raise ConfigError(name + ".keepalive_functional: the endpoint has no functional address")
+
+
 # ---- REQ_STATUS ----------------------------------------------------------------------
 def status(gw, now, rid, body):
     link = gw.link
@@ -90,7 +127,10 @@ def status(gw, now, rid, body):
         buses.append({"bus": b, "rx_frames": gw.rx_frames[b], "tx_frames": gw.tx_frames[b],
                       "tx_errors": gw.tx_errors[b], "listened": gw.listened[b],
                       "listen_dropped": gw.listen_dropped[b]})
-    link.respond_obj(now, rid, {
+    stats["handler_faults"] = gw.handler_faults
+    stats["jobs_unattended"] = gw.jobs_unattended
+    stats["jobs_unattended_failed"] = gw.jobs_unattended_failed
+    gw.replies.obj(now, rid, {
         P.K_RESULT: OK, P.K_UPTIME_MS: gw.uptime_ms, P.K_STATS: stats, P.K_BUS_STATS: buses,
         P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in gw.testers], P.K_ECUS: list(gw.ecus),
         P.K_ROUTES: [r.id for r in gw.routes], P.K_JOBS: [j.id for j in gw.jobs]})
@@ -107,9 +147,11 @@ def can_listen(gw, now, rid, body):
         base = bus * gw.cfg.max_filters
         for j in range(len(flt)):
             f = flt[j]
-            if not isinstance(f, list) or len(f) != 2 or not isinstance(f[0], int) \
-                    or not isinstance(f[1], int):
+            if not isinstance(f, list) or len(f) != 2:
                 raise ConfigError("filters")
+            for v in f:
+                if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0x1FFFFFFF:
+                    raise ConfigError("filters")
         for j in range(len(flt)):
             gw.flt_id[base + j] = flt[j][0] & 0x1FFFFFFF
             gw.flt_mask[base + j] = flt[j][1] & 0x1FFFFFFF
@@ -123,9 +165,9 @@ def can_send(gw, now, rid, body):
     bus = bus_of(body, gw.cfg)
     flags = _get_int(body, P.K_FLAGS, "flags", 0, 0xFF, 0) & (P.CAN_EXT | P.CAN_FD | P.CAN_BRS)
     can_id = _get_int(body, P.K_ID, "id", 0, 0x1FFFFFFF if flags & P.CAN_EXT else 0x7FF)
-    data = body.get(P.K_DATA, b"")
-    if not isinstance(data, (bytes, bytearray)):
-        raise ConfigError("data")
+    data = body.get(P.K_DATA)
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise ConfigError("data")       # 1..8 bytes (FD: 12..64): pop_can()'s 0 is "none"
     n = len(data)
     if n > 8 and (not flags & P.CAN_FD or n not in _FD_LENGTHS):
         raise ConfigError("data")
@@ -137,21 +179,25 @@ def can_send(gw, now, rid, body):
 
 # ---- channels and UDS -------------------------------------------------------------------
 def _tester(gw, body):
-    cid = body.get(P.K_CHANNEL)
+    cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
     t = _find(gw.testers, cid)
     if t is None:
-        raise UsageError("no channel %r" % (cid,))
+        raise UsageError("no channel %d" % cid)
     return t
 
 
 def channel(gw, now, rid, body):
-    cid = _get_int(body, P.K_CHANNEL, "channel", 0, 0xFFFF)
+    cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
     t = _find(gw.testers, cid)
     if not _on(body):
         if t is None:
             raise UsageError("no channel %d" % cid)
         if t.busy():
             raise UsageError("channel %d is busy" % cid)
+        for j in gw.jobs:
+            if j.tester is t:
+                raise UsageError("channel %d belongs to flash job %d (abort it first)"
+                                 % (cid, j.id))
         gw.remove_node(t.tp)
         gw.testers.remove(t)
         gw.link.respond(now, rid, OK)
@@ -161,7 +207,10 @@ def channel(gw, now, rid, body):
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
     bus, tp = make_transport(body, gw.cfg)
-    t = Tester(cid, bus, tp, client_for(body.get(P.K_UDS), gw.cfg))
+    _address_free(gw, bus, tp)
+    c = client_for(body.get(P.K_UDS), gw.cfg)
+    _functional_ok(tp, c.cfg, "uds")
+    t = Tester(cid, bus, tp, c)
     gw.add_node(bus, tp, t)
     gw.testers.append(t)
     gw.link.respond(now, rid, OK)
@@ -170,10 +219,12 @@ def channel(gw, now, rid, body):
 def uds(gw, now, rid, body):
     t = _tester(gw, body)
     data = _get_bytes(body, P.K_DATA, "data")
+    if len(data) > len(t.client.tx):
+        raise ConfigError("data")       # longer than the gateway's max_pdu
     gw.uds_requests += 1
     if body.get(P.K_FUNCTIONAL, False):
-        if t.tp.addr.ftx_id < 0:
-            raise ConfigError("channel has no functional address")
+        if not has_functional(t.tp):
+            raise ConfigError("functional: the channel has no functional address")
         if gw.fq[t.bus] is not None or t.busy():
             raise UsageError("a functional request is running on bus %d" % t.bus)
         if len(data) > t.tp.sf_max():
@@ -194,6 +245,8 @@ def keepalive(gw, now, rid, body):
     period = _get_int(body, P.K_PERIOD_MS, "period_ms", 1, 60000, cfg.keepalive_period_ms)
     suppress = bool(body.get(P.K_SUPPRESS, cfg.keepalive_suppress))
     func = bool(body.get(P.K_FUNCTIONAL, cfg.keepalive_functional))
+    if func and not has_functional(t.tp):
+        raise ConfigError("functional: the channel has no functional address")
     if (period != cfg.keepalive_period_ms or suppress != cfg.keepalive_suppress
             or func != cfg.keepalive_functional):
         if t.busy():
@@ -203,7 +256,7 @@ def keepalive(gw, now, rid, body):
             p2_margin_ms=cfg.p2_margin_ms, p2star_margin_ms=cfg.p2star_margin_ms,
             adopt_timing=cfg.adopt_timing, max_pending=cfg.max_pending, max_pdu=cfg.max_pdu,
             keepalive=cfg.keepalive, keepalive_period_ms=period, keepalive_suppress=suppress,
-            keepalive_functional=func))
+            keepalive_functional=func, stray_max=cfg.stray_max, events=cfg.events))
         t.client = t.machine = c
     c.keep_alive(now, _on(body))
     gw.link.respond(now, rid, OK)
@@ -212,21 +265,28 @@ def keepalive(gw, now, rid, body):
 # ---- flashing ------------------------------------------------------------------------------
 def flash(gw, now, rid, body):
     op = _get_int(body, P.K_OP, "op", 0, 0xFF)
-    jid = body.get(P.K_JOB)
+    jid = _get_int(body, P.K_JOB, "job", 0, _ID_MAX)
     job = _find(gw.jobs, jid)
     if op == P.OP_BEGIN:
         if job is not None:
-            raise UsageError("job %r exists" % (jid,))
-        _get_int(body, P.K_JOB, "job", 0, 0xFFFF)
+            raise UsageError("job %d exists" % jid)
         t = _tester(gw, body)
-        gw.jobs.append(FlashJob(jid, t, body.get(P.K_TOTAL), body.get(P.K_FLASH), gw.cfg))
+        if t.busy() or _find_job_of(gw, t) is not None:
+            raise UsageError("channel %d is busy" % t.id)
+        total = _get_int(body, P.K_TOTAL, "total", 1, gw.cfg.flash_max_bytes)
+        cfg = flash_config(body.get(P.K_FLASH), has_functional(t.tp))
+        if reserved_bytes(gw) + total > gw.cfg.flash_max_bytes:
+            raise UsageError("no room for the image (flash_max_bytes)")
+        gw.jobs.append(FlashJob(jid, t, total, cfg))
         gw.link.respond(now, rid, OK)
         return
     if op not in (P.OP_DATA, P.OP_START, P.OP_ABORT):
         raise Unsupported("op %d" % op)
     if job is None:
-        raise UsageError("no job %r" % (jid,))
+        raise UsageError("no job %d" % jid)
     if op == P.OP_DATA:
+        if job.orphaned:
+            raise UsageError("job %d is running" % jid)
         job.write(_get_int(body, P.K_OFFSET, "offset", 0, 0x3FFFFFFE),
                   _get_bytes(body, P.K_DATA, "data"))
         gw.link.respond(now, rid, OK)
@@ -234,32 +294,57 @@ def flash(gw, now, rid, body):
         job.start(now, rid)
     else:
         job.abort(now, gw.link)
-        gw.jobs.remove(job)
+        drop_job(gw, job)
         gw.link.respond(now, rid, OK)
 
 
+def _find_job_of(gw, t):
+    for j in gw.jobs:
+        if j.tester is t:
+            return j
+    return None
+
+
 # ---- hosted ECUs -----------------------------------------------------------------------------
-def _profile(p):
+_NAME_MAX = const(32)
+
+
+def _profile(p, gcfg):
     if isinstance(p, dict):
-        return Profile(p)
-    if not isinstance(p, str) or not p or not all(c.isalpha() or c.isdigit() or c == "_"
-                                                  for c in p):
+        mem = p.get("memory")
+        if isinstance(mem, list):       # regions are allocated: bound them first
+            k = 0
+            for r in mem:
+                size = r.get("size") if isinstance(r, dict) else None
+                if isinstance(size, int):
+                    k += size
+            if k > gcfg.flash_max_bytes:
+                raise ConfigError("profile.memory")
+        try:
+            return Profile(p)
+        except (ConfigError, MemoryError):
+            raise
+        except Exception:               # a shape Profile's checks did not expect
+            raise ConfigError("profile")
+    if not isinstance(p, str) or not p or len(p) > _NAME_MAX or p[0] == "_" \
+            or not all(c.isalpha() or c.isdigit() or c == "_" for c in p):
         raise ConfigError("profile")
     name = "diagbridge.uds.profiles." + p
     try:
         mod = __import__(name)
-    except ImportError:
+        for part in name.split(".")[1:]:
+            mod = getattr(mod, part)
+        make = mod.profile
+    except (ImportError, AttributeError):
         raise Unsupported("profile " + p)
-    for part in name.split(".")[1:]:
-        mod = getattr(mod, part)
     state = getattr(mod, "EngineState", None) or getattr(mod, "State", None)
     if state is not None and hasattr(mod, "sources"):
-        return Profile(mod.profile(), sources=mod.sources(state()))
-    return Profile(mod.profile())
+        return Profile(make(), sources=mod.sources(state()))
+    return Profile(make())
 
 
 def ecu_sim(gw, now, rid, body):
-    eid = _get_int(body, P.K_ECU, "ecu", 0, 0xFFFF)
+    eid = _get_int(body, P.K_ECU, "ecu", 0, _ID_MAX)
     if not _on(body):
         for i in range(len(gw.node_tp)):
             if gw.node_tp[i] is not None and gw.node_owner[i] is None \
@@ -274,7 +359,7 @@ def ecu_sim(gw, now, rid, body):
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
     bus = bus_of(body, gw.cfg)
-    prof = _profile(body.get(P.K_PROFILE))
+    prof = _profile(body.get(P.K_PROFILE), gw.cfg)
     address = None
     tp = None
     if P.K_ADDRESSING in body:
@@ -284,8 +369,13 @@ def ecu_sim(gw, now, rid, body):
     elif P.K_TP in body:
         tp = tp_config(body[P.K_TP], gw.cfg)
     if tp is None:
-        tp = tp_config({"max_pdu": 4095}, gw.cfg)
-    ecu = Ecu(prof, tp_cfg=tp, address=address)
+        tp = tp_config(None, gw.cfg)
+    try:
+        ecu = Ecu(prof, tp_cfg=tp, address=address)
+    except (ConfigError, MemoryError):
+        raise
+    except Exception:                   # e.g. the profile's addresses do not make an Address
+        raise ConfigError("profile")
     gw.add_node(bus, ecu, None, eid)
     gw.ecus.append(eid)
     gw.link.respond(now, rid, OK)
@@ -293,7 +383,7 @@ def ecu_sim(gw, now, rid, body):
 
 # ---- routes ---------------------------------------------------------------------------------
 def route(gw, now, rid, body):
-    ident = _get_int(body, P.K_ROUTE, "route", 0, 0xFFFF)
+    ident = _get_int(body, P.K_ROUTE, "route", 0, _ID_MAX)
     r = _find(gw.routes, ident)
     if not _on(body):
         if r is None:
@@ -311,7 +401,10 @@ def route(gw, now, rid, body):
     period = _get_int(body, P.K_PERIOD_MS, "period_ms", 1, 60000, 2000)
     a_bus, a_tp = make_transport(body.get(P.K_TESTER), gw.cfg)
     b_bus, b_tp = make_transport(body.get(P.K_TARGET), gw.cfg)
-    b = Tester(ident, b_bus, b_tp, client_for(body.get(P.K_UDS), gw.cfg))
+    _address_free(gw, b_bus, b_tp)
+    c = client_for(body.get(P.K_UDS), gw.cfg)
+    _functional_ok(b_tp, c.cfg, "uds")
+    b = Tester(ident, b_bus, b_tp, c)
     r = Route(ident, a_bus, a_tp, b, pending, period, gw.cfg.max_pdu)
     gw.add_node(a_bus, a_tp, r)
     gw.add_node(b_bus, b_tp, b)

@@ -111,10 +111,13 @@ class Route:
                                                   P.K_STATE: c.result, P.K_REF: self.id})
 
     def _send_a(self, now):
-        if self._a_busy or self.a.tx_busy():
+        a = self.a
+        if self._a_busy or a.tx_busy():
             return False
         if self._out_n:
             n = self._out_n
+            if n > a.sf_max() and a.rx_busy() and not a.cfg.full_duplex:
+                return False            # half duplex: after the tester's own message
             self._out_n = 0
             self._a_busy = True
             self.a.request(now, self._out, n, TA_PHYSICAL)

@@ -51,8 +51,11 @@ class LinkRefused(LinkError):
     pass
 
 
-def error_for(code, text, what="request"):
-    """The exception for an ERROR message from the gateway."""
+def error_for(code: int, text, what: str = "request") -> "LinkError":
+    """The exception for an ERROR message from the gateway.  ``text`` is its
+    TEXT: str, or utf-8 bytes (decoded, undecodable bytes replaced)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("utf-8", "replace")
     msg = "gateway refused the %s: %s (%s)" % (what, text or "no reason given", code_name(code))
     if code in (LINK_REFUSED, LINK_NO_CREDIT):
         return LinkRefused(msg, code)

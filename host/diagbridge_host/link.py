@@ -37,6 +37,8 @@ from diagbridge.link.cobs import Deframer, EV_FRAME, EV_FRAME_BAD, encode_frame,
 
 from diagbridge_host.errors import (LinkAuthError, LinkError, LinkRefused, LinkVersionError,
                                     error_for)
+from diagbridge_host.link_events import (GatewayInfo, LinkUp, Response, RequestFailed,
+                                         GatewayEvent, Dropped, GatewayError, LinkLost)
 
 log = logging.getLogger(__name__)
 
@@ -50,71 +52,6 @@ READY = "ready"
 LOST = "lost"               # the gateway went silent
 FAILED = "failed"           # version or authentication failure (see .error)
 CLOSED = "closed"
-
-
-# ---- events returned by next_event() ------------------------------------------
-@dataclass
-class GatewayInfo:
-    version: int
-    name: str
-    buses: list
-    roles: list
-    max_frame: int
-    heartbeat_ms: int
-    timeout_ms: int
-
-
-@dataclass
-class LinkUp:
-    role: int
-    gateway: GatewayInfo
-
-
-@dataclass
-class Response:
-    req_id: int
-    kind: int                       # the request's MSG_REQ_* kind
-    result: int                     # a diagbridge.codes result (0 = OK)
-    data: Optional[bytes]
-    body: dict
-
-
-@dataclass
-class RequestFailed:
-    """The gateway answered a request with ERROR (refused, unsupported ...)."""
-    req_id: int
-    kind: int
-    code: int
-    text: str
-
-    def exception(self) -> LinkError:
-        return error_for(self.code, self.text)
-
-
-@dataclass
-class GatewayEvent:
-    kind: int                       # MSG_EV_*
-    seq: int
-    body: dict
-
-
-@dataclass
-class Dropped:
-    """The gateway's queue overflowed: `counts` events of each kind never left it."""
-    counts: dict
-    total: int
-
-
-@dataclass
-class GatewayError:
-    """An ERROR not tied to a request (e.g. a malformed message of ours)."""
-    code: int
-    text: str
-
-
-@dataclass
-class LinkLost:
-    reason: str
 
 
 @dataclass

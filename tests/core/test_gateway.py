@@ -1,11 +1,12 @@
 # The gateway object: raw CAN listen/send with exact drop counts, refusals
-# that never reach the vehicle, counters, the no-confirm mode and the
-# allocation-free hot path (raw CAN rx -> EV_CAN_RX, CAN-TP frames), proven
-# under MicroPython's heap lock.  Runs under pytest and real MicroPython.
-from diagbridge.codes import OK, LINK_REFUSED, LINK_MALFORMED
+# that never reach the vehicle, counters, the no-confirm mode, host values
+# refused before the core could trip over them, and the allocation-free hot
+# path (raw CAN rx -> EV_CAN_RX, CAN-TP frames), proven under MicroPython's
+# heap lock.  Runs under pytest and real MicroPython.
+from diagbridge.codes import OK, LINK_REFUSED, LINK_MALFORMED, LINK_OVERSIZE, LINK_UNEXPECTED
 from diagbridge.gateway import GatewayConfig
 from diagbridge.link import proto as P
-from test_gateway_util import logged_in, ENGINE
+from test_gateway_util import logged_in, merge, ENGINE, GEARBOX
 from support import run_locked
 
 FLOOD = 300
@@ -136,3 +137,65 @@ def test_hot_path_does_not_allocate():
     rx = [e[2] for e in h.events if e[0] == P.MSG_EV_CAN_RX]
     assert [e[P.K_ID] for e in rx][-4:] == [0x123, 0x7E8, 0x7E8, 0x7E8]
     assert rx[-4][P.K_TS_US] == now
+
+
+def _error(h, kind, body):
+    m = h.request(kind, body)
+    assert m[0] == P.MSG_ERROR, m
+    return m[2][P.K_CODE], m[2][P.K_TEXT]
+
+
+def test_an_answer_larger_than_the_link_is_an_error_not_a_crash():
+    """A 203-byte UDS response over a link with max_frame 128: ERROR
+    LINK_OVERSIZE to that request (it used to raise inside the loop)."""
+    v, h = logged_in(max_frame=128)
+    h.open(1, merge(ENGINE, {P.K_BUS: 1}))                   # the ABS on the chassis bus
+    code, text = _error(h, P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\x01\x00"})
+    assert code == LINK_OVERSIZE and "max_frame" in text
+    assert h.uds(1, b"\x22\xf1\x87")[P.K_DATA] == b"\x62\xf1\x87ABS0007001"
+
+
+def test_values_the_core_would_trip_over_later_are_refused_up_front():
+    v, h = logged_in()
+    h.open(1, ENGINE)
+    # a receive buffer bigger than the gateway's max_pdu (the host could ask for 1 GB)
+    assert _error(h, P.MSG_REQ_CHANNEL, merge(ENGINE, {P.K_CHANNEL: 2,
+                                                       P.K_TP: {"max_pdu": 0x3FFFFFFE}})) \
+        == (LINK_MALFORMED, "bad field: tp.max_pdu")
+    assert _error(h, P.MSG_REQ_CHANNEL, merge(ENGINE, {P.K_CHANNEL: 2,
+                                                       P.K_TP: {"block_size": 300}})) \
+        == (LINK_MALFORMED, "bad field: tp.block_size")
+    # keep-alives to a functional address the channel does not have
+    ep = merge(ENGINE, {P.K_CHANNEL: 2, P.K_TX_ID: 0x7E1, P.K_RX_ID: 0x7E9,
+                        P.K_UDS: {"keepalive_functional": True}})
+    del ep[P.K_FUNC_TX_ID]
+    assert _error(h, P.MSG_REQ_CHANNEL, ep)[0] == LINK_MALFORMED
+    # an empty secret (a division by zero in the key function, mid-flash), an
+    # unknown key algorithm, a 0-byte raw frame (its request was never answered)
+    for flash, field in (({"address": 0x10000}, "flash.secret"),
+                         ({"address": 0x10000, "secret": b"k", "key_algorithm": "rot13"},
+                          "flash.key_algorithm"),
+                         ({"address": 0x10000, "secret": b"k", "key_fn": 1}, "flash")):
+        assert _error(h, P.MSG_REQ_FLASH, {P.K_OP: P.OP_BEGIN, P.K_JOB: 1, P.K_CHANNEL: 1,
+                                           P.K_TOTAL: 16, P.K_FLASH: flash}) \
+            == (LINK_MALFORMED, "bad field: " + field)
+    assert _error(h, P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x100, P.K_DATA: b""}) \
+        == (LINK_MALFORMED, "bad field: data")
+    # images beyond flash_max_bytes, over all jobs
+    h.ok(P.MSG_REQ_FLASH, {P.K_OP: P.OP_BEGIN, P.K_JOB: 1, P.K_CHANNEL: 1,
+                           P.K_TOTAL: 0x100000 - 16, P.K_FLASH: {"address": 0, "secret": b"k"}})
+    h.open(2, GEARBOX)
+    assert _error(h, P.MSG_REQ_FLASH, {P.K_OP: P.OP_BEGIN, P.K_JOB: 2, P.K_CHANNEL: 2,
+                                       P.K_TOTAL: 32, P.K_FLASH: {"address": 0,
+                                                                  "secret": b"k"}})[0] \
+        == LINK_UNEXPECTED
+    # a channel a job holds cannot be closed under it
+    code, text = _error(h, P.MSG_REQ_CHANNEL, {P.K_CHANNEL: 1, P.K_ON: False})
+    assert code == LINK_UNEXPECTED and text == "channel 1 belongs to flash job 1 (abort it first)"
+    h.ok(P.MSG_REQ_FLASH, {P.K_OP: P.OP_ABORT, P.K_JOB: 1})
+    h.ok(P.MSG_REQ_CHANNEL, {P.K_CHANNEL: 1, P.K_ON: False})
+    # texts never echo what the host sent, and stay short
+    code, text = _error(h, P.MSG_REQ_UDS, {P.K_CHANNEL: b"x" * 500, P.K_DATA: b"\x3e\x00"})
+    assert text == "bad field: channel"
+    st = h.ok(P.MSG_REQ_STATUS, {})
+    assert st[P.K_STATS]["handler_faults"] == 0 and st[P.K_CHANNELS] == [2]

@@ -52,10 +52,26 @@
 # A caller mistake (unknown channel/ecu/route/job id, an id already in use,
 # a bad or missing key, a bad config value: TEXT names the field, no free
 # slot, a busy channel) is answered with ERROR {CODE, TEXT} to the request id,
-# never with RESPONSE: CODE LINK_MALFORMED (body/keys/values), LINK_UNEXPECTED
-# (state: ids, busy, no free slot) or LINK_UNSUPPORTED (a transport, profile
-# or operation this gateway does not have).  What the vehicle did (NRC,
-# timeouts, transport errors) is a RESPONSE whose RESULT is a codes.* value.
+# never with RESPONSE: CODE LINK_MALFORMED (body/keys/values: TEXT "bad field:
+# " + the field, e.g. "tp.block_size"), LINK_UNEXPECTED (state: ids, busy, no
+# free slot, out of memory) or LINK_UNSUPPORTED (a transport, profile or
+# operation this gateway does not have).  Every request gets exactly one
+# answer, whatever its body: a body the gateway cannot decode is "bad field:
+# body", and an exception no check foresaw is LINK_MALFORMED "bad request:
+# ..." (counted in STATS "handler_faults").  An answer larger than the link's
+# max_frame (a long UDS response, many functional answers) is ERROR
+# LINK_OVERSIZE.  TEXT is short (<= 160 characters) and quotes at most a
+# checked id or profile name.  What the vehicle did (NRC, timeouts, transport errors) is a
+# RESPONSE whose RESULT is a codes.* value.
+#
+# Sessions: what a host creates (listeners, channels, keep-alives, routes,
+# hosted ECUs, flash jobs) lasts as long as its session; when the session
+# ends (BYE, the host silent for link_timeout_ms, a new HELLO) the gateway
+# removes it all, so the next host starts empty.  Except a flash job already
+# started: it runs to its end unattended (no more events, no RESPONSE; JOBS
+# lists it meanwhile, OP_ABORT still stops it, a new endpoint on its address
+# is refused LINK_UNEXPECTED), then its channel is released; STATS
+# "jobs_unattended" / "jobs_unattended_failed" count such jobs.
 #
 # Endpoint spec ("EP"): where a diagnostic endpoint lives, used by
 # REQ_CHANNEL, REQ_ECU_SIM and both sides of REQ_ROUTE.  Transport-agnostic
@@ -82,7 +98,8 @@
 #                                                 JOBS [id..]
 #     STATS: "link_faults" "link_refused" "auth_failures" "ctl_dropped"
 #            "events_discarded" "events_dropped" "requests" "uds_requests"
-#            "routed" "route_pending"
+#            "routed" "route_pending" "handler_faults" "jobs_unattended"
+#            "jobs_unattended_failed"
 #     BUS_STATS: "bus" "rx_frames" "tx_frames" "tx_errors" "listened"
 #                (EV_CAN_RX posted) "listen_dropped" (EV_CAN_RX dropped, exact)
 # REQ_CAN_LISTEN  BUS ON [FILTERS [[id, mask],..]] ok.  ON true: EV_CAN_RX for every
@@ -93,12 +110,14 @@
 #                                                 ECHO: our own transmissions too
 #                                                 (FLAGS has CAN_ECHO)
 # REQ_CAN_SEND    BUS ID [FLAGS CAN_EXT|CAN_FD|   ok once the frame left (the adapter's
-#                 CAN_BRS] DATA                   confirmation, or when popped in the
-#                                                 no-confirm mode); L_TX_ERROR if not
+#                 CAN_BRS] DATA (1..8 bytes;      confirmation, or when popped in the
+#                 FD: also 12..64)                no-confirm mode); L_TX_ERROR if not
 # REQ_CHANNEL     CHANNEL (id, host's choice)     ok: a tester endpoint on the bus
 #                 ON [EP keys] [UDS {str: v}]     (ON false: close it; EP not needed)
 #                 UDS: UdsClientConfig fields ("p2_client_ms", "p2star_client_ms",
-#                 "max_pending", "keepalive_period_ms", ...)
+#                 "max_pending", "keepalive_period_ms", ...); "keepalive_functional"
+#                 needs a functional address.  TP "max_pdu": at most (and by
+#                 default) the gateway's max_pdu
 # REQ_UDS         CHANNEL DATA (the request PDU)  physical: RESULT (OK,
 #                 [FUNCTIONAL bool]               A_NEGATIVE_RESPONSE, A_TIMEOUT_P2,
 #                                                 A_PENDING_LIMIT, N_*...) [DATA the
@@ -114,7 +133,8 @@
 #                 EV_UDS is not used: every answer is in the one RESPONSE.
 # REQ_KEEPALIVE   CHANNEL ON [PERIOD_MS]          ok.  TesterPresent (3E 80, or 3E 00
 #                 [SUPPRESS bool (True)]          with SUPPRESS false) whenever the
-#                 [FUNCTIONAL bool]               channel was quiet for PERIOD_MS
+#                 [FUNCTIONAL bool: needs the     channel was quiet for PERIOD_MS
+#                 channel's functional address]
 #                                                 (default: the UDS config's, S3).
 #                                                 A failed 3E 00: EV_STATE {WHAT_
 #                                                 KEEPALIVE, STATE: result, REF: CHANNEL}
@@ -123,6 +143,16 @@
 #                   FLASH {FlashConfig field: v, "key_algorithm": "diagbridge1"|
 #                   "twos_complement"|"xor", "secret": bin}   e.g. {"address":
 #                   0x8000, "security_level": 3, "verify": 1}
+#                   One job per channel; the images of all jobs together stay
+#                   within the gateway's flash_max_bytes; "secret" is 1..255
+#                   bytes (diagbridge1, xor).  "functional_prep" (default true:
+#                   85 82 / 28 81 01 before, 28 80 01 / 85 81 after, to the
+#                   functional address) needs the channel's functional address
+#                   (FUNC_TX_ID or FUNC_TA): without one, OP_BEGIN is refused
+#                   with LINK_MALFORMED "bad field: flash.functional_prep: flash
+#                   with functional preparation needs a functional address on
+#                   the channel ..."; with "functional_prep": false the job
+#                   runs on the physical address alone.
 #                 OP_DATA: JOB OFFSET DATA        ok (image bytes at OFFSET)
 #                 OP_START: JOB                   held until the job ends: RESULT
 #                   EV_PROGRESS {REF: this          (OK, A_NEGATIVE_RESPONSE, A_VERIFY_

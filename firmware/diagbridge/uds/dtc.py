@@ -1,7 +1,9 @@
-# DTC memory: status bits, snapshot / stored / extended data records and
-# their persistence (ISO 14229-1 §12.2, §12.3, Annex D).  Allocated once from
-# the profile; the application reports test results, the 0x14/0x19 handlers
-# (srv_dtc.py) and ROE (roe.py) read it.
+# DTC memory: the status-bit logic, lookups and clear of ISO 14229-1 §12.2,
+# §12.3, Annex D; the DTC entries, their snapshot / stored / extended data
+# records, the "dtc" section and the NVM layout are dtc_record.py's
+# (re-exported here).  Allocated once from the profile; the application
+# reports test results, the 0x14/0x19 handlers (srv_dtc.py) and ROE (roe.py)
+# read it.
 #
 # Status bits follow Annex D.2 (figures D.1-D.8 are missing from the source;
 # the logic below is the ISO 14229-1:2020 one, uds-digest §8.3):
@@ -19,93 +21,11 @@
 # While ControlDTCSetting is off (gate.dtc_setting_on False) no status bit
 # changes except by a clear (§10.8.1, D.2.1 "DTC Status Update Condition").
 from diagbridge.errors import ConfigError, UsageError
-from diagbridge.uds.profile import key_int, to_bytes
 from diagbridge.uds.codec_dtc import (TF, TFTOC, PDTC, CDTC, TNCSLC, TFSLC, TNCTOC, WIR,
                                       GROUP_ALL, GROUP_EMISSIONS, GROUP_SAFETY, GROUP_VOBD)
-
-_STATUS_CLEARED = TNCSLC | TNCTOC
-_VERSION = 1
-
-
-def _int(v, lo, hi, field):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(field)
-    return v
-
-
-class Record:
-    """A snapshot / stored-data record ({DID: data}) or an extended data
-    record (raw bytes).  Sizes are fixed (a DID has one length, C.1)."""
-
-    def __init__(self, number, dids, lens, data, field):
-        self.number = number
-        self.dids = dids            # tuple of DIDs; () for an extended record
-        self.lens = lens            # tuple of data lengths, one per DID
-        self.buf = bytearray(len(data))
-        for i in range(len(data)):
-            self.buf[i] = data[i]
-        self.stored = True          # the profile's contents are the memory at start
-
-    @staticmethod
-    def from_dids(number, dids_map, field):
-        m = {}
-        for k in dids_map:
-            m[key_int(k, field, 0xFFFF)] = to_bytes(dids_map[k], field)
-        dids = sorted(m)
-        data = bytearray()
-        lens = []
-        for did in dids:
-            lens.append(len(m[did]))
-            data += m[did]
-        return Record(number, tuple(dids), tuple(lens), data, field)
-
-
-class Dtc:
-    def __init__(self, e, field, cfg_avail):
-        if not isinstance(e, dict):
-            raise ConfigError(field)
-        self.code = key_int(e.get("code", -1), field + ".code")
-        self.status = _int(e.get("status", _STATUS_CLEARED), 0, 0xFF, field + ".status")
-        self.severity = _int(e.get("severity", 0), 0, 0xFF, field + ".severity")
-        self.fu = _int(e.get("functional_unit", 0), 0, 0xFF, field + ".functional_unit")
-        self.fgid = _int(e.get("functional_group", 0), 0, 0xFF, field + ".functional_group")
-        self.readiness = _int(e.get("readiness_group", 0), 0, 0xFF, field + ".readiness_group")
-        self.permanent = bool(e.get("permanent", False))
-        self.warning = bool(e.get("warning_indicator", False))
-        self.fdc = _int(e.get("fault_detection_counter", 0), -128, 127,
-                        field + ".fault_detection_counter")
-        self.trips = 0
-        self.aging = 0
-        self.healing = 0
-        self.snaps = self._records(e.get("snapshots", {}), field + ".snapshots", True)
-        self.stored_data = self._records(e.get("stored_data", {}), field + ".stored_data", True)
-        self.ext = self._records(e.get("extended", {}), field + ".extended", False)
-
-    @staticmethod
-    def _records(m, field, with_dids):
-        if not isinstance(m, dict):
-            raise ConfigError(field)
-        byn = {}
-        for k in m:
-            byn[key_int(k, field, 0xFE)] = m[k]     # 0xFF means "all" (§12.3.1.5)
-        out = []
-        for num in sorted(byn):
-            if with_dids:
-                if not isinstance(byn[num], dict) or not byn[num]:
-                    raise ConfigError(field)
-                out.append(Record.from_dids(num, byn[num], field))
-            else:
-                if num == 0xFE:                     # FE means "all OBD records"
-                    raise ConfigError(field)
-                v = to_bytes(byn[num], field)
-                out.append(Record(num, (), (len(v),), v, field))
-        return out
-
-    def record(self, recs, number):
-        for r in recs:
-            if r.number == number:
-                return r
-        return None
+from diagbridge.uds.dtc_record import (Record, Dtc, DtcConfig,  # Record, Dtc: re-exported
+                                       STATUS_CLEARED as _STATUS_CLEARED,
+                                       dump_memory, load_memory)
 
 
 class DtcMemory:
@@ -313,89 +233,15 @@ class DtcMemory:
             if self.recent_confirmed is d:
                 self.recent_confirmed = None
 
-    # ---- persistence --------------------------------------------------------------
-    def _index(self, d):
-        return 0 if d is None else self.dtcs.index(d) + 1
-
+    # ---- persistence (layout: dtc_record.py) ---------------------------------------
     def dump(self):
         """The memory's state as bytes (layout checked on load by its length)."""
-        b = bytearray((_VERSION, len(self.dtcs) & 0xFF))
-        for d in self.dtcs:
-            b += bytes((d.status, d.trips, d.aging, d.healing, d.fdc & 0xFF,
-                        1 if d.permanent else 0))
-            for recs in (d.snaps, d.stored_data, d.ext):
-                for r in recs:
-                    b.append(1 if r.stored else 0)
-                    b += r.buf
-        for d in (self.first_failed, self.recent_failed, self.first_confirmed,
-                  self.recent_confirmed):
-            b.append(self._index(d))
-        return bytes(b)
+        return dump_memory(self)
 
     def load(self, b):
         """Restore dump() output; False (state untouched) if it does not fit
         this profile (the profile changed since it was written)."""
-        size = 2 + 4
-        for d in self.dtcs:
-            size += 6
-            for recs in (d.snaps, d.stored_data, d.ext):
-                for r in recs:
-                    size += 1 + len(r.buf)
-        if b is None or len(b) != size or b[0] != _VERSION or b[1] != len(self.dtcs) & 0xFF:
-            return False
-        p = 2
-        for d in self.dtcs:
-            d.status, d.trips, d.aging, d.healing = b[p], b[p + 1], b[p + 2], b[p + 3]
-            d.fdc = b[p + 4] - 256 if b[p + 4] > 127 else b[p + 4]
-            d.permanent = bool(b[p + 5] & 1)
-            p += 6
-            for recs in (d.snaps, d.stored_data, d.ext):
-                for r in recs:
-                    r.stored = b[p] == 1
-                    for i in range(len(r.buf)):
-                        r.buf[i] = b[p + 1 + i]
-                    p += 1 + len(r.buf)
-        refs = []
-        for i in range(4):
-            k = b[p + i]
-            refs.append(self.dtcs[k - 1] if 0 < k <= len(self.dtcs) else None)
-        self.first_failed, self.recent_failed, self.first_confirmed, self.recent_confirmed = refs
-        return True
-
-
-class DtcConfig:
-    """The profile's optional "dtc" section (uds-digest §8.3-§8.6)."""
-
-    def __init__(self, raw=None):
-        raw = raw or {}
-        if not isinstance(raw, dict):
-            raise ConfigError("dtc")
-        self.avail = _int(raw.get("availability_mask", 0xFF), 0, 0xFF, "dtc.availability_mask")
-        self.format = _int(raw.get("format", 0x01), 0, 0xFF, "dtc.format")
-        self.severity_avail = _int(raw.get("severity_availability_mask", 0xFF), 0, 0xFF,
-                                   "dtc.severity_availability_mask")
-        self.confirm_at = _int(raw.get("confirmation_threshold", 1), 1, 255,
-                               "dtc.confirmation_threshold")
-        self.aging_at = _int(raw.get("aging_threshold", 40), 1, 255, "dtc.aging_threshold")
-        self.healing_at = _int(raw.get("healing_threshold", 3), 1, 255, "dtc.healing_threshold")
-        groups = raw.get("groups")
-        self.groups = None
-        if groups is not None:
-            if not isinstance(groups, dict):
-                raise ConfigError("dtc.groups")
-            self.groups = {}
-            for g in groups:
-                codes = groups[g]
-                if not isinstance(codes, (list, tuple)):
-                    raise ConfigError("dtc.groups")
-                self.groups[key_int(g, "dtc.groups")] = tuple(
-                    key_int(c, "dtc.groups") for c in codes)
-        um = raw.get("user_memories", {})
-        if not isinstance(um, dict):
-            raise ConfigError("dtc.user_memories")
-        self.user_memories = {}
-        for sel in um:
-            self.user_memories[key_int(sel, "dtc.user_memories", 0xFF)] = um[sel]
+        return load_memory(self, b)
 
 
 class DtcStore:

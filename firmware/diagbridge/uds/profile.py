@@ -51,114 +51,17 @@
 #              "upload_regions": [...], "max_block_length": int,
 #              "data_formats": [0x00, ...]}
 #   files: {"sandbox": str (CPython only), "max_file_size": int}
-# Everything given is also kept unchanged in profile.raw.
+# Everything given is also kept unchanged in profile.raw.  The value helpers
+# (key_int, to_bytes, sessions_set, access) live in profile_values.py and
+# are re-exported here; overlay_nvm (bottom) restores written values.
 from diagbridge.errors import ConfigError
-from diagbridge.uds.service import NON_DEFAULT
+from diagbridge.uds.profile_values import (key_int, to_bytes, sessions_set, Access,  # re-exported
+                                           access, hex_id as _hex, int_field as _int,
+                                           dict_field as _dict, list_field as _list,
+                                           int_list as _int_list)
 
 _FORMATS = ("normal", "extended", "mixed", "normal_fixed")
 _KINDS = ("erase", "check_dependencies", "checksum", "generic")
-
-
-def _hex(v, w=2):
-    return ("0x%0" + str(w) + "X") % v
-
-
-def key_int(k, path, hi=0xFFFFFF):
-    """A dict key or list item as an int: int, "0x1A" or "26"."""
-    if isinstance(k, str):
-        try:
-            v = int(k, 16) if k[:2] in ("0x", "0X") else int(k)
-        except ValueError:
-            raise ConfigError(path)
-    else:
-        v = k
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
-        raise ConfigError(path)
-    return v
-
-
-def to_bytes(v, path):
-    """bytes, bytearray, a list of ints, {"hex": ".."} or an ASCII str."""
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v)
-    if isinstance(v, str):
-        try:
-            return v.encode("ascii") if hasattr(v, "encode") else bytes(v, "ascii")
-        except (UnicodeError, ValueError):
-            raise ConfigError(path)
-    if isinstance(v, dict) and "hex" in v and isinstance(v["hex"], str):
-        s = v["hex"].replace(" ", "")
-        if len(s) % 2:
-            raise ConfigError(path)
-        try:
-            return bytes([int(s[i:i + 2], 16) for i in range(0, len(s), 2)])
-        except ValueError:
-            raise ConfigError(path)
-    if isinstance(v, (list, tuple)):
-        out = bytearray(len(v))
-        for i in range(len(v)):
-            out[i] = key_int(v[i], path, 0xFF)
-        return bytes(out)
-    raise ConfigError(path)
-
-
-def _int(d, k, path, default, lo, hi):
-    v = d.get(k, default)
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(path + "." + k)
-    return v
-
-
-def _dict(v, path):
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise ConfigError(path)
-    return v
-
-
-def _list(v, path):
-    if v is None:
-        return []
-    if not isinstance(v, (list, tuple)):
-        raise ConfigError(path)
-    return v
-
-
-def _int_list(v, path, hi=0xFF):
-    return tuple(key_int(x, path, hi) for x in _list(v, path))
-
-
-def sessions_set(v, path):
-    """None/"any" -> ANY_SESSION, "non_default" -> NON_DEFAULT, else a tuple."""
-    if v is None or v == "any":
-        return None
-    if v == "non_default":
-        return NON_DEFAULT
-    return _int_list(v, path)
-
-
-class Access:
-    """Who may use an item: sessions (None = any, NON_DEFAULT, or a tuple),
-    levels (() = no security), auth (False/0, True, or a role mask)."""
-
-    def __init__(self, sessions=None, levels=(), auth=False):
-        self.sessions = sessions
-        self.levels = levels
-        self.auth = auth
-
-
-def access(v, path, default=None):
-    if v is None:
-        return default if default is not None else Access()
-    if v is True:
-        return Access()
-    v = _dict(v, path)
-    auth = v.get("auth", False)
-    if not isinstance(auth, (bool, int)):
-        raise ConfigError(path + ".auth")
-    return Access(sessions_set(v.get("sessions"), path + ".sessions"),
-                  _int_list(v.get("levels"), path + ".levels"), auth)
 
 
 class SessionTiming:
@@ -412,3 +315,19 @@ class Profile:
             raise ConfigError("files.sandbox")
         f["max_file_size"] = _int(f, "max_file_size", "files", 0x100000, 0, 0x7FFFFFFF)
         self.files = f
+
+
+def overlay_nvm(profile, nvm):
+    """Written DIDs and memory regions survive power cycles: copy the NVM's
+    values (where it has one of the right length) over the profile's."""
+    if nvm is None:
+        return
+    for did in profile.dids:
+        d = profile.dids[did]
+        v = nvm.get(d.key)
+        if v is not None and len(v) == d.length and d.source is None:
+            d.value[0:d.length] = v
+    for r in profile.memory:
+        v = nvm.get(r.key)
+        if v is not None and len(v) == r.size:
+            r.data[0:r.size] = v

@@ -22,15 +22,12 @@
 # General response behaviour (§8.7, uds-digest §3.3-3.6), in this order:
 #   busy (a request is in progress or its response not yet popped) -> 0x21,
 #     except the functional `3E 80` keep-alive, which bypasses it (§8.7.6);
-#   SID supported -> 0x11; in the active session -> 0x7F; authentication
-#   -> 0x34; security -> 0x33; minimum length -> 0x13; then with a sub-
-#   function: supported -> 0x12; in session -> 0x7E; authentication -> 0x34;
-#   security -> 0x33; exact length -> 0x13; then the handler (sequence 0x24,
-#   service-specific checks).  SPRMIB suppresses a positive response unless
-#   a 0x78 went out first; for functional requests 11/12/31/7E/7F are not
-#   sent, again unless a 0x78 went out first (§8.7.5).
+#   then the general checks and the handler (service_table.py).  SPRMIB
+#   suppresses a positive response unless a 0x78 went out first; for
+#   functional requests 11/12/31/7E/7F are not sent, again unless a 0x78
+#   went out first (§8.7.5).  Responses wait in an RspQueue (rsp_queue.py).
 #   A handler that returns RSP_PENDING gets 7F SID 78 pending_margin_ms before
-#   P2_server expires and again before each P2*_server (§8.7.1, digest §4.2).
+#   P2_server expires and again before each P2*_server (pending.py).
 # S3_server: any request restarts it; in a non-default session its expiry
 # returns to the default session (§10.2.1, §10.7.1).  Session transitions
 # follow digest §5.2 and call every spec's on_session.
@@ -62,16 +59,17 @@
 # (§16.1.4; Fig 39 is missing from the source: position [K?]).
 from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
-from diagbridge.errors import UsageError
 from diagbridge.evq import EventQueue
-from diagbridge.uds.config import (UdsServerConfig, build_table, session_ok, level_ok, auth_ok,
-                                   DEFAULT_SESSION)
-from diagbridge.uds.nrc import (NRC_SNS, NRC_SNSIAS, NRC_AR, NRC_SAD, NRC_IMLOIF, NRC_SFNS,
-                                NRC_SFNSIAS, NRC_BRR, NRC_RCRRP, NRC_SDTR,
+from diagbridge.uds.config import (UdsServerConfig, session_ok, level_ok, auth_ok,
+                                   DEFAULT_SESSION)     # session_ok: re-exported
+from diagbridge.uds.nrc import (NRC_AR, NRC_SAD, NRC_BRR, NRC_RCRRP,
                                 suppressed_if_functional)
-from diagbridge.uds.profile import Profile
+from diagbridge.uds.pending import Pending
+from diagbridge.uds.profile import Profile, overlay_nvm
+from diagbridge.uds.rsp_queue import RspQueue
 from diagbridge.uds.security import SecurityAccess
 from diagbridge.uds.service import RSP_PENDING, RSP_NONE
+from diagbridge.uds.service_table import ServiceTable
 
 EV_RESPONSE = const(1)
 EV_SESSION_CHANGED = const(2)
@@ -88,9 +86,6 @@ T_SUPPRESSED = const(3)     # sid, nrc (0 = positive suppressed by SPRMIB)
 T_PENDING = const(4)        # sid, 0x78 count
 T_S3_TIMEOUT = const(5)     # old session, 0
 
-_K_RSP = const(0)           # queued item: the response in srv.rsp
-_K_NR = const(1)            # queued item: a 3-byte negative response
-
 
 class UdsServer:
     def __init__(self, profile, cfg=None, nvm=None, specs=None, conditions=None, trace=None):
@@ -106,15 +101,14 @@ class UdsServer:
         self.rsp = bytearray(cfg.max_pdu)
         self.max_dids = profile.max_dids if profile.max_dids is not None else cfg.max_dids
         self.security = SecurityAccess(profile.security_levels, nvm, profile.prng_seed)
-        self._margin_us = cfg.pending_margin_ms * 1000
         self._s3_us = cfg.s3_server_ms * 1000
         self._events = EventQueue(cfg.events)
-        self._q = bytearray(cfg.nr_queue * 3)   # ring of (kind, sid, nrc)
-        self._q_head = 0
-        self._q_count = 0
+        self._rq = RspQueue(self.rsp, cfg.nr_queue)
+        self._pend = Pending(cfg.pending_margin_ms * 1000)
         self.dropped = 0                # responses lost because the queue was full
-        self._build(specs)
-        self._load_nvm()
+        self._table = ServiceTable(specs, profile)
+        self._entries = self._table.entries
+        overlay_nvm(profile, nvm)       # written DIDs and memory survive power cycles
         self._up = False
         self._now = 0
         self.session = DEFAULT_SESSION
@@ -130,8 +124,6 @@ class UdsServer:
         self.reset_kind = 0
         self.busy_rejects = 0
         self._clear_request()
-        self._rsp_len = 0
-        self._rsp_queued = False
         self._resetting = False
         self._s3_at = None
         self.link_baud = 0              # EV_LINK_CONTROL details
@@ -140,35 +132,11 @@ class UdsServer:
         self.secure_required = b""      # SIDs refused with 0x38 outside 0x84
         self.exec_sprmib = False        # execute(): the request's SPRMIB
         self.exec_spec = None           # execute(): the spec that ran (or None)
-        bs = self._build_specs
+        bs = self._table.build_specs
         for i in range(len(bs)):
             bs[i].on_build(self)
 
     # ---- construction ------------------------------------------------------------
-    def _build(self, specs):
-        self._entries = build_table(specs, self.profile)
-        self._specs = [self._entries[sid].spec for sid in sorted(self._entries)]
-        self._session_specs = [s for s in self._specs if s.on_session is not None]
-        self._reset_specs = [s for s in self._specs if s.on_reset is not None]
-        self._timer_specs = [s for s in self._specs if s.on_timer is not None]
-        self._deadline_specs = [s for s in self._specs if s.deadline is not None]
-        self._unsol_specs = [s for s in self._specs if s.pop_unsolicited is not None]
-        self._build_specs = [s for s in self._specs if getattr(s, "on_build", None) is not None]
-
-    def _load_nvm(self):
-        """Written DIDs and memory survive power cycles: overlay the NVM copies."""
-        if self.nvm is None:
-            return
-        for did in self.profile.dids:
-            d = self.profile.dids[did]
-            v = self.nvm.get(d.key)
-            if v is not None and len(v) == d.length and d.source is None:
-                d.value[0:d.length] = v
-        for r in self.profile.memory:
-            v = self.nvm.get(r.key)
-            if v is not None and len(v) == r.size:
-                r.data[0:r.size] = v
-
     def supports(self, sid):
         return sid in self._entries
 
@@ -194,21 +162,17 @@ class UdsServer:
         if functional and n == 2 and sid == 0x3E and data[1] == 0x80:
             self._restart_s3(now)   # keep-alive bypass: never blocks, never busy (§8.7.6)
             return
-        if self._pend_spec is not None or self._rsp_queued:
+        if self._pend.spec is not None or self._rq.rsp_queued:
             self.busy_rejects += 1
             self._queue_nr(sid, NRC_BRR)
             return
         self._restart_s3(now)
         self._sid = sid
         self._functional = functional
-        r = self._check(now, data, n, functional)
+        r = self._table.check(self, now, data, n, functional)
         if r == RSP_PENDING:
-            spec = self._entries[sid].spec
-            if spec.resume is None:
-                raise UsageError("RSP_PENDING from a spec without resume")
-            self._pend_spec = spec
+            self._pend.start(self._entries[sid].spec, now, self._p2_us())
             self._s3_at = None      # S3 does not run while a request is in progress
-            self._p2_at = ticks_add(now, self._p2_us() - self._margin_us)
             return
         self._finish(now, r)
 
@@ -217,24 +181,22 @@ class UdsServer:
             self.power_up(now)
         self._now = now
         self.security.on_timer(now)
-        ts = self._timer_specs
+        ts = self._table.timer_specs
         for i in range(len(ts)):
             ts[i].on_timer(self, now)
-        spec = self._pend_spec
-        if spec is not None:
-            d = spec.deadline(self) if spec.deadline is not None else None
-            if d is None or due(now, d):
-                r = spec.resume(self, now)
+        pd = self._pend
+        if pd.spec is not None:
+            if pd.resume_due(self, now):
+                r = pd.spec.resume(self, now)
                 if r != RSP_PENDING:
                     self._finish(now, r)
                     return
-            if due(now, self._p2_at):
+            if pd.rcrrp_due(now):
                 # 0x78 before P2 (first) or P2* (later) runs out (§8.7.1)
-                self._rcrrp += 1
                 self._queue_nr(self._sid, NRC_RCRRP)
                 if self.trace is not None:
-                    self.trace(T_PENDING, self._sid, self._rcrrp)
-                self._p2_at = ticks_add(self._p2_at, self._p2star_us() - self._margin_us)
+                    self.trace(T_PENDING, self._sid, pd.count)
+                pd.next_p2star(self._p2star_us())
         elif due(now, self._s3_at):
             self._s3_at = None
             if self.trace is not None:
@@ -247,31 +209,11 @@ class UdsServer:
 
     def pop_pdu(self, out):
         """Copy the next outbound PDU into out; its length, or 0."""
-        if self._q_count:
-            i = self._q_head * 3
-            kind = self._q[i]
-            if kind == _K_RSP:
-                n = self._rsp_len
-                if len(out) < n:
-                    raise UsageError("buffer too small")
-                rsp = self.rsp
-                for j in range(n):
-                    out[j] = rsp[j]
-                self._rsp_queued = False
-            else:
-                if len(out) < 3:
-                    raise UsageError("buffer too small")
-                out[0] = 0x7F
-                out[1] = self._q[i + 1]
-                out[2] = self._q[i + 2]
-                n = 3
-            self._q_head += 1
-            if self._q_head * 3 == len(self._q):
-                self._q_head = 0
-            self._q_count -= 1
+        n = self._rq.pop(out)
+        if n:
             return n
-        if self._pend_spec is None:
-            us = self._unsol_specs
+        if self._pend.spec is None:
+            us = self._table.unsol_specs
             for i in range(len(us)):
                 n = us[i].pop_unsolicited(self, out)
                 if n:
@@ -280,13 +222,13 @@ class UdsServer:
 
     def deadline(self):
         d = earliest(self._s3_at, self.security.deadline())
-        ds = self._deadline_specs
+        ds = self._table.deadline_specs
         for i in range(len(ds)):
             d = earliest(d, ds[i].deadline(self))
-        spec = self._pend_spec
-        if spec is not None:
-            d = earliest(d, self._p2_at)
-            if spec.deadline is None or spec.deadline(self) is None:
+        pd = self._pend
+        if pd.spec is not None:
+            d = earliest(d, pd.p2_at)
+            if pd.resume_next_timer(self):
                 d = earliest(d, self._now)      # resume on the next on_timer
         return d
 
@@ -304,7 +246,7 @@ class UdsServer:
             # terminate what default does not support (§10.5, §10.8.1)
             self.set_comm_control(0, 0x03, -1)
             self.set_dtc_setting(True, None)
-        ss = self._session_specs
+        ss = self._table.session_specs
         for i in range(len(ss)):
             ss[i].on_session(self, now, old, new)
         if new == DEFAULT_SESSION:
@@ -375,64 +317,20 @@ class UdsServer:
         handler as a physical request; the handler's result (n > 0: response
         in rsp; -nrc; RSP_PENDING: continue through exec_spec.resume; RSP_NONE).
         Nothing is queued and SPRMIB is not applied: exec_sprmib reports it."""
-        if n < 1:
-            return -NRC_IMLOIF
-        e = self._entries.get(req[0])
-        self.exec_spec = None if e is None else e.spec
-        saved = self._sprmib
-        self._sprmib = False
-        r = self._check(now, req, n, False)
-        self.exec_sprmib = self._sprmib
-        self._sprmib = saved
-        return r
+        return self._table.execute(self, now, req, n)
 
-    # ---- the general checks (§8.7) -----------------------------------------------
-    def _check(self, now, data, n, functional):
-        e = self._entries.get(data[0])
-        if e is None:
-            return -NRC_SNS
-        if not session_ok(e.sessions, self.session):
-            return -NRC_SNSIAS
-        if self.secure_required and data[0] in self.secure_required and not self.secure_diag:
-            return -NRC_SDTR
-        if not auth_ok(e.auth, self.auth_role):
-            return -NRC_AR
-        if not level_ok(e.levels, self.level):
-            return -NRC_SAD
-        spec = e.spec
-        if spec.has_sf:
-            if n < 2:
-                return -NRC_IMLOIF
-            sf = data[1]
-            self._sprmib = (sf & 0x80) != 0
-            s = e.sfs.get(sf & 0x7F)
-            if s is None:
-                return -NRC_SFNS
-            if not session_ok(s.sessions, self.session):
-                return -NRC_SFNSIAS
-            if not auth_ok(s.auth, self.auth_role):
-                return -NRC_AR
-            if not level_ok(s.levels, self.level):
-                return -NRC_SAD
-            if (s.exact_len >= 0 and n != s.exact_len) or n < s.min_len:
-                return -NRC_IMLOIF
-        elif n < spec.min_len:
-            return -NRC_IMLOIF
-        return spec.handler(self, now, data, n, functional)
-
+    # ---- responses ---------------------------------------------------------------
     def _finish(self, now, r):
         sid = self._sid
-        sent78 = self._rcrrp > 0
+        sent78 = self._pend.count > 0
         if r == RSP_NONE:
             pass
         elif r > 0:
-            if self._sprmib and not sent78:
+            if self._table.sprmib and not sent78:
                 if self.trace is not None:
                     self.trace(T_SUPPRESSED, sid, 0)
             else:
-                self._rsp_len = r
-                self._queue(_K_RSP, sid, 0)
-                self._rsp_queued = True
+                self._queued(self._rq.push_rsp(sid, r))
                 if self.trace is not None:
                     self.trace(T_RESPONSE, sid, 0)
         else:
@@ -442,7 +340,7 @@ class UdsServer:
                     self.trace(T_SUPPRESSED, sid, nrc)
             else:
                 self._queue_nr(sid, nrc)
-        was_pending = self._pend_spec is not None
+        was_pending = self._pend.spec is not None
         kind = self._reset_req
         self._clear_request()
         if was_pending:
@@ -453,37 +351,27 @@ class UdsServer:
             self._events.push(EV_RESET)
 
     def _clear_request(self):
-        self._pend_spec = None
-        self._p2_at = None
-        self._rcrrp = 0
-        self._sprmib = False
+        self._pend.clear()
+        self._table.sprmib = False
         self._functional = False
         self._sid = 0
         self._reset_req = -1
 
     def _queue_nr(self, sid, nrc):
-        self._queue(_K_NR, sid, nrc)
+        self._queued(self._rq.push_nr(sid, nrc))
         if self.trace is not None and nrc != NRC_RCRRP:
             self.trace(T_RESPONSE, sid, nrc)
 
-    def _queue(self, kind, sid, nrc):
-        if self._q_count * 3 == len(self._q):
-            self.dropped += 1
-            return
-        i = self._q_head + self._q_count
-        if i * 3 >= len(self._q):
-            i -= len(self._q) // 3
-        i *= 3
-        self._q[i] = kind
-        self._q[i + 1] = sid
-        self._q[i + 2] = nrc
-        self._q_count += 1
-        self._events.push(EV_RESPONSE)
+    def _queued(self, ok):
+        if ok:
+            self._events.push(EV_RESPONSE)
+        else:
+            self.dropped += 1           # the queue was full
 
     def _restart_s3(self, now):
         # S3 does not run while a request is in progress (it restarts when
         # the final response is queued)
-        if self.session != DEFAULT_SESSION and self._pend_spec is None:
+        if self.session != DEFAULT_SESSION and self._pend.spec is None:
             self._s3_at = ticks_add(now, self._s3_us)
 
     def _p2_us(self):
@@ -498,8 +386,7 @@ class UdsServer:
         self._up = True
         self._now = now
         self._clear_request()
-        self._q_count = 0
-        self._rsp_queued = False
+        self._rq.clear()
         self._resetting = False
         self.old_session = self.session
         self.session = DEFAULT_SESSION
@@ -512,7 +399,7 @@ class UdsServer:
         self.comm_node_id = -1
         self.dtc_setting_on = True
         self.dtc_setting_option = None
-        rs = self._reset_specs
+        rs = self._table.reset_specs
         for i in range(len(rs)):
             rs[i].on_reset(self, now, kind)
 

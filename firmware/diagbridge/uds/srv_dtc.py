@@ -12,7 +12,7 @@
 # bits the server does not support are ignored (§12.3.1.3).  Each DTC exists
 # once in the memory (dtc.py refuses duplicates), so no response lists a DTC
 # twice (§12.3.1.1).  Responses are written in place into srv.rsp: no
-# allocation per request.
+# allocation per request; the 0x19 response writers are dtc_read.py's.
 #
 # The store lives at srv.dtc_store (a dtc.DtcStore), built from the profile at
 # power-up (on_reset kind 0) or on first use; the application reports test
@@ -23,7 +23,9 @@ from diagbridge.uds.nrc import NRC_IMLOIF, NRC_ROOR, NRC_RTL, NRC_GPF
 from diagbridge.uds.dtc import DtcStore
 from diagbridge.uds.srv_data import read_did as _read_did
 from diagbridge.uds.codec_dtc import (SID_CDTCI, SID_RDTCI, REQUEST_LAYOUTS, request_length,
-                                      get_u24, put_dtc_status, RECORD_ALL, RECORD_ALL_OBD)
+                                      get_u24, put_dtc_status)
+from diagbridge.uds.dtc_read import (put_dtc_list, put_ext_record, snapshot_by_dtc, ext_by_dtc,
+                                     put_one, has_fgid, stored_by_record)
 
 _RSID_CDTCI = const(0x54)
 _RSID_RDTCI = const(0x59)
@@ -89,120 +91,6 @@ def handle_clear(srv, now, req, n, functional):
 
 
 # ---- 0x19 ReadDTCInformation ----------------------------------------------------
-def _put_dtc_list(mem, rsp, p, mask, avail, which, fgid):
-    # {DTC status} of every DTC matching the mask; which: 0 all matching,
-    # 1 permanent only.  fgid >= 0 limits to that functional group.
-    cap = len(rsp)
-    for d in mem.dtcs:
-        s = d.status & avail
-        if which == 1 and not d.permanent:
-            continue
-        if fgid >= 0 and d.fgid != fgid:
-            continue
-        if mask >= 0 and not s & mask:
-            continue
-        if p + 4 > cap:
-            return -1
-        p = put_dtc_status(rsp, p, d.code, s)
-    return p
-
-
-def _put_did_record(rsp, p, r):
-    # recNum numberOfIdentifiers {DID(2) data}
-    k = len(r.dids)
-    if p + 2 + 2 * k + len(r.buf) > len(rsp):
-        return -1
-    rsp[p] = r.number
-    rsp[p + 1] = k
-    p += 2
-    q = 0
-    buf = r.buf
-    for i in range(k):
-        did = r.dids[i]
-        rsp[p] = did >> 8
-        rsp[p + 1] = did & 0xFF
-        p += 2
-        for j in range(r.lens[i]):
-            rsp[p + j] = buf[q + j]
-        p += r.lens[i]
-        q += r.lens[i]
-    return p
-
-
-def _put_ext_record(rsp, p, r, with_number):
-    size = len(r.buf)
-    if p + size + 1 > len(rsp):
-        return -1
-    if with_number:
-        rsp[p] = r.number
-        p += 1
-    buf = r.buf
-    for j in range(size):
-        rsp[p + j] = buf[j]
-    return p + size
-
-
-def _snapshot_by_dtc(mem, rsp, p, code, num, avail):
-    # 04 / 18: DTC status {record}; FF = every stored record, ascending (§12.3.1.5)
-    d = mem.find(code)
-    if d is None or (num != RECORD_ALL and not mem.snap_numbers[num]):
-        return -NRC_ROOR
-    if p + 4 > len(rsp):
-        return -NRC_RTL
-    p = put_dtc_status(rsp, p, d.code, d.status & avail)
-    for r in d.snaps:                      # records are sorted by number
-        if r.stored and (num == RECORD_ALL or r.number == num):
-            p = _put_did_record(rsp, p, r)
-            if p < 0:
-                return -NRC_RTL
-    return p
-
-
-def _ext_by_dtc(mem, rsp, p, code, num, avail):
-    # 06 / 19: DTC status {recNum data}; FE = OBD records 90-EF, FF = all (§12.3.1.7)
-    d = mem.find(code)
-    if d is None:
-        return -NRC_ROOR
-    if num == RECORD_ALL_OBD:
-        obd = False
-        for i in range(0x90, 0xF0):
-            if mem.ext_numbers[i]:
-                obd = True
-                break
-        if not obd:
-            return -NRC_ROOR
-    elif num != RECORD_ALL and not mem.ext_numbers[num]:
-        return -NRC_ROOR
-    if p + 4 > len(rsp):
-        return -NRC_RTL
-    p = put_dtc_status(rsp, p, d.code, d.status & avail)
-    for r in d.ext:
-        if not r.stored:
-            continue
-        if num == RECORD_ALL or r.number == num or (
-                num == RECORD_ALL_OBD and 0x90 <= r.number <= 0xEF):
-            p = _put_ext_record(rsp, p, r, True)
-            if p < 0:
-                return -NRC_RTL
-    return p
-
-
-def _one(rsp, p, d, avail):
-    # 0B-0E: availMask [DTC status]
-    if d is None:
-        return p
-    if p + 4 > len(rsp):
-        return -NRC_RTL
-    return put_dtc_status(rsp, p, d.code, d.status & avail)
-
-
-def _has_fgid(mem, fgid, readiness):
-    for d in mem.dtcs:
-        if d.fgid == fgid and (readiness < 0 or d.readiness == readiness):
-            return True
-    return False
-
-
 def handle_read(srv, now, req, n, functional):
     sf = req[1] & 0x7F
     if n != request_length(sf):             # the server checked it; stay safe alone
@@ -246,7 +134,7 @@ def handle_read(srv, now, req, n, functional):
             mask = -1
         else:
             mask = req[2] & avail
-        p = _put_dtc_list(mem, rsp, p + 1, mask, avail, 1 if sf == 0x15 else 0, -1)
+        p = put_dtc_list(mem, rsp, p + 1, mask, avail, 1 if sf == 0x15 else 0, -1)
         return p if p > 0 else -NRC_RTL
     if sf == 0x03:
         for d in mem.dtcs:
@@ -257,12 +145,12 @@ def handle_read(srv, now, req, n, functional):
                     p = put_dtc_status(rsp, p, d.code, r.number)
         return p
     if sf == 0x04 or sf == 0x18:
-        p = _snapshot_by_dtc(mem, rsp, p, get_u24(req, 2), req[5], avail)
+        p = snapshot_by_dtc(mem, rsp, p, get_u24(req, 2), req[5], avail)
         return p
     if sf == 0x06 or sf == 0x19:
-        return _ext_by_dtc(mem, rsp, p, get_u24(req, 2), req[5], avail)
+        return ext_by_dtc(mem, rsp, p, get_u24(req, 2), req[5], avail)
     if sf == 0x05:
-        return _stored_by_record(mem, rsp, req[2], avail)
+        return stored_by_record(mem, rsp, req[2], avail)
     if sf == 0x08:
         sev = req[2]
         mask = req[3] & avail
@@ -295,7 +183,7 @@ def handle_read(srv, now, req, n, functional):
             d = mem.recent_failed
         else:
             d = mem.recent_confirmed
-        return _one(rsp, 3, d, avail)
+        return put_one(rsp, 3, d, avail)
     if sf == 0x14:
         for d in mem.dtcs:
             if 0 < d.fdc < 127:             # prefailed, not yet failed (§12.3.1.14)
@@ -315,7 +203,7 @@ def handle_read(srv, now, req, n, functional):
                     if p + 4 + len(r.buf) > cap:
                         return -NRC_RTL
                     p = put_dtc_status(rsp, p, d.code, d.status & avail)
-                    p = _put_ext_record(rsp, p, r, False)
+                    p = put_ext_record(rsp, p, r, False)
         return p
     if sf == 0x1A:
         num = req[2]
@@ -334,7 +222,7 @@ def handle_read(srv, now, req, n, functional):
     if sf == 0x42 or sf == 0x55 or sf == 0x56:
         fgid = req[2]
         rg = req[3] if sf == 0x56 else -1
-        if not _has_fgid(mem, fgid, rg):
+        if not has_fgid(mem, fgid, rg):
             return -NRC_ROOR
         rsp[2] = fgid
         rsp[3] = avail
@@ -354,7 +242,7 @@ def handle_read(srv, now, req, n, functional):
             return p
         rsp[4] = cfg.format
         if sf == 0x55:
-            p = _put_dtc_list(mem, rsp, 5, -1, avail, 1, fgid)
+            p = put_dtc_list(mem, rsp, 5, -1, avail, 1, fgid)
         else:
             rsp[5] = rg
             p = 6
@@ -365,32 +253,6 @@ def handle_read(srv, now, req, n, functional):
                     p = put_dtc_status(rsp, p, d.code, d.status & avail)
         return p if p > 0 else -NRC_RTL
     return -NRC_IMLOIF      # unreachable: the spec lists only the layouts above
-
-
-def _stored_by_record(mem, rsp, num, avail):
-    # 05: {recNum DTC status numIds {DID data}}; FF = all, DTC repeated per
-    # record; a valid number without data echoes the number only (§12.3.1.6).
-    if num != RECORD_ALL and not mem.stored_numbers[num]:
-        return -NRC_ROOR
-    p = 2
-    for k in range(0xFF):
-        if not mem.stored_numbers[k] or (num != RECORD_ALL and k != num):
-            continue
-        for d in mem.dtcs:
-            for r in d.stored_data:
-                if r.number != k or not r.stored:
-                    continue
-                # recNum, then DTC status is spliced in after it
-                q = _put_did_record(rsp, p + 4, r)
-                if q < 0:
-                    return -NRC_RTL
-                rsp[p] = k
-                put_dtc_status(rsp, p + 1, d.code, d.status & avail)
-                p = q
-    if p == 2:
-        rsp[2] = num
-        return 3
-    return p
 
 
 def on_reset(srv, now, kind):
