@@ -122,3 +122,52 @@ def test_asyncio_client_same_behaviour(ecu_bus):
                 rep = await uds.flash(img, FlashConfig(0x10000, key_fn=KEY3))
                 assert rep.ok and rep.crc_readback == zlib.crc32(img), rep
     asyncio.run(main())
+
+
+def test_zlib_crc_shims_match_the_core():
+    from diagbridge.cpy.uds_client import ZlibCrc32, crc16_ccitt_c
+    from diagbridge.uds.flash import Crc32, crc16_ccitt
+    data = bytes((i * 31 + 7) & 0xFF for i in range(3000))
+    a, b = Crc32(), ZlibCrc32()
+    for off, n in ((0, 1), (1, 1000), (1001, 1999)):
+        a.update(data, off, n)
+        b.update(bytearray(data), off, n)
+        assert a.value() == b.value()
+    assert b.value() == zlib.crc32(data)
+    b.reset()
+    assert b.value() == 0
+    assert crc16_ccitt_c(data, 5, 2000) == crc16_ccitt(data, 5, 2000)
+
+
+def test_blocking_flash_callback_error_reaches_the_caller_and_the_link_stays_usable(ecu_bus):
+    # the flash runs in the channel's I/O thread (run_machine): an exception of
+    # the progress callback ends it there and is raised here
+    bus, runner, _ = ecu_bus
+    img = bytes(5000)
+
+    def progress(done, total, rate):
+        raise RuntimeError("stop at %d" % done)
+    with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF) as tp:
+        with UdsClient(tp, p2_timeout=1.0) as uds:
+            with pytest.raises(RuntimeError, match="stop at 1024"):
+                uds.flash(img, FlashConfig(0x10000, key_fn=KEY3), progress=progress)
+            # the outstanding exchange ends by itself; then the link serves again
+            for _ in range(20):
+                rsp = uds.tester_present()
+                if rsp.ok:
+                    break
+            assert rsp.ok
+
+
+def test_run_machine_on_a_closed_channel_raises(ecu_bus):
+    from diagbridge.cpy.cantp_base import TransportError
+    bus, runner, _ = ecu_bus
+    tp = open_channel(bus, tx_id=0x7E0, rx_id=0x7E8)
+    uds = UdsClient(tp, p2_timeout=1.0, keepalive=False)
+    try:
+        assert uds.tester_present().ok
+        tp.close()
+        with pytest.raises(TransportError):
+            uds.tester_present()
+    finally:
+        uds.close()

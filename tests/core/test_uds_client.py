@@ -297,3 +297,19 @@ def test_keepalive_and_rdbi_round_trip_do_not_allocate():
         out[0] = got
     run_locked(hot)
     assert out == [20, 200]
+
+
+def test_cancel_forgets_the_outstanding_request():
+    from diagbridge.uds.client import UdsClient as _Client, EV_SEND as _SEND
+    c = _Client()
+    out = bytearray(16)
+    c.request(0, b"\x22\xF1\x90", 3)
+    assert c.poll() == _SEND and c.pop_pdu(out) == 3 and c.busy()
+    c.sent(10)
+    assert c.deadline() is not None
+    c.cancel()
+    assert not c.busy() and c.deadline() is None and c.poll() == 0
+    c.sent(20)                              # a late confirmation: ignored
+    assert not c.busy()
+    c.request(30, b"\x3E\x00", 2)           # the next request starts clean
+    assert c.pop_pdu(out) == 2 and out[0] == 0x3E

@@ -139,3 +139,31 @@ def test_one_mib_download_near_the_physical_limit():
     rate = (size - 1024) * 1000000 // span_us           # download payload rate
     # within a sane factor of the wire: every block also pays FC + response
     assert PHYS_500K_BPS * 0.8 < rate <= PHYS_500K_BPS, rate
+
+
+class _CountingCrc32(Crc32):
+    made = 0
+
+    def __init__(self):
+        _CountingCrc32.made += 1
+        super().__init__()
+
+
+def test_injected_crc_functions_are_used():
+    # a runner may pass faster CRCs (the CPython facades pass zlib/binascii ones)
+    calls = []
+
+    def crc16(data, off, count):
+        calls.append(count)
+        return crc16_ccitt(data, off, count)
+    img = image(3000)
+    _CountingCrc32.made = 0
+    f = Flasher(img, FlashConfig(BASE, key_fn=KEY, verify=VERIFY_ROUTINE), crc32=_CountingCrc32,
+                crc16=crc16)
+    r = Rig([f], [engine_server()])
+    f.start(r.k.now)
+    r.tester.kick()
+    r.run_until_done(f, EV_DONE, 2000000000)
+    assert f.result == OK and f.verified
+    assert _CountingCrc32.made == 2 and calls == [3000]
+    assert f.crc_image == crc32(img)

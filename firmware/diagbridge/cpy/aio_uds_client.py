@@ -21,7 +21,8 @@ from diagbridge.uds.flash import Flasher
 from diagbridge.cpy.cantp_base import TransportError
 from diagbridge.cpy.clock import now_us
 from diagbridge.cpy.uds_client import (_Base, TYPED, FlashReport, Response, UdsTimeout,
-                                       NegativeResponseError, client_config)
+                                       NegativeResponseError, client_config, ZlibCrc32,
+                                       crc16_ccitt_c)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class AsyncUdsClient(_Base):
 
     async def flash(self, image, cfg, progress=None):
         async with self._lock:
-            f = Flasher(image, cfg, client=self.core)
+            f = Flasher(image, cfg, client=self.core, crc32=ZlibCrc32, crc16=crc16_ccitt_c)
             self._progress = progress
             try:
                 f.start(now_us())

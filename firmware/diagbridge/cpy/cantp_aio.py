@@ -35,9 +35,9 @@ from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_base import (CanTpEngine, Slot, TransportError,
-                                       TransportTimeout, TxRequest, channel_config,
+from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
+from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)

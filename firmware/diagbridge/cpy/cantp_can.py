@@ -39,22 +39,20 @@ gaps longer by the scheduler's overshoot); gaps are never shorter than STmin
 either way.  The thread never polls while idle.
 """
 import logging
-import os
 import queue
-import select
 import threading
-import time
 
 import can
 
-from diagbridge.clock import ticks_diff
 from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_base import (CanTpEngine, Slot, TransportError,
-                                       TransportTimeout, TxRequest, channel_config,
+from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
+from diagbridge.cpy.cantp_driver import LoopDriver
+from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
+from diagbridge.cpy.cantp_read import BusReader
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -65,47 +63,6 @@ __all__ = ["CanTpBus", "CanTpChannel", "open_channel", "TransportError",
 _Empty = queue.Empty
 _Message = can.Message
 _NOTIFIER_TIMEOUT_S = 0.1    # reader thread (or direct reads): how soon it sees close()
-
-
-def _virtual_queue(bus):
-    """The receive queue of a python-can ``VirtualBus`` (exactly that class,
-    no filters), which its ``recv`` reads; None for any other bus."""
-    try:
-        from can.interfaces.virtual import VirtualBus
-    except ImportError:                 # pragma: no cover - python-can without it
-        return None
-    if type(bus) is not VirtualBus or getattr(bus, "filters", None) is not None:
-        return None
-    q = getattr(bus, "queue", None)
-    if not (hasattr(q, "put") and hasattr(q, "mutex") and hasattr(q, "queue")):
-        return None
-    return q
-
-
-def _fileno(bus) -> int:
-    try:
-        fd = bus.fileno()
-    except (NotImplementedError, AttributeError, OSError):
-        return -1
-    return fd if isinstance(fd, int) else -1
-
-
-class _Listener(can.Listener):
-    """Notifier listener: frames into the loop's queue; errors after close are quiet."""
-
-    def __init__(self, put, owner):
-        self.on_message_received = put
-        self._owner = owner
-
-    def on_message_received(self, msg):     # replaced per instance in __init__
-        raise NotImplementedError
-
-    def on_error(self, exc):
-        if self._owner._running:
-            log.error("CAN reader failed: %s", exc)
-
-    def stop(self):
-        pass
 
 
 class _Done:
@@ -121,7 +78,7 @@ class _Done:
         self.event.set()
 
 
-class CanTpBus:
+class CanTpBus(BusReader):
     """One python-can bus served by one I/O thread, shared by CAN-TP channels.
 
     The caller keeps owning ``bus`` (``close()`` does not shut it down).
@@ -145,31 +102,7 @@ class CanTpBus:
         self._dead = False              # the I/O thread ended: _call refuses
         self._lock = threading.Lock()
         self._nodes = []                # added with add_node (under _lock)
-        self._own_notifier = None
-        self._notifier = notifier
-        self._fd = -1 if notifier is not None else _fileno(bus)
-        self._listener = None
-        self._wake_r = self._wake_w = -1
-        self._vq = None if notifier is not None or self._fd >= 0 else _virtual_queue(bus)
-        self._wake_msg = None
-        self._wake_armed = False
-        if self._vq is not None:
-            # the marker that wakes a recv(): never sent, only put into our own queue
-            self._wake_msg = _Message(arbitration_id=0, is_error_frame=True, data=b"\x00",
-                                      channel="diagbridge-wake")
-            self._collect = self._collect_direct
-        elif self._fd >= 0:
-            self._wake_r, self._wake_w = os.pipe()
-            os.set_blocking(self._wake_r, False)
-            os.set_blocking(self._wake_w, False)
-            self._collect = self._collect_select
-        else:
-            self._collect = self._collect_queue
-            self._listener = _Listener(self._q.put, self)
-            if notifier is None:
-                self._own_notifier = notifier = can.Notifier(
-                    bus, [], timeout=_NOTIFIER_TIMEOUT_S)
-            notifier.add_listener(self._listener)
+        self._setup_reader(bus, notifier)
         self._thread = threading.Thread(target=self._run, name="%s-io" % name, daemon=True)
         self._thread.start()
 
@@ -242,25 +175,7 @@ class CanTpBus:
             pass                        # the I/O thread already ended
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        if self._listener is not None and self._notifier is not None:
-            try:
-                self._notifier.remove_listener(self._listener)
-            except ValueError:
-                pass
-        if self._own_notifier is not None:
-            self._own_notifier.stop(timeout)
-        if self._wake_armed:            # a marker nobody took: leave the queue clean
-            vq = self._vq
-            with vq.mutex:
-                try:
-                    vq.queue.remove(self._wake_msg)
-                except ValueError:
-                    pass
-            self._wake_armed = False
-        if self._wake_r >= 0:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            self._wake_r = self._wake_w = -1
+        self._close_reader(timeout)
 
     def __enter__(self) -> "CanTpBus":
         return self
@@ -275,14 +190,8 @@ class CanTpBus:
             if self._dead:
                 raise TransportError("CAN-TP bus closed")
             self._q.put((fn, args))
-            if self._vq is not None and not self._wake_armed:
-                self._wake_armed = True
-                self._vq.put(self._wake_msg)
-        if self._wake_w >= 0:
-            try:
-                os.write(self._wake_w, b"\x01")
-            except (BlockingIOError, OSError):
-                pass                    # already awake / closing
+            self._wake_locked()
+        self._wake_unlocked()
 
     def _stop(self):
         self._running = False
@@ -316,118 +225,6 @@ class CanTpBus:
                     break
                 if item.__class__ is tuple:
                     item[0](*item[1])
-
-    def _wait(self, d):
-        """Until input arrives or tick d (None: until input)."""
-        if self._msgs:
-            return
-        if d is None:
-            self._collect(None)
-            return
-        dt = ticks_diff(d, now_us())
-        if dt <= 0:
-            self._collect(0)
-            return
-        spin = self._spin_us
-        if dt > spin and self._collect((dt - spin) / 1e6):
-            return
-        sleep = time.sleep
-        while ticks_diff(d, now_us()) > 0:
-            if self._collect(0):
-                return
-            sleep(0)                    # yields the GIL
-
-    def _handle(self, item):
-        if item.__class__ is tuple:
-            item[0](*item[1])
-        else:
-            self._msgs.append(item)
-
-    def _collect_queue(self, timeout):
-        """Frames and commands from the queue; True when something came."""
-        q = self._q
-        try:
-            item = q.get(True, timeout) if timeout != 0 else q.get_nowait()
-        except _Empty:
-            return False
-        handle = self._handle
-        handle(item)
-        get = q.get_nowait
-        while True:
-            try:
-                item = get()
-            except _Empty:
-                return True
-            handle(item)
-
-    def _collect_direct(self, timeout):
-        """Frames read from the (virtual) bus itself, commands from the queue.
-
-        A wait is cut to _NOTIFIER_TIMEOUT_S (and then reports True: "run a
-        step and come back"), so that a marker lost to filters set on the bus
-        later delays a request by at most that, like a Notifier's reader."""
-        q = self._q
-        got = False
-        while not q.empty():            # only this thread takes from q
-            item = q.get_nowait()
-            got = True
-            item[0](*item[1])
-        recv = self.bus.recv
-        msgs = self._msgs
-        wake = self._wake_msg
-        pending = self._vq.queue        # (read without its lock: only a hint)
-        capped = timeout is None or timeout > _NOTIFIER_TIMEOUT_S
-        msg = recv(0 if got else _NOTIFIER_TIMEOUT_S if capped else timeout)
-        while msg is not None:
-            got = True
-            if msg is wake:
-                with self._lock:
-                    self._wake_armed = False
-                while not q.empty():    # the commands it announced
-                    item = q.get_nowait()
-                    item[0](*item[1])
-            else:
-                msgs.append(msg)
-            if not pending:
-                break                   # nothing more queued: spare recv(0) its Empty
-            msg = recv(0)
-        return got or capped
-
-    def _collect_select(self, timeout):
-        """Frames from the bus descriptor, commands from the queue."""
-        fd = self._fd
-        wr = self._wake_r
-        try:
-            r, _, _ = select.select((fd, wr), (), (), timeout)
-        except (OSError, ValueError):
-            if not self._running or self._closed:
-                return True
-            raise
-        got = False
-        if wr in r:
-            try:
-                os.read(wr, 4096)
-            except BlockingIOError:
-                pass
-        q = self._q
-        while True:                     # commands first, then frames
-            try:
-                item = q.get_nowait()
-            except _Empty:
-                break
-            got = True
-            item[0](*item[1])
-        if fd in r:
-            recv = self.bus.recv
-            msgs = self._msgs
-            while True:
-                msg = recv(0)
-                if msg is None:
-                    break
-                msgs.append(msg)
-                got = True
-        return got
-
 
 class CanTpChannel:
     """One CAN-TP link on a ``CanTpBus``: blocking ``send`` and ``recv``.
@@ -483,6 +280,39 @@ class CanTpChannel:
         if item.__class__ is bytes:
             return item
         raise item
+
+    def run_machine(self, machine, on_event, is_done, max_pdu: int = 4095) -> None:
+        """Run a tester machine (the core ``UdsClient`` or ``Flasher``) in
+        this bus's I/O thread until ``is_done()`` (see ``LoopDriver``):
+        ``on_event(machine, ev)`` is called there.  Blocks the caller; raises
+        what ended it early (a closed channel, an exception of ``on_event``).
+        The machine's own timers (P2/P2*) bound the wait."""
+        if self._closed:
+            raise TransportError("channel closed")
+        done = _Done()
+        tpbus = self._tpbus
+        drv = LoopDriver(tpbus._engine, self._slot, machine, on_event, is_done, done, max_pdu)
+        rxq = self._rx
+
+        def start():
+            backlog = []                # received before: fed first, as recv() would
+            while True:
+                try:
+                    backlog.append(rxq.get_nowait())
+                except _Empty:
+                    break
+            drv.start(backlog)
+        tpbus._call(start)
+        try:
+            done.event.wait()
+        except BaseException:           # KeyboardInterrupt: stop driving, then raise
+            try:
+                tpbus._call(drv.cancel)
+            except TransportError:
+                pass
+            raise
+        if done.error is not None:
+            raise done.error
 
     def close(self) -> None:
         """Take the channel off the bus (pending sends fail)."""

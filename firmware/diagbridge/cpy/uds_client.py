@@ -20,8 +20,10 @@ is raised for A_TIMEOUT_P2 only when ``raise_on_timeout`` is set, otherwise
 ``Response.result`` says so.  Thread-safe: one request at a time (a lock);
 a daemon thread sends the keep-alive while the tester is idle.
 """
+import binascii
 import logging
 import threading
+import zlib
 
 from diagbridge.clock import ticks_diff
 from diagbridge.codes import OK, N_ERROR, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, code_name
@@ -160,6 +162,29 @@ def _security_key(level, seed, key_fn):
     return key_fn(level, seed)
 
 
+class ZlibCrc32:
+    """The core ``Crc32``'s verbs over ``zlib.crc32`` (C speed on CPython);
+    the facades hand it to the ``Flasher``."""
+    __slots__ = ("_v",)
+
+    def __init__(self):
+        self._v = 0
+
+    def reset(self):
+        self._v = 0
+
+    def update(self, data, off, count):
+        self._v = zlib.crc32(memoryview(data)[off:off + count], self._v)
+
+    def value(self):
+        return self._v
+
+
+def crc16_ccitt_c(data, off, count):
+    """CRC-16/CCITT-FALSE by ``binascii.crc_hqx`` (the core's crc16_ccitt)."""
+    return binascii.crc_hqx(memoryview(data)[off:off + count], 0xFFFF)
+
+
 class _Base:
     """Shared by the blocking and the asyncio facades: the core objects."""
 
@@ -265,7 +290,7 @@ class UdsClient(_Base):
     def flash(self, image, cfg, progress=None):
         """Run the core Flasher over this link; progress(done, total, rate_bps)."""
         with self._lock:
-            f = Flasher(image, cfg, client=self.core)
+            f = Flasher(image, cfg, client=self.core, crc32=ZlibCrc32, crc16=crc16_ccitt_c)
             self._progress = progress
             try:
                 f.start(now_us())
@@ -277,9 +302,22 @@ class UdsClient(_Base):
 
     # ---- the runner loop --------------------------------------------------------------
     def _run(self, machine):
-        """Move PDUs and time for `machine` until it reports done."""
+        """Move PDUs and time for `machine` until it reports done: in the
+        channel's I/O thread when it can (``CanTpChannel.run_machine``: no
+        hand-over per request), else here through send/recv."""
+        try:
+            self._run_loop(machine)
+        except BaseException:
+            self.core.cancel()          # the next request starts clean
+            raise
+
+    def _run_loop(self, machine):
         self._done = False
         tp = self.tp
+        run = getattr(tp, "run_machine", None)
+        if run is not None:
+            run(machine, self._on_event, self._is_done, len(self._buf))
+            return
         buf = self._buf
         while True:
             ev = machine.poll()
@@ -307,6 +345,9 @@ class UdsClient(_Base):
                 machine.feed_pdu(now_us(), pdu, len(pdu))
             else:
                 machine.on_timer(now_us())
+
+    def _is_done(self):
+        return self._done
 
     def _idle_loop(self):
         """Between requests: fire the core's timers (keep-alive) on time."""

@@ -11,6 +11,7 @@
 #   c.rx_failed(now, result)    the transport lost a response (N_TIMEOUT_CR ...)
 #   c.feed_pdu(now, data, n)    one whole response PDU
 #   c.on_timer(now) · c.deadline() · ev = c.poll()
+#   c.cancel()                  forget the outstanding request (no event)
 #
 # Timing (§ 6.3 of ISO 14229-2): P2_client runs from the confirmation of the
 # request (sent) to the start of the response (a single frame or a first
@@ -49,7 +50,7 @@
 #   EV_UNEXPECTED  a PDU matching nothing: stray[0:stray_len] (its first
 #                  cfg.stray_max bytes), stray_total its full length
 #   EV_KEEPALIVE_FAILED  a 3E 00 keep-alive got no or a wrong answer: ka_result
-from diagbridge._compat import const
+from diagbridge._compat import const, copy_into
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.codes import (EV_NONE, OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE,
                               A_PENDING_LIMIT, A_MALFORMED_RESPONSE)
@@ -270,9 +271,7 @@ class UdsClient:
         """Send data[0:n]: the bytes are copied; EV_SEND follows."""
         if n < 1 or n > len(self.tx) or n > len(data):
             raise UsageError("n")
-        tx = self.tx
-        for i in range(n):
-            tx[i] = data[i]
+        copy_into(self.tx, 0, data, 0, n)
         self.request_built(now, n, functional)
 
     def request_built(self, now, n, functional=False):
@@ -297,6 +296,12 @@ class UdsClient:
 
     def busy(self):
         return self.state != S_IDLE
+
+    def cancel(self):
+        """Forget the outstanding request (its runner gave up): no event; a
+        late confirmation is ignored and a late answer is reported as stray."""
+        self.state = S_IDLE
+        self._at = None
 
     def set_timing(self, p2_client_ms, p2star_client_ms):
         self.p2_us = p2_client_ms * 1000
@@ -365,9 +370,7 @@ class UdsClient:
             n = self._n
             if len(out) < n:
                 raise UsageError("buffer too small")
-            tx = self.tx
-            for i in range(n):
-                out[i] = tx[i]
+            copy_into(out, 0, self.tx, 0, n)
             self.tx_functional = self._functional
             self._popped_ka = False
             self._step(0, I_POPPED)

@@ -29,7 +29,7 @@
 #          EV_PROGRESS  done_bytes / total / rate_bps / elapsed_us
 #          EV_DONE      result (OK or the failing step's code), nrc,
 #                       failed_step, and the report attributes
-from diagbridge._compat import const
+from diagbridge._compat import const, copy_into
 from diagbridge.clock import ticks_diff
 from diagbridge.codes import (OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_MALFORMED_RESPONSE,
                               A_VERIFY_FAILED)
@@ -213,7 +213,11 @@ class FlashConfig:
 
 
 class Flasher:
-    def __init__(self, image, cfg, client=None, progress=None):
+    """crc32: a factory of CRC-32 objects with Crc32's verbs (reset, update,
+    value), crc16(data, off, count): CRC-16/CCITT-FALSE; None = the portable
+    ones here (a CPython runner passes zlib/binascii-backed ones)."""
+
+    def __init__(self, image, cfg, client=None, progress=None, crc32=None, crc16=None):
         if client is None:
             client = UdsClient()
         self.client = client
@@ -226,8 +230,11 @@ class Flasher:
         self.addr_len = cfg.addr_len or uint_len(cfg.address)
         self.size_len = cfg.size_len or uint_len(self.total)
         self._events = EventQueue(16)
-        self._crc = Crc32()
-        self._crc_rb = Crc32()
+        if crc32 is None:
+            crc32 = Crc32
+        self._crc = crc32()
+        self._crc_rb = crc32()
+        self._crc16 = crc16_ccitt if crc16 is None else crc16
         self.step = ST_IDLE
         self._reset_report()
 
@@ -391,7 +398,9 @@ class Flasher:
             n = build_request_download(tx, c.address, self.total, self.addr_len, self.size_len,
                                        c.dfi)
         elif st == ST_TRANSFER:
-            n = build_transfer_data_request(tx, self._bsc, self.image, self._off, self._count)
+            n = build_transfer_data_request(tx, self._bsc)     # 36 BSC, then the data:
+            copy_into(tx, n, self.image, self._off, self._count)  # a slice on CPython
+            n += self._count
         elif st == ST_EXIT or st == ST_UPLOAD_EXIT:
             n = build_request_transfer_exit(tx)
         elif st == ST_UPLOAD:
@@ -524,7 +533,7 @@ class Flasher:
                 return
             p = r[2]
             self.checksum = (d[p] << 8) | d[p + 1]
-            self.crc16_image = crc16_ccitt(self.image, 0, self.total)
+            self.crc16_image = self._crc16(self.image, 0, self.total)
             self.verified = self.checksum == self.crc16_image
             if not self.verified:
                 self._fail(now, A_VERIFY_FAILED, 0)

@@ -1,0 +1,148 @@
+"""A tester machine run inside a CAN-TP bus loop (CPython).
+
+``LoopDriver`` moves PDUs between a core tester machine (``UdsClient`` or
+``Flasher``) and one channel's ``Slot`` of a ``CanTpEngine``, in the I/O
+thread that owns the engine: what the blocking facade's loop does with
+``send`` and ``recv``, without a hand-over between threads per request.
+``cantp_can.CanTpChannel.run_machine`` uses it.
+"""
+from diagbridge.clock import due
+from diagbridge.codes import N_OK
+from diagbridge.cpy.cantp_base import TransportError
+from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
+from diagbridge.cpy.clock import now_us
+
+__all__ = ["LoopDriver"]
+
+
+class LoopDriver:
+    """A tester machine run by the I/O loop on one channel (loop thread only).
+
+    The machine has the core client's verbs (``pop_pdu``, ``tx_functional``,
+    ``sent``, ``feed_pdu``, ``rx_failed``, ``on_timer``, ``deadline``,
+    ``poll``): what the blocking facade's own loop does with ``send`` and
+    ``recv``, done where the frames are, so a request, its frames and its
+    answer never wait for another thread.  ``start(backlog)`` (PDUs received
+    before, fed first) takes over the slot's deliveries and joins the
+    engine's timers; ``on_event(machine, ev)`` sees every event; once
+    ``is_done()`` is true after an event, or on an error (a closed channel,
+    an exception from ``on_event``), the slot is given back and
+    ``finish(error_or_None)`` is called once."""
+
+    def __init__(self, engine: CanTpEngine, slot: Slot, machine, on_event, is_done, finish,
+                 max_pdu: int = 4095) -> None:
+        self.machine = machine
+        self._engine = engine
+        self._slot = slot
+        self._on_event = on_event
+        self._is_done = is_done
+        self._finish = finish
+        self._buf = bytearray(max_pdu)
+        self._bufv = memoryview(self._buf)
+        self._saved = None
+        self._sending = False
+        self._ended = False
+
+    def start(self, backlog=()) -> None:
+        slot = self._slot
+        if slot not in self._engine.slots:
+            self._ended = True
+            self._finish(TransportError("channel closed"))
+            return
+        self._saved = slot.deliver
+        slot.deliver = self._on_rx
+        self._engine._drivers.append(self)
+        for item in backlog:
+            self._on_rx(item, False)
+            if self._ended:
+                return
+        self._pump()
+
+    def cancel(self) -> None:
+        """Stop driving (the caller gave up); the machine is left as it is."""
+        self._end(None)
+
+    def deadline(self):
+        return self.machine.deadline()
+
+    def on_timer(self, now: int) -> None:
+        m = self.machine
+        if due(now, m.deadline()):
+            try:
+                m.on_timer(now)
+            except Exception as e:      # a bug in the machine: the caller sees it
+                self._end(e)
+                return
+            self._pump()
+
+    def _end(self, error) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._saved is not None:
+            self._slot.deliver = self._saved
+        drivers = self._engine._drivers
+        if self in drivers:
+            drivers.remove(self)
+        self._finish(error)
+
+    def _pump(self) -> None:
+        if self._ended:
+            return
+        m = self.machine
+        on_event = self._on_event
+        try:
+            ev = m.poll()
+            while ev:
+                on_event(m, ev)
+                ev = m.poll()
+            if self._sending:
+                return
+            n = m.pop_pdu(self._buf)
+            if n:
+                self._sending = True
+                self._engine.submit(self._slot, TxRequest(bytes(self._bufv[:n]),
+                                                          m.tx_functional, self._sent))
+                return
+            done = self._is_done()
+        except Exception as e:          # a user callback, or a bug: the caller sees it
+            self._end(e)
+            return
+        if done:
+            self._end(None)
+
+    def _sent(self, error) -> None:
+        self._sending = False
+        if self._ended:
+            return
+        if error is not None and (not isinstance(error, TransportError) or error.result is None):
+            self._end(error)            # closed, or the caller's misuse (UsageError)
+            return
+        try:
+            self.machine.sent(now_us(), N_OK if error is None else error.result)
+        except Exception as e:
+            self._end(e)
+            return
+        self._pump()
+
+    def _on_rx(self, item, pump: bool = True) -> None:
+        if self._ended:                 # (cannot happen: the slot is given back)
+            return
+        if item is None:                # the bus closed: later recv() calls see it too
+            self._saved(None)
+            self._end(TransportError("channel closed"))
+            return
+        m = self.machine
+        try:
+            if item.__class__ is bytes:
+                m.feed_pdu(now_us(), item, len(item))
+            elif isinstance(item, TransportError) and item.result is not None:
+                m.rx_failed(now_us(), item.result)
+            else:
+                self._end(item)
+                return
+        except Exception as e:
+            self._end(e)
+            return
+        if pump:
+            self._pump()

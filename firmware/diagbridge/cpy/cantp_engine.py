@@ -1,0 +1,296 @@
+"""The CAN-TP runner body over python-can, shared by the blocking and the
+asyncio fronts (``cantp_can``, ``cantp_aio``).
+
+* ``CanTpEngine``: the runner body of ARCHITECTURE.md section 6 for one bus and
+  its channels (a ``Mux``): feed received frames, ``on_timer``, pop frames to
+  ``bus.send``, dispatch events.  It holds no protocol logic: segmentation,
+  flow control, STmin and every N_* timer stay in the core.  Not thread-safe:
+  only the I/O loop that owns it calls it.
+* ``Slot`` / ``TxRequest``: a channel's loop-side state and one send in flight.
+* drivers (``cantp_driver.LoopDriver``): tester machines run inside the loop;
+  ``step`` runs their timers and waits for their deadlines too.
+
+Keyword arguments, errors, the node contract: ``cantp_base``.
+"""
+import logging
+from collections import deque
+from time import monotonic_ns as _monotonic_ns
+
+import can
+
+from diagbridge.clock import TICKS_MASK, earliest
+from diagbridge.codes import N_OK, code_name
+from diagbridge.errors import UsageError
+from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS, TA_FUNCTIONAL, TA_PHYSICAL
+from diagbridge.cantp.channel import Channel, TAG_RX
+from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_DONE, EV_RX_FAILED
+from diagbridge.cantp.mux import Mux
+from diagbridge.cpy.cantp_base import (DEFAULT_CFG, TransportError, copies_on_send,
+                                       transport_error)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CanTpEngine", "Slot", "TxRequest", "MAX_BURST"]
+
+#: Frames popped per loop iteration at most, so that a long BS=0 burst never
+#: keeps received frames (other channels' flow control) waiting.
+MAX_BURST = 32
+
+
+class TxRequest:
+    """One send() in flight: the loop calls ``finish(error_or_None)`` once."""
+    __slots__ = ("data", "ta_type", "finish", "abandoned")
+
+    def __init__(self, data: bytes, functional: bool, finish) -> None:
+        self.data = data
+        self.ta_type = TA_FUNCTIONAL if functional else TA_PHYSICAL
+        self.finish = finish
+        self.abandoned = False      # the caller stopped waiting
+
+
+class Slot:
+    """Loop-side state of one channel: its core Channel, the front's delivery
+    callable (bytes or TransportError) and the queue of its send requests.
+    For a node (``add_node``) ``channel`` is the node and ``deliver`` None."""
+    __slots__ = ("channel", "deliver", "pending", "current", "name")
+
+    def __init__(self, channel: Channel, deliver, name: str) -> None:
+        self.channel = channel
+        self.deliver = deliver
+        self.pending = deque()
+        self.current = None
+        self.name = name
+
+
+# python-can Message flags by the core's frame flags (index = flags & 7)
+_MSG_FLAGS = tuple((bool(f & FLAG_EXT), bool(f & FLAG_FD), bool(f & FLAG_BRS))
+                   for f in range(8))
+
+
+class CanTpEngine:
+    """The runner body for one python-can bus shared by many channels.
+
+    ``step(now, msgs)`` feeds the received ``can.Message`` objects, runs the
+    timers, starts queued requests, sends what the core pops (at most
+    ``MAX_BURST`` frames) and dispatches events; it returns the tick at which
+    it wants to run again (None: only on input).  Call it from one thread."""
+
+    def __init__(self, bus: can.BusABC) -> None:
+        self.bus = bus
+        self.slots = []
+        self._mux = Mux(())
+        self._io = self._mux        # the Mux, or the only Channel (same verbs, one call less)
+        self._out = bytearray(64)
+        self._outv = memoryview(self._out)
+        self._rings = ()            # the channels' event rings (skip empty polls)
+        self._waiting = []          # slots with a request not yet started
+        self._again = False
+        self._drivers = []          # LoopDrivers running tester machines here
+        self._send_timeout_s = ()   # by tx_tag: N_As (sender) / N_Ar (FC)
+        # by frame flags: one Message object re-filled per frame when the bus
+        # copies what it is given (see copies_on_send), else None
+        self._tx_msgs = None
+        if copies_on_send(bus):
+            self._tx_msgs = tuple(
+                can.Message(is_extended_id=ext, is_fd=fd, bitrate_switch=brs, is_rx=False)
+                for ext, fd, brs in _MSG_FLAGS)
+
+    # -- channels (loop thread only) --------------------------------------
+    def add(self, slot: Slot) -> None:
+        self.slots.append(slot)
+        self._rebuild()
+
+    def add_node(self, node, name: str = "node") -> Slot:
+        """Carry a node's frames (see the node contract above)."""
+        slot = Slot(node, None, name)
+        self.add(slot)
+        return slot
+
+    def remove_node(self, node) -> bool:
+        """Stop carrying ``node``; False if it was not on this bus."""
+        for slot in self.slots:
+            if slot.channel is node and slot.deliver is None:
+                self.slots.remove(slot)
+                self._rebuild()
+                return True
+        return False
+
+    def remove(self, slot: Slot, error: Exception) -> None:
+        """Take a channel off the bus; its queued sends fail with ``error``."""
+        if slot not in self.slots:
+            return
+        self.slots.remove(slot)
+        slot.channel.reset()
+        self._fail_all(slot, error)
+        self._rebuild()
+
+    def close(self, error: Exception) -> None:
+        for slot in self.slots:
+            self._fail_all(slot, error)
+        self.slots = []
+        self._rebuild()
+
+    def _fail_all(self, slot, error):
+        reqs = list(slot.pending)
+        if slot.current is not None:
+            reqs.insert(0, slot.current)
+        slot.pending.clear()
+        slot.current = None
+        if slot in self._waiting:
+            self._waiting.remove(slot)
+        for req in reqs:
+            req.finish(error)
+
+    def _rebuild(self):
+        chans = [s.channel for s in self.slots]
+        self._mux = Mux(chans)
+        # a lone channel is driven directly: its tx_tag equals the Mux's (index 0)
+        self._io = chans[0] if len(chans) == 1 else self._mux
+        self._rings = tuple(ch.events for ch in chans)
+        t = []
+        for ch in chans:
+            cfg = getattr(ch, "cfg", None) or DEFAULT_CFG
+            t.append(cfg.n_as_ms / 1000.0)
+            t.append(cfg.n_ar_ms / 1000.0)
+        self._send_timeout_s = tuple(t)
+
+    def submit(self, slot: Slot, req: TxRequest) -> None:
+        """Queue a send request; the next step() starts it when the channel can."""
+        if slot not in self.slots:
+            req.finish(TransportError("channel closed"))
+            return
+        slot.pending.append(req)
+        if slot not in self._waiting:
+            self._waiting.append(slot)
+        self._again = True              # from a dispatch in step(): start it at once
+
+    # -- the body ------------------------------------------------------------
+    def step(self, now: int, msgs) -> "int | None":
+        mux = self._io
+        if msgs:
+            feed = mux.feed_frame
+            rings = self._rings
+            for msg in msgs:
+                if msg.is_error_frame or msg.is_remote_frame or not msg.is_rx:
+                    continue
+                data = msg.data
+                flags = FLAG_EXT if msg.is_extended_id else 0
+                if msg.is_fd:
+                    flags |= FLAG_FD | FLAG_BRS if msg.bitrate_switch else FLAG_FD
+                if feed(now, msg.arbitration_id, data, len(data), flags):
+                    for ring in rings:
+                        if ring.count:
+                            self._dispatch()    # a payload is valid until the next feed
+                            break
+        mux.on_timer(now)
+        drivers = self._drivers
+        if drivers:
+            for drv in tuple(drivers):
+                drv.on_timer(now)
+        if self._waiting:
+            self._start(now)
+        self._again = False
+        self._flush()
+        for ring in self._rings:
+            if ring.count:
+                self._dispatch()
+                break
+        if self._again:
+            return now
+        d = mux.deadline()
+        for drv in drivers:
+            d = earliest(d, drv.deadline())
+        return d
+
+    def _start(self, now):
+        for slot in tuple(self._waiting):
+            if slot.current is not None:
+                continue
+            while slot.pending and slot.pending[0].abandoned:
+                slot.pending.popleft()
+            if not slot.pending:
+                self._waiting.remove(slot)
+                continue
+            req = slot.pending[0]
+            ch = slot.channel
+            try:
+                ch.request(now, req.data, len(req.data), req.ta_type)
+            except UsageError as e:
+                if ch.tx_busy() or ch.rx_busy():
+                    continue            # half duplex: after the reception
+                slot.pending.popleft()
+                req.finish(e)
+                continue
+            slot.pending.popleft()
+            slot.current = req
+            if not slot.pending:
+                self._waiting.remove(slot)
+
+    def _flush(self):
+        mux = self._io
+        pop = mux.pop_frame
+        confirm = mux.confirm
+        out = self._out
+        outv = self._outv
+        send = self.bus.send
+        timeouts = self._send_timeout_s
+        reuse = self._tx_msgs
+        mono = _monotonic_ns
+        mask = TICKS_MASK
+        for _ in range(MAX_BURST):
+            n = pop(out)
+            if not n:
+                return
+            tag = mux.tx_tag
+            if reuse is not None:
+                msg = reuse[mux.tx_flags & 7]
+                msg.arbitration_id = mux.tx_id
+                msg.dlc = n
+            else:
+                ext, fd, brs = _MSG_FLAGS[mux.tx_flags & 7]
+                msg = can.Message(arbitration_id=mux.tx_id, is_extended_id=ext, is_fd=fd,
+                                  bitrate_switch=brs, dlc=n, check=False)
+            # immutable data: a bus that keeps or copies the message (virtual
+            # deep-copies it per receiver: bytes are copied as an atom, a
+            # bytearray through __reduce_ex__, 3x slower) never sees it change
+            msg.data = bytes(outv[:n])
+            try:
+                send(msg, timeouts[tag])
+                ok = True
+            except can.CanError as e:
+                ok = False
+                log.warning("bus.send failed (%s): %s", "FC" if (tag & 1) == TAG_RX
+                            else "frame", e)
+            confirm((mono() // 1000) & mask, ok, tag)   # now_us(), inlined
+        self._again = True              # burst cut short: come back at once
+
+    def _dispatch(self):
+        mux = self._mux
+        slots = self.slots
+        while True:
+            ev = mux.poll()
+            if not ev:
+                return
+            slot = slots[mux.chan]
+            if slot.deliver is None:
+                continue                # a node's own event: its poll() handled it
+            ch = mux.channel
+            if ev == EV_RX_DONE:
+                slot.deliver(bytes(ch.payload[:ch.length]))
+            elif ev == EV_RX_FAILED:
+                log.info("%s: reception failed: %s", slot.name, code_name(ch.result))
+                slot.deliver(transport_error(ch.result, "reception"))
+            elif ev == EV_TX_DONE or ev == EV_TX_FAILED:
+                req = slot.current
+                slot.current = None
+                if slot.pending:
+                    if slot not in self._waiting:
+                        self._waiting.append(slot)
+                    self._again = True
+                if req is None:
+                    continue
+                err = None if ch.result == N_OK else transport_error(ch.result, "transmission")
+                if req.abandoned:
+                    log.info("%s: abandoned send ended: %s", slot.name, code_name(ch.result))
+                req.finish(err)
+
