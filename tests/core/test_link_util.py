@@ -10,6 +10,7 @@ from diagbridge.link.cobs import Deframer, encode_frame, frame_size, EV_FRAME
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.msgpack import packb, Reader
 from diagbridge.link.session import LinkSession
+from diagbridge.sim.rand import DeterministicRandom
 
 T0 = TICKS_PERIOD - 2000000         # two seconds before the tick wrap
 KEY_FULL = b"full-access-key-0123456789abcdef"
@@ -18,18 +19,9 @@ KEY_MON = b"monitor-key-0123456789abcdef!!!!"
 HOST_NONCE = b"host-nonce-16byt"
 
 
-class FakeRandom:
+def FakeRandom(seed=1):
     """urandom(n) from a counter: deterministic, different every call."""
-
-    def __init__(self, seed=1):
-        self.x = seed
-
-    def __call__(self, n):
-        out = bytearray(n)
-        for i in range(n):
-            self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
-            out[i] = (self.x >> 16) & 0xFF
-        return bytes(out)
+    return DeterministicRandom(seed)
 
 
 def frame(obj):

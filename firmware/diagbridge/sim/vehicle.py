@@ -28,6 +28,7 @@ from diagbridge.uds.profiles import engine
 from diagbridge.sim.canbus import CanBus
 from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel, START_TICKS
+from diagbridge.sim.rand import DeterministicRandom
 
 GEARBOX = {
     "name": "gearbox",
@@ -47,20 +48,6 @@ ABS = {
              0xF187: {"length": 10, "value": "ABS0007001"},
              0x0100: {"length": 200, "value": bytes(range(200))}},
 }
-
-
-class _Lcg:
-    """A deterministic urandom(n) for the simulation."""
-
-    def __init__(self, seed=12345):
-        self.x = seed
-
-    def __call__(self, n):
-        out = bytearray(n)
-        for i in range(n):
-            self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
-            out[i] = (self.x >> 16) & 0xFF
-        return bytes(out)
 
 
 class LinkPipe:
@@ -171,7 +158,7 @@ class Vehicle:
             gw_cfg = GatewayConfig(n_buses=2)
         lcfg = LinkConfig(name=b"diagbridge-sim", keys=keys, open_role=open_role,
                           buses=((0, BUS_CAN, 500000, 0), (1, BUS_CAN, 500000, 0)), **link_kw)
-        self.gw = Gateway(gw_cfg, lcfg, sha256, urandom or _Lcg())
+        self.gw = Gateway(gw_cfg, lcfg, sha256, urandom or DeterministicRandom())
         self.node = GatewayNode(k, self.gw, (self.buses[0].attach("gateway"),
                                              self.buses[1].attach("gateway")))
         self.link = self.node.link
