@@ -1,9 +1,12 @@
 """The CPython CAN-TP adapter (diagbridge.cpy.cantp_*): parameters, errors and
 the behaviour of its I/O loop, over python-can's virtual bus.  Real clocks:
 generous timeouts, no timing assertions."""
+import asyncio
 import itertools
 import os
+import queue
 import threading
+import time
 
 import can
 import isotp
@@ -263,3 +266,147 @@ def test_reused_message_objects_never_alias_on_the_wire(wire):
     got = bytes(tx[0].data[2:]) + b"".join(bytes(m.data[1:]) for m in tx[1:])
     assert got[:len(data)] == data
     assert [m.data[0] & 0x0F for m in tx[1:4]] == [1, 2, 3]
+
+
+def _spy_waits(spy, can_id, until_n, timeout=T):
+    """Read the wire until until_n FC.WAIT frames from can_id went by."""
+    n = 0
+    end = time.monotonic() + timeout
+    while n < until_n:
+        assert time.monotonic() < end, "no FC.WAIT on the bus"
+        m = spy.recv(0.1)
+        if m is not None and m.arbitration_id == can_id and m.data[0] == 0x31:
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("how", ("hold", "rx_queue_max"))
+def test_can_isotp_sender_honours_our_flow_control_wait(wire, how):
+    """can-isotp sends to a held channel: FC.WAIT on the bus (every n_br_ms),
+    the transfer completes once the channel is ready again."""
+    spy, theirs = wire(), wire()
+    notifier = can.Notifier(theirs, [], timeout=0.1)
+    errors = queue.SimpleQueue()
+    stack = isotp.NotifierBasedCanStack(
+        theirs, notifier,
+        address=isotp.Address(isotp.AddressingMode.Normal_11bits, txid=0x7E0, rxid=0x7E8),
+        params=dict(wftmax=255, rx_flowcontrol_timeout=5000, blocksize=8, stmin=0),
+        error_handler=errors.put)
+    stack.start()
+    kw = dict(rx_queue_max=1) if how == "rx_queue_max" else {}
+    try:
+        with open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, n_br_ms=20, wft_max=255,
+                          **kw) as e:
+            if how == "hold":
+                e.hold()
+            else:
+                stack.send(b"\x01" * 30)              # waits in our queue: full
+                _until_sent(stack)
+            data = bytes(range(256)) + bytes(44)
+            stack.send(data)
+            _spy_waits(spy, 0x7E8, 3)
+            assert stack.transmitting()
+            if how == "hold":
+                assert e.recv(timeout=0) is None
+                e.ready()
+            else:
+                assert e.recv(timeout=T) == b"\x01" * 30   # drained: ready again
+            assert e.recv(timeout=T) == data
+            _until_sent(stack)
+    finally:
+        stack.stop()
+        notifier.stop()
+    assert errors.empty()
+
+
+def _until_sent(stack):
+    end = time.monotonic() + T
+    while stack.transmitting():
+        assert time.monotonic() < end
+        time.sleep(0.005)
+
+
+def test_hold_reaches_wft_max_then_the_reception_fails(wire):
+    spy = wire()
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8, tx_wft_max=100) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, n_br_ms=10, wft_max=3) as e:
+        e.hold()
+        with pytest.raises(TransportError):     # the receiver gave up: no FC any more
+            t.send(bytes(100), timeout=T)
+        with pytest.raises(TransportError) as ei:
+            e.recv(timeout=T)
+        assert ei.value.name == "N_WFT_OVRN"
+        assert _spy_count(spy, 0x7E8, 0x31) == 3
+        e.ready()
+        t.send(bytes(100), timeout=T)            # and after ready() all is normal
+        assert e.recv(timeout=T) == bytes(100)
+
+
+def _spy_count(spy, can_id, pci):
+    n = 0
+    while True:
+        m = spy.recv(0.05)
+        if m is None:
+            return n
+        if m.arbitration_id == can_id and m.data[0] == pci:
+            n += 1
+
+
+def test_rx_queue_max_must_be_a_positive_int(wire):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8, rx_queue_max=bad)
+    with CanTpBus(wire()) as tb:
+        with pytest.raises(ValueError):
+            tb.open(tx_id=0x7E0, rx_id=0x7E8, rx_queue_max=0)
+
+
+def test_caller_timeout_of_a_queued_send_never_starts_it(wire):
+    """Two sends queued on one channel; the second's caller gives up while the
+    first is still running: the first completes, the second never goes out."""
+    spy = wire()
+    with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8) as t, \
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, n_br_ms=20, wft_max=255) as e:
+        e.hold()
+        first = threading.Thread(target=t.send, args=(b"\x01" * 100, T))
+        first.start()
+        _spy_waits(spy, 0x7E8, 1)
+        with pytest.raises(TransportTimeout):
+            t.send(b"\x02" * 100, timeout=0.1)
+        e.ready()
+        first.join(T)
+        assert e.recv(timeout=T) == b"\x01" * 100
+        t.send(b"\x03" * 5, timeout=T)
+        assert e.recv(timeout=T) == b"\x03" * 5
+
+
+def test_async_cancelled_send_aborts_and_recv_message(wire):
+    """asyncio: a cancelled send aborts its transfer like a timeout does;
+    recv_message tells a functional SF from a physical message."""
+    from diagbridge.cpy.cantp_aio import AsyncCanTpBus
+    spy, peer = wire(), wire()
+
+    async def main():
+        async with AsyncCanTpBus(wire()) as tb:
+            t = tb.open(tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF, n_bs_ms=60000)
+            task = asyncio.ensure_future(t.send(bytes(100), T))
+            ff = await asyncio.to_thread(spy.recv, T)
+            assert ff.data[0] == 0x10
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            peer.send(can.Message(arbitration_id=0x7E8, data=b"\x30\x00\x00",
+                                  is_extended_id=False))
+            assert (await asyncio.to_thread(spy.recv, 0.3)).arbitration_id == 0x7E8
+            assert await asyncio.to_thread(spy.recv, 0.3) is None      # no CF
+            while peer.recv(0) is not None:       # the aborted FF: not for the new peer
+                pass
+            async with AsyncCanTpBus(peer) as eb:
+                e = eb.open(tx_id=0x7E8, rx_id=0x7E0, func_rx_id=0x7DF)
+                await t.send(b"\x3E\x80", T, functional=True)
+                await t.send(bytes(range(40)), T)
+                f = await e.recv_message(timeout=T)
+                p = await e.recv_message(timeout=T)
+                assert (f.data, f.functional) == (b"\x3E\x80", True)
+                assert (p.data, p.functional) == (bytes(range(40)), False)
+    asyncio.run(main())

@@ -19,6 +19,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 import can
 import can.interfaces.virtual
@@ -27,7 +28,8 @@ import pytest
 from diagbridge.codes import N_TIMEOUT_BS
 from diagbridge.ecu import Ecu
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_can import CanTpBus, TransportError, TransportTimeout, open_channel
+from diagbridge.cpy.cantp_can import (CanTpBus, RxMessage, TransportError, TransportTimeout,
+                                      open_channel)
 from diagbridge.cpy.cantp_aio import AsyncCanTpBus, open_async_channel
 
 T = 30.0
@@ -115,6 +117,39 @@ def _ecu():
     return Ecu({"name": "node", "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9},
                 "modules": ["session", "data"], "sessions": {1: {}, 3: {}},
                 "dids": {0xF190: {"length": 17, "value": VIN}}})
+
+
+def _record(bus):
+    """The data of every frame an adapter sends on ``bus``, in order."""
+    sent = []
+    send = bus.send
+
+    def recording_send(msg, timeout=None):
+        sent.append(bytes(msg.data))
+        send(msg, timeout)
+    bus.send = recording_send
+    return sent
+
+
+def _waits(sent):
+    return sum(1 for d in sent if d[0] == 0x31)
+
+
+def _until(pred, timeout=T):
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.005)
+
+
+async def _until_async(pred, timeout=T):
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+_FC_CTS = can.Message(arbitration_id=0x7E8, data=b"\x30\x00\x00", is_extended_id=False)
 
 
 class CanTpContract:
@@ -227,7 +262,118 @@ class CanTpContract:
         with pytest.raises(TransportError):
             ecus.add_node(_ecu())
 
+    def test_caller_timeout_aborts_the_transfer(self, buses):
+        """The caller gives up: the transfer is aborted, an FC coming later
+        starts no CF, and the next send (to a working peer) runs clean."""
+        peer = buses[1]                 # no channel yet: it never answers the FF
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8, n_bs_ms=60000) as t:
+            with pytest.raises(TransportTimeout) as ei:
+                t.send(_data(100), timeout=0.2)
+            assert ei.value.result is None
+            ff = peer.recv(T)
+            assert ff.arbitration_id == 0x7E0 and ff.data[0] == 0x10
+            peer.send(_FC_CTS)                          # too late: ignored
+            assert peer.recv(0.3) is None               # the bus stays quiet
+            with open_channel(peer, tx_id=0x7E8, rx_id=0x7E0) as e:
+                t.send(_data(100, 5), timeout=T)
+                assert e.recv(timeout=T) == _data(100, 5)
+
+    def test_hold_then_ready(self, buses):
+        sent = _record(buses[1])
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8) as t, \
+                open_channel(buses[1], tx_id=0x7E8, rx_id=0x7E0, n_br_ms=20,
+                             wft_max=255) as e:
+            e.hold()
+            errors = []
+            th = threading.Thread(target=lambda: errors.append(t.send(_data(300), T)))
+            th.start()
+            _until(lambda: _waits(sent) >= 3)           # FC.WAIT every n_br_ms
+            assert th.is_alive() and e.recv(timeout=0) is None
+            e.ready()
+            th.join(T)
+            assert errors == [None]
+            assert e.recv(timeout=T) == _data(300)
+            fcs = [d[0] for d in sent]
+            assert fcs[0] == 0x31 and 0x30 in fcs and 0x31 not in fcs[fcs.index(0x30):]
+
+    def test_rx_queue_max_holds_until_drained(self, buses):
+        sent = _record(buses[1])
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8) as t, \
+                open_channel(buses[1], tx_id=0x7E8, rx_id=0x7E0, n_br_ms=20,
+                             wft_max=255, rx_queue_max=1) as e:
+            t.send(_data(20), timeout=T)                # queued, not taken: full
+            results = []
+            th = threading.Thread(target=lambda: results.append(t.send(_data(200, 1), T)))
+            th.start()
+            _until(lambda: _waits(sent) >= 2)
+            assert th.is_alive()
+            assert e.recv(timeout=T) == _data(20)        # room again: FC.CTS
+            th.join(T)
+            assert results == [None]
+            assert e.recv(timeout=T) == _data(200, 1)
+
+    def test_recv_message_tells_functional_from_physical(self, buses):
+        with open_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF) as t, \
+                open_channel(buses[1], tx_id=0x7E8, rx_id=0x7E0, func_rx_id=0x7DF) as e:
+            t.send(b"\x3E\x80", timeout=T, functional=True)
+            t.send(_data(50), timeout=T)
+            f = e.recv_message(timeout=T)
+            p = e.recv_message(timeout=T)
+            assert isinstance(f, RxMessage) and f.data == b"\x3E\x80" and f.functional
+            assert p.data == _data(50) and p.functional is False
+            assert 0 <= f.ts_us < 2 ** 29 and 0 <= p.ts_us < 2 ** 29
+            t.send(b"\x10\x03", timeout=T)
+            assert e.recv(timeout=T) == b"\x10\x03"      # recv() stays bytes
+            assert e.recv_message(timeout=0.05) is None
+
     # -- asyncio ---------------------------------------------------------------
+    def test_async_caller_timeout_aborts_the_transfer(self, buses):
+        peer = buses[1]
+
+        async def main():
+            async with await open_async_channel(buses[0], tx_id=0x7E0, rx_id=0x7E8,
+                                                n_bs_ms=60000) as t:
+                with pytest.raises(TransportTimeout) as ei:
+                    await t.send(_data(100), timeout=0.2)
+                assert ei.value.result is None
+                ff = await asyncio.to_thread(peer.recv, T)
+                assert ff.arbitration_id == 0x7E0 and ff.data[0] == 0x10
+                peer.send(_FC_CTS)
+                assert await asyncio.to_thread(peer.recv, 0.3) is None
+                async with await open_async_channel(peer, tx_id=0x7E8, rx_id=0x7E0) as e:
+                    await t.send(_data(100, 5), timeout=T)
+                    assert await e.recv(timeout=T) == _data(100, 5)
+        asyncio.run(main())
+
+    def test_async_hold_ready_and_rx_queue_max(self, buses):
+        sent = _record(buses[1])
+
+        async def main():
+            async with AsyncCanTpBus(buses[0]) as tb, AsyncCanTpBus(buses[1]) as eb:
+                t = tb.open(tx_id=0x7E0, rx_id=0x7E8)
+                e = eb.open(tx_id=0x7E8, rx_id=0x7E0, n_br_ms=20, wft_max=255,
+                            func_rx_id=0x7DF)
+                e.hold()
+                task = asyncio.ensure_future(t.send(_data(300), T))
+                await _until_async(lambda: _waits(sent) >= 3)
+                assert not task.done()
+                e.ready()
+                await task
+                assert await e.recv(timeout=T) == _data(300)
+                q = eb.open(tx_id=0x7E9, rx_id=0x7E1, n_br_ms=20, wft_max=255,
+                            rx_queue_max=1)
+                tq = tb.open(tx_id=0x7E1, rx_id=0x7E9)
+                await tq.send(_data(20), T)
+                n = _waits(sent)
+                task = asyncio.ensure_future(tq.send(_data(200, 1), T))
+                await _until_async(lambda: _waits(sent) >= n + 2)
+                assert not task.done()
+                assert await q.recv(timeout=T) == _data(20)
+                await task
+                m = await q.recv_message(timeout=T)
+                assert m.data == _data(200, 1) and m.functional is False
+        asyncio.run(main())
+
     def test_async_node(self, buses):
         async def main():
             ecu = _ecu()

@@ -10,7 +10,7 @@ from test_cantp_util import T0, msg, hexs, client_addr, Link, pair
 FAR = T0 + 10_000_000
 
 # Column order of tx.TABLE / rx.TABLE (the const names are private to the module)
-TX_IGNORE, TX_BUSY, TX_EARLY_FC = 0, 1, 13
+TX_IGNORE, TX_BUSY, TX_EARLY_FC, TX_ABORT = 0, 1, 13, 14
 RX_IGNORE = 0
 
 
@@ -42,8 +42,11 @@ def _tx_input(s, i):
         s.confirm(T0, i == 2)
     elif 4 <= i <= 7:
         s.on_fc(T0, (0, 1, 2, 9)[i - 4], 0, 0)
-    else:
+    elif i == 8:
         s.on_timer(FAR)
+    else:
+        busy = s.state != 0
+        assert s.abort_tx(T0) == busy
 
 
 def test_sender_every_state_and_input():
@@ -64,6 +67,15 @@ def test_sender_every_state_and_input():
             if a == TX_IGNORE:
                 assert s.state == st, (st, i)
                 assert len(ev) == 0, (st, i)
+            elif a == TX_ABORT:
+                assert s.state == 0 and s.deadline() is None, (st, i)
+                assert len(ev) == 0, (st, i)
+
+
+def test_sender_abort_column():
+    # ABORT: ignored while idle, every busy state goes idle without an event
+    col = [tx.TABLE[st * tx.N_INPUTS + tx.N_INPUTS - 1] for st in range(tx.N_STATES)]
+    assert col == [TX_IGNORE] + [TX_ABORT] * (tx.N_STATES - 1)
 
 
 def test_sender_early_fc_only_when_one_is_awaited():

@@ -18,7 +18,7 @@
 # Verbs (sans-I/O, allocation-free after __init__):
 #   feed_frame(now, can_id, data, n, flags=0)  flags: FLAG_EXT | FLAG_FD | FLAG_BRS
 #   on_timer(now) · deadline() · poll() · pop_frame(out) · confirm(now, ok, tag)
-#   request(now, data, n, ta_type=TA_PHYSICAL) · hold() · ready(now)
+#   request(now, data, n, ta_type=TA_PHYSICAL) · abort_tx() · hold() · ready(now)
 from diagbridge._compat import copy_into
 from diagbridge.clock import earliest
 from diagbridge.errors import UsageError
@@ -138,6 +138,14 @@ class Channel:
         if (not self._full and self._rx.busy() and n > self._tx.sf_max()):
             raise UsageError("half duplex: reception in progress")
         self._tx.request(now, data, n, ta_type)
+
+    def abort_tx(self):
+        """Abandon the transmission in progress (the application gave up on
+        it): the sender goes idle at once, pops no further frame and queues no
+        event; a reception is not touched.  An FC arriving for it later is
+        ignored as unexpected.  Returns True if a transmission was dropped,
+        False if none was running (its EV_TX_* may then be queued already)."""
+        return self._tx.abort_tx(self._now)
 
     def hold(self):
         """The application cannot take more data yet: answer with FC.WAIT."""

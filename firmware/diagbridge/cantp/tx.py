@@ -7,6 +7,12 @@
 # Timers (one slot: started at tick `_t0`, runs `_dur` us; _t0 None = off; a
 # restart is two stores, the deadline is added up only when asked for):
 #   DUE/SENT: N_As   WAIT_FC: N_Bs   WAIT_ST: STmin
+#
+# ABORT (abort_tx: the application gave up, e.g. its own timeout ran out)
+# takes any busy state to IDLE without an event: the application asked for it
+# and knows; an event would only have to be told apart from the next
+# request's.  A confirmation still owed for a popped frame is kept, so it is
+# not mistaken for one of the next transfer's frames.
 from diagbridge._compat import const, copy_into
 from diagbridge.clock import ticks_add, ticks_diff
 from diagbridge.codes import (N_OK, N_TIMEOUT_A, N_TIMEOUT_BS, N_INVALID_FS,
@@ -35,7 +41,8 @@ _I_FC_WAIT = const(5)
 _I_FC_OVFLW = const(6)
 _I_FC_BAD = const(7)    # reserved flow status
 _I_TIMER = const(8)
-N_INPUTS = const(9)
+_I_ABORT = const(9)     # the application abandons the transfer
+N_INPUTS = const(10)
 
 # Actions (next states in brackets)
 _A_IGNORE = const(0)    # [same]  not awaited: ignored, no indication
@@ -53,15 +60,21 @@ _A_TIMEOUT_BS = const(11)  # [IDLE] N_TIMEOUT_BS
 _A_ST_DUE = const(12)   # [DUE]
 _A_EARLY_FC = const(13)  # FC before the FF / block-end CF is confirmed: as CONF_OK,
 #                          then the FC (the FC proves the frame was sent); else ignored
+_A_ABORT = const(14)    # [IDLE]  no event, no result (abort_tx)
 
 # Transition table: row = state, column = input.
 TABLE = bytes((
-    # REQUEST   POP     CONF_OK  CONF_FAIL  FC_CTS  FC_WAIT  FC_OVFLW  FC_BAD  TIMER
-    _A_START, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE,  # IDLE
-    _A_BUSY, _A_POP, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_TIMEOUT_A,  # DUE
-    _A_BUSY, _A_IGNORE, _A_SENT, _A_FAIL_L, _A_EARLY_FC, _A_EARLY_FC, _A_EARLY_FC, _A_EARLY_FC, _A_TIMEOUT_A,  # SENT
-    _A_BUSY, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_CTS, _A_WAIT, _A_OVFLW, _A_BAD_FS, _A_TIMEOUT_BS,  # WAIT_FC
-    _A_BUSY, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_ST_DUE,  # WAIT_ST
+    # REQUEST   POP     CONF_OK  CONF_FAIL  FC_CTS  FC_WAIT  FC_OVFLW  FC_BAD  TIMER  ABORT
+    _A_START, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE,
+    _A_IGNORE, _A_IGNORE,  # IDLE
+    _A_BUSY, _A_POP, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE,
+    _A_TIMEOUT_A, _A_ABORT,  # DUE
+    _A_BUSY, _A_IGNORE, _A_SENT, _A_FAIL_L, _A_EARLY_FC, _A_EARLY_FC, _A_EARLY_FC, _A_EARLY_FC,
+    _A_TIMEOUT_A, _A_ABORT,  # SENT
+    _A_BUSY, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_CTS, _A_WAIT, _A_OVFLW, _A_BAD_FS,
+    _A_TIMEOUT_BS, _A_ABORT,  # WAIT_FC
+    _A_BUSY, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE, _A_IGNORE,
+    _A_ST_DUE, _A_ABORT,  # WAIT_ST
 ))
 
 
@@ -128,6 +141,13 @@ class Sender:
         t0 = self._t0
         if t0 is not None and ticks_diff(now, t0) >= self._dur:
             self._step(now, _I_TIMER)
+
+    def abort_tx(self, now):
+        """The application abandons the transfer: IDLE, no event.  True if
+        one was running."""
+        busy = self.state != _S_IDLE
+        self._step(now, _I_ABORT)
+        return busy
 
     def on_fc(self, now, fs, bs, stmin):
         self.fc_bs = bs
@@ -253,6 +273,8 @@ class Sender:
             self._finish(N_INVALID_FS)
         elif a == _A_FAIL_L:
             self._finish(N_ERROR)
+        elif a == _A_ABORT:
+            self.abort()                # (_pend kept: see the top of the module)
 
     def _needs_fc(self):
         """The frame in flight is followed by a flow control."""
@@ -290,7 +312,7 @@ class Sender:
             self._trace(T_RESULT, ev, result)
 
     def abort(self):
-        """Drop the transmission without an event (channel reset)."""
+        """Drop the transmission without an event (channel reset, abort_tx)."""
         self.state = _S_IDLE
         self._t0 = None
         self._data = None

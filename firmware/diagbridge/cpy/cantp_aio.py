@@ -7,10 +7,15 @@ instead of a thread::
         ecu = tpbus.open(tx_id=0x7E0, rx_id=0x7E8)
         await ecu.send(b"\\x22\\xF1\\x90", timeout=2.0)
         answer = await ecu.recv(timeout=1.0)        # bytes or None
+        m = await ecu.recv_message(timeout=1.0)     # RxMessage(data, functional, ts_us)
 
     async with await open_async_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as ecu: ...
 
     tpbus.add_node(Ecu(profile))    # a sans-I/O node (contract: cantp_base "Nodes")
+
+A ``send`` whose ``timeout`` runs out aborts its transfer (no further frame
+goes out); ``hold()`` / ``ready()`` and ``rx_queue_max`` give flow-control
+backpressure, as in ``cantp_can``.
 
 Frames arrive through ``can.Notifier(bus, ..., loop=loop)``: the loop watches
 the bus's file descriptor where there is one (socketcan), otherwise a reader
@@ -37,12 +42,13 @@ from diagbridge.cantp.config import TpConfig
 from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
-from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
+from diagbridge.cpy.cantp_engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
+                                         HOLD_APP)
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AsyncCanTpBus", "AsyncCanTpChannel", "open_async_channel",
+__all__ = ["AsyncCanTpBus", "AsyncCanTpChannel", "open_async_channel", "RxMessage",
            "TransportError", "TransportTimeout"]
 
 _NOTIFIER_TIMEOUT_S = 0.1
@@ -70,12 +76,13 @@ class AsyncCanTpBus:
         self._task = self._loop.create_task(self._run(), name="%s-io" % name)
 
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
-             **params) -> "AsyncCanTpChannel":
-        """A new CAN-TP channel on this bus (keywords: see cantp_base)."""
+             rx_queue_max: "int | None" = None, **params) -> "AsyncCanTpChannel":
+        """A new CAN-TP channel on this bus (keywords: see cantp_base;
+        ``rx_queue_max``: see ``cantp_can``)."""
         if self._closed:
             raise TransportError("CAN-TP bus closed")
         cfg, addr = channel_config(config, address, **params)
-        return AsyncCanTpChannel(self, Channel(cfg, addr), owns_bus_loop=False)
+        return AsyncCanTpChannel(self, Channel(cfg, addr), False, rx_queue_max)
 
     def add_node(self, node, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
@@ -188,14 +195,18 @@ def _wake(fut):
 class AsyncCanTpChannel:
     """One CAN-TP link on an ``AsyncCanTpBus``: ``await send()``, ``await recv()``."""
 
-    def __init__(self, tpbus: AsyncCanTpBus, channel: Channel, owns_bus_loop: bool) -> None:
+    def __init__(self, tpbus: AsyncCanTpBus, channel: Channel, owns_bus_loop: bool,
+                 rx_queue_max: "int | None" = None) -> None:
         self._tpbus = tpbus
         self._rx = asyncio.Queue()
         self._closed = False
         self._owns = owns_bus_loop
         a = channel.addr
-        self._slot = Slot(channel, self._rx.put_nowait,
-                          "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
+        flow = self._flow = RxFlow(tpbus._engine, self._rx.put_nowait, self._rx.qsize,
+                                   rx_queue_max)
+        deliver = self._rx.put_nowait if rx_queue_max is None else flow.deliver
+        self._slot = flow.slot = Slot(channel, deliver,
+                                      "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
         self.config = channel.cfg
         self.address = a
         tpbus._engine.add(self._slot)
@@ -205,7 +216,8 @@ class AsyncCanTpChannel:
         """Send one message; returns when the transfer completed.
 
         Raises as ``CanTpChannel.send``: ``TransportError`` (``.result``),
-        ``TransportTimeout``, ``UsageError``."""
+        ``TransportTimeout`` (``.result`` None when ``timeout`` ran out: the
+        transfer is aborted then), ``UsageError``."""
         data = bytes(payload)
         if self._closed or self._tpbus._closed:
             raise TransportError("channel closed")
@@ -221,15 +233,27 @@ class AsyncCanTpChannel:
         try:
             error = await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            req.abandoned = True
+            self._abort(req)
             raise TransportTimeout("send did not complete within %.3f s" % timeout) from None
+        except asyncio.CancelledError:      # the caller's task was cancelled: same
+            self._abort(req)
+            raise
         if error is not None:
             raise error
+
+    def _abort(self, req):
+        self._tpbus._engine.abort(self._slot, req)
+        self._tpbus._poke()                 # the next queued send may start
 
     async def recv(self, timeout: "float | None" = None) -> "bytes | None":
         """The next received message, or None after ``timeout`` seconds.
 
         A failed reception raises ``TransportError`` in its turn."""
+        m = await self.recv_message(timeout)
+        return None if m is None else m.data
+
+    async def recv_message(self, timeout: "float | None" = None) -> "RxMessage | None":
+        """As ``recv``, as an ``RxMessage`` (``data``, ``functional``, ``ts_us``)."""
         if self._closed:
             raise TransportError("channel closed")
         if timeout is None:
@@ -239,12 +263,24 @@ class AsyncCanTpChannel:
                 item = await asyncio.wait_for(self._rx.get(), timeout)
             except asyncio.TimeoutError:
                 return None
+        if self._flow.held and self._flow.release():
+            self._tpbus._poke()             # an FC.CTS is due
         if item is None:
             self._rx.put_nowait(None)
             raise TransportError("channel closed")
-        if item.__class__ is bytes:
+        if item.__class__ is RxMessage:
             return item
         raise item
+
+    def hold(self) -> None:
+        """Hold receptions (FC.WAIT to a segmented sender) until ``ready()``;
+        as ``CanTpChannel.hold``.  Call from the event loop's thread."""
+        self._tpbus._engine.hold(self._slot, HOLD_APP, True)
+
+    def ready(self) -> None:
+        """End ``hold()``: a held sender gets FC.CTS."""
+        if self._tpbus._engine.hold(self._slot, HOLD_APP, False):
+            self._tpbus._poke()
 
     async def close(self) -> None:
         """Take the channel off the bus (pending sends fail)."""
@@ -266,8 +302,10 @@ class AsyncCanTpChannel:
 async def open_async_channel(bus: can.BusABC, *, spin_us: int = 1000,
                              config: "TpConfig | None" = None,
                              address: "Address | None" = None,
+                             rx_queue_max: "int | None" = None,
                              **params) -> AsyncCanTpChannel:
     """A single CAN-TP channel with its own task on ``bus`` (closing it stops the task)."""
     cfg, addr = channel_config(config, address, **params)
+    RxFlow(None, None, None, rx_queue_max)     # checked before the task starts
     tpbus = AsyncCanTpBus(bus, spin_us=spin_us)
-    return AsyncCanTpChannel(tpbus, Channel(cfg, addr), owns_bus_loop=True)
+    return AsyncCanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max)

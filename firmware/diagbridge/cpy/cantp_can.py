@@ -8,6 +8,7 @@ and wait for results::
     with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as tp:
         tp.send(b"\\x22\\xF1\\x90", timeout=2.0)    # returns when the transfer is done
         answer = tp.recv(timeout=1.0)              # bytes, or None on timeout
+        m = tp.recv_message(timeout=1.0)           # RxMessage(data, functional, ts_us)
 
     with CanTpBus(bus) as tpbus:                   # a dozen ECUs on one bus
         ecus = [tpbus.open(tx_id=0x7E0 + i, rx_id=0x7E8 + i) for i in range(8)]
@@ -15,7 +16,12 @@ and wait for results::
 
 Keyword arguments: ``diagbridge.cpy.cantp_base`` (can-isotp's names where they
 mean the same thing, units in the names).  A transfer that fails raises
-``TransportError`` with the core's N_* code in ``.result``.  ``add_node``
+``TransportError`` with the core's N_* code in ``.result``; when the caller's
+own ``timeout`` runs out first the transfer is aborted (no further frame goes
+out) and ``TransportTimeout`` has ``.result`` None.  Backpressure: ``hold()``
+/ ``ready()``, or ``rx_queue_max=N`` (held while N messages wait): a held
+channel answers a segmented sender with FC.WAIT (``wft_max`` in a row, every
+``n_br_ms``, then the reception fails with N_WFT_OVRN).  ``add_node``
 takes any object that follows the node contract of ``cantp_base`` (a
 Channel's frame verbs plus ``events.count`` / ``poll()``), e.g. an Ecu.
 
@@ -51,18 +57,17 @@ from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
 from diagbridge.cpy.cantp_driver import LoopDriver
-from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
+from diagbridge.cpy.cantp_engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
+                                         HOLD_APP)
 from diagbridge.cpy.cantp_read import BusReader
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CanTpBus", "CanTpChannel", "open_channel", "TransportError",
+__all__ = ["CanTpBus", "CanTpChannel", "open_channel", "RxMessage", "TransportError",
            "TransportTimeout"]
 
 _Empty = queue.Empty
-_Message = can.Message
-_NOTIFIER_TIMEOUT_S = 0.1    # reader thread (or direct reads): how soon it sees close()
 
 
 class _Done:
@@ -108,10 +113,10 @@ class CanTpBus(BusReader):
 
     # -- public ---------------------------------------------------------------
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
-             **params) -> "CanTpChannel":
-        """A new CAN-TP channel on this bus (keywords: see cantp_base)."""
+             rx_queue_max: "int | None" = None, **params) -> "CanTpChannel":
+        """A new CAN-TP channel on this bus (keywords: cantp_base; rx_queue_max: above)."""
         cfg, addr = channel_config(config, address, **params)
-        return CanTpChannel(self, Channel(cfg, addr), owns_bus_loop=False)
+        return CanTpChannel(self, Channel(cfg, addr), False, rx_queue_max)
 
     def add_node(self, node, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
@@ -232,13 +237,17 @@ class CanTpChannel:
     Thread-safe: any thread may send or receive.  Sends on one channel are
     transmitted one after the other, in call order."""
 
-    def __init__(self, tpbus: CanTpBus, channel: Channel, owns_bus_loop: bool) -> None:
+    def __init__(self, tpbus: CanTpBus, channel: Channel, owns_bus_loop: bool,
+                 rx_queue_max: "int | None" = None) -> None:
         self._tpbus = tpbus
         self._rx = queue.SimpleQueue()
         self._closed = False
         self._owns = owns_bus_loop
         a = channel.addr
-        self._slot = Slot(channel, self._rx.put, "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
+        flow = self._flow = RxFlow(tpbus._engine, self._rx.put, self._rx.qsize, rx_queue_max)
+        deliver = self._rx.put if rx_queue_max is None else flow.deliver
+        self._slot = flow.slot = Slot(channel, deliver,
+                                      "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
         self.config = channel.cfg
         self.address = a
         tpbus._call(tpbus._engine.add, self._slot)
@@ -248,8 +257,9 @@ class CanTpChannel:
 
         Raises ``TransportError`` (``.result`` = N_* code) when it failed,
         ``TransportTimeout`` for N_TIMEOUT_A/BS or when ``timeout`` seconds
-        passed first (the transfer may then still complete in the
-        background), ``UsageError`` for a misuse (empty payload, functional
+        passed first (``.result`` None: the transfer is aborted, no further
+        frame of it goes out once this raises, and the next send starts
+        clean), ``UsageError`` for a misuse (empty payload, functional
         payload larger than a single frame)."""
         data = bytes(payload)
         if self._closed:
@@ -259,7 +269,12 @@ class CanTpChannel:
         self._tpbus._call(self._tpbus._engine.submit, self._slot, req)
         if not done.event.wait(timeout):
             req.abandoned = True
-            raise TransportTimeout("send did not complete within %.3f s" % timeout)
+            try:
+                self._in_loop(self._tpbus._engine.abort, self._slot, req)
+            except TransportError:
+                pass                        # the loop ended: nothing sends it any more
+            if not done.event.is_set():     # (else it ended just before the abort)
+                raise TransportTimeout("send did not complete within %.3f s" % timeout)
         if done.error is not None:
             raise done.error
 
@@ -268,18 +283,55 @@ class CanTpChannel:
 
         A failed reception (N_TIMEOUT_CR, N_WRONG_SN ...) raises
         ``TransportError`` in its turn; a closed channel raises it too."""
+        m = self.recv_message(timeout)
+        return None if m is None else m.data
+
+    def recv_message(self, timeout: "float | None" = None) -> "RxMessage | None":
+        """As ``recv``, with how the message came: an ``RxMessage`` with
+        ``data`` (bytes), ``functional`` (True: functionally addressed) and
+        ``ts_us`` (the bus loop's tick when it completed)."""
         if self._closed:
             raise TransportError("channel closed")
         try:
             item = self._rx.get(True, timeout)
         except _Empty:
             return None
+        if self._flow.held:             # room again: let a held sender go on
+            try:
+                self._tpbus._call(self._flow.release)
+            except TransportError:
+                pass
         if item is None:
             self._rx.put(None)          # wake every other receiver too
             raise TransportError("channel closed")
-        if item.__class__ is bytes:
+        if item.__class__ is RxMessage:
             return item
         raise item
+
+    def hold(self) -> None:
+        """Hold receptions: a segmented sender gets FC.WAIT (up to
+        ``wft_max`` in a row, every ``n_br_ms``) until ``ready()``.  In effect
+        when it returns; single frames still arrive."""
+        self._in_loop(self._tpbus._engine.hold, self._slot, HOLD_APP, True)
+
+    def ready(self) -> None:
+        """End ``hold()``: a held sender gets FC.CTS (unless ``rx_queue_max``
+        still holds)."""
+        self._in_loop(self._tpbus._engine.hold, self._slot, HOLD_APP, False)
+
+    def _in_loop(self, fn, *args) -> None:
+        """Run fn(*args) in the I/O thread and wait until it ran."""
+        tpbus = self._tpbus
+        if threading.current_thread() is tpbus._thread:
+            fn(*args)
+            return
+        ran = threading.Event()
+
+        def run():
+            fn(*args)
+            ran.set()
+        tpbus._call(run)                # raises TransportError once the bus is closed
+        ran.wait(5.0)
 
     def run_machine(self, machine, on_event, is_done, max_pdu: int = 4095) -> None:
         """Run a tester machine (the core ``UdsClient`` or ``Flasher``) in
@@ -301,6 +353,7 @@ class CanTpChannel:
                     backlog.append(rxq.get_nowait())
                 except _Empty:
                     break
+            self._flow.release()        # the queue is empty now
             drv.start(backlog)
         tpbus._call(start)
         try:
@@ -337,10 +390,11 @@ class CanTpChannel:
 
 def open_channel(bus: can.BusABC, *, spin_us: int = 1000,
                  config: "TpConfig | None" = None, address: "Address | None" = None,
-                 **params) -> CanTpChannel:
+                 rx_queue_max: "int | None" = None, **params) -> CanTpChannel:
     """A single CAN-TP channel with its own I/O thread on ``bus``.
 
     Closing the channel stops that thread (the bus stays open)."""
     cfg, addr = channel_config(config, address, **params)
+    RxFlow(None, None, None, rx_queue_max)     # checked before the thread starts
     tpbus = CanTpBus(bus, spin_us=spin_us)
-    return CanTpChannel(tpbus, Channel(cfg, addr), owns_bus_loop=True)
+    return CanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max)

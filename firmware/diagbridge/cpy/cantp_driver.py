@@ -9,7 +9,7 @@ thread that owns the engine: what the blocking facade's loop does with
 from diagbridge.clock import due
 from diagbridge.codes import N_OK
 from diagbridge.cpy.cantp_base import TransportError
-from diagbridge.cpy.cantp_engine import CanTpEngine, Slot, TxRequest
+from diagbridge.cpy.cantp_engine import CanTpEngine, RxMessage, Slot, TxRequest
 from diagbridge.cpy.clock import now_us
 
 __all__ = ["LoopDriver"]
@@ -134,8 +134,9 @@ class LoopDriver:
             return
         m = self.machine
         try:
-            if item.__class__ is bytes:
-                m.feed_pdu(now_us(), item, len(item))
+            if item.__class__ is RxMessage:
+                data = item.data
+                m.feed_pdu(now_us(), data, len(data))
             elif isinstance(item, TransportError) and item.result is not None:
                 m.rx_failed(now_us(), item.result)
             else:

@@ -6,14 +6,19 @@ asyncio fronts (``cantp_can``, ``cantp_aio``).
   ``bus.send``, dispatch events.  It holds no protocol logic: segmentation,
   flow control, STmin and every N_* timer stay in the core.  Not thread-safe:
   only the I/O loop that owns it calls it.
-* ``Slot`` / ``TxRequest``: a channel's loop-side state and one send in flight.
+* ``Slot`` / ``TxRequest``: a channel's loop-side state and one send in flight;
+  ``RxMessage``: what a channel's front receives (``data``, ``functional``,
+  ``ts_us`` = the loop's tick when the message completed).
+* ``abort`` (a caller's send timeout ran out: the core's ``abort_tx``, the bus
+  goes quiet) and ``hold`` (flow-control backpressure: FC.WAIT while any
+  reason to hold is set) are the fronts' controls, loop thread only.
 * drivers (``cantp_driver.LoopDriver``): tester machines run inside the loop;
   ``step`` runs their timers and waits for their deadlines too.
 
 Keyword arguments, errors, the node contract: ``cantp_base``.
 """
 import logging
-from collections import deque
+from collections import deque, namedtuple
 from time import monotonic_ns as _monotonic_ns
 
 import can
@@ -30,7 +35,19 @@ from diagbridge.cpy.cantp_base import (DEFAULT_CFG, TransportError, copies_on_se
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CanTpEngine", "Slot", "TxRequest", "MAX_BURST"]
+__all__ = ["CanTpEngine", "Slot", "TxRequest", "RxMessage", "RxFlow", "MAX_BURST",
+           "HOLD_APP", "HOLD_QUEUE"]
+
+#: One received message: ``data`` (bytes), ``functional`` (True when it came
+#: functionally addressed, a single frame to the channel's ``func_rx_id``) and
+#: ``ts_us``, the bus loop's tick (``diagbridge.clock``, us, wrapping at 2**29)
+#: of the step that completed it.
+RxMessage = namedtuple("RxMessage", ("data", "functional", "ts_us"))
+
+#: Reasons for ``CanTpEngine.hold``: the application asked (``hold()``), the
+#: front's receive queue is full (``rx_queue_max``).
+HOLD_APP = 1
+HOLD_QUEUE = 2
 
 #: Frames popped per loop iteration at most, so that a long BS=0 burst never
 #: keeps received frames (other channels' flow control) waiting.
@@ -52,7 +69,7 @@ class Slot:
     """Loop-side state of one channel: its core Channel, the front's delivery
     callable (bytes or TransportError) and the queue of its send requests.
     For a node (``add_node``) ``channel`` is the node and ``deliver`` None."""
-    __slots__ = ("channel", "deliver", "pending", "current", "name")
+    __slots__ = ("channel", "deliver", "pending", "current", "name", "hold")
 
     def __init__(self, channel: Channel, deliver, name: str) -> None:
         self.channel = channel
@@ -60,6 +77,7 @@ class Slot:
         self.pending = deque()
         self.current = None
         self.name = name
+        self.hold = 0                   # HOLD_* bits set (see CanTpEngine.hold)
 
 
 # python-can Message flags by the core's frame flags (index = flags & 7)
@@ -70,6 +88,7 @@ _MSG_FLAGS = tuple((bool(f & FLAG_EXT), bool(f & FLAG_FD), bool(f & FLAG_BRS))
 class CanTpEngine:
     """The runner body for one python-can bus shared by many channels.
 
+    Delivers ``RxMessage`` objects (or a ``TransportError``) to a slot.
     ``step(now, msgs)`` feeds the received ``can.Message`` objects, runs the
     timers, starts queued requests, sends what the core pops (at most
     ``MAX_BURST`` frames) and dispatches events; it returns the tick at which
@@ -85,6 +104,7 @@ class CanTpEngine:
         self._rings = ()            # the channels' event rings (skip empty polls)
         self._waiting = []          # slots with a request not yet started
         self._again = False
+        self._now = 0               # tick of the running step (RxMessage.ts_us)
         self._drivers = []          # LoopDrivers running tester machines here
         self._send_timeout_s = ()   # by tx_tag: N_As (sender) / N_Ar (FC)
         # by frame flags: one Message object re-filled per frame when the bus
@@ -164,9 +184,44 @@ class CanTpEngine:
             self._waiting.append(slot)
         self._again = True              # from a dispatch in step(): start it at once
 
+    def abort(self, slot: Slot, req: TxRequest) -> None:
+        """The caller stopped waiting for ``req``: if it is being transmitted,
+        the core abandons it (no further frame, a late FC is ignored) and the
+        next queued send starts; if it is still queued, it never starts."""
+        req.abandoned = True
+        if slot.current is not req:
+            return                      # queued (skipped by _start) or finished
+        slot.current = None
+        if slot in self.slots:
+            slot.channel.abort_tx()
+            if slot.pending:
+                if slot not in self._waiting:
+                    self._waiting.append(slot)
+                self._again = True
+        log.info("%s: send abandoned by its caller: transfer aborted", slot.name)
+
+    def hold(self, slot: Slot, why: int, on: bool) -> bool:
+        """Set (``on``) or clear a reason ``why`` (``HOLD_*``) to hold the
+        slot's receptions: while any is set the channel answers a first frame
+        or a block end with FC.WAIT (core ``hold()``, at most ``wft_max`` in a
+        row); when the last is cleared it sends FC.CTS (core ``ready()``).
+        Returns True when a step should run soon (an FC may be due)."""
+        h = slot.hold | why if on else slot.hold & ~why
+        if h == slot.hold or slot not in self.slots:
+            slot.hold = h
+            return False
+        slot.hold = h
+        if h:
+            slot.channel.hold()
+            return False
+        slot.channel.ready((_monotonic_ns() // 1000) & TICKS_MASK)
+        self._again = True
+        return True
+
     # -- the body ------------------------------------------------------------
     def step(self, now: int, msgs) -> "int | None":
         mux = self._io
+        self._now = now
         if msgs:
             feed = mux.feed_frame
             rings = self._rings
@@ -276,7 +331,8 @@ class CanTpEngine:
                 continue                # a node's own event: its poll() handled it
             ch = mux.channel
             if ev == EV_RX_DONE:
-                slot.deliver(bytes(ch.payload[:ch.length]))
+                slot.deliver(RxMessage(bytes(ch.payload[:ch.length]),
+                                       ch.ta_type == TA_FUNCTIONAL, self._now))
             elif ev == EV_RX_FAILED:
                 log.info("%s: reception failed: %s", slot.name, code_name(ch.result))
                 slot.deliver(transport_error(ch.result, "reception"))
@@ -294,3 +350,45 @@ class CanTpEngine:
                     log.info("%s: abandoned send ended: %s", slot.name, code_name(ch.result))
                 req.finish(err)
 
+
+
+class RxFlow:
+    """A front's receive queue with ``rx_queue_max`` backpressure: once that
+    many items wait, the channel is held (``HOLD_QUEUE``: FC.WAIT to a
+    segmented sender); as soon as the application takes one, ``release``
+    lets it go on.  Single frames cannot be held: they are queued anyway.
+
+    ``deliver`` and ``release`` run in the loop thread; the front reads
+    ``held`` after each get and, if set, has ``release`` run there.  (The
+    flag is set before the queue is counted again, so a get racing with a
+    hold either sees the flag or is seen by the second count.)"""
+    __slots__ = ("_engine", "slot", "_put", "_qsize", "_max", "held")
+
+    def __init__(self, engine: CanTpEngine, put, qsize, rx_queue_max: "int | None") -> None:
+        if rx_queue_max is not None and (not isinstance(rx_queue_max, int)
+                                         or isinstance(rx_queue_max, bool) or rx_queue_max < 1):
+            raise ValueError("rx_queue_max")
+        self._engine = engine
+        self.slot = None
+        self._put = put
+        self._qsize = qsize
+        self._max = rx_queue_max
+        self.held = False
+
+    def deliver(self, item) -> None:
+        self._put(item)
+        m = self._max
+        if m is None or self.held or self._qsize() < m:
+            return
+        self.held = True
+        if self._qsize() >= m:
+            self._engine.hold(self.slot, HOLD_QUEUE, True)
+        else:
+            self.held = False
+
+    def release(self) -> bool:
+        """True when a step should run soon (an FC.CTS may be due)."""
+        if self.held and self._qsize() < self._max:
+            self.held = False
+            return self._engine.hold(self.slot, HOLD_QUEUE, False)
+        return False
