@@ -26,3 +26,10 @@ except TypeError:
 
     class ConfigError(DiagbridgeError):
         pass
+
+
+def config_int(name, v, lo, hi):
+    """v if it is an int (not a bool) in lo..hi, else ConfigError(name)."""
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ConfigError(name)
+    return v

@@ -47,17 +47,12 @@ from diagbridge.ecu import EV_ECU_RESET
 from diagbridge.gateway_jobs import pump_client, Replies
 from diagbridge.gateway_session import end_session, drop_job
 from diagbridge import gateway_req
+from diagbridge.errors import config_int as _int
 
 _RAW_FREE = const(0)
 _RAW_QUEUED = const(1)
 _RAW_SENT = const(2)
 _SPINS = const(6)
-
-
-def _int(name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(name)
-    return v
 
 
 class GatewayConfig:

@@ -2,7 +2,7 @@
 #
 # Unit-suffixed ints, defaults from ISO 15765-2, validated at construction;
 # a bad field raises ConfigError naming it.  No side effects.
-from diagbridge.errors import ConfigError
+from diagbridge.errors import ConfigError, config_int as _int
 from diagbridge.cantp.pci import is_valid_len, stmin_from_us
 
 _MS_MAX = 200000            # 200 s: well under half the 2**29 us tick period
@@ -11,12 +11,6 @@ _PDU_MAX = 0x3FFFFFFE       # FF_DL above this is always an overflow (small ints
 
 def _ms(name, v):
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= _MS_MAX:
-        raise ConfigError(name)
-    return v
-
-
-def _int(name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise ConfigError(name)
     return v
 

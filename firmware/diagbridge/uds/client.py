@@ -58,6 +58,7 @@ from diagbridge.errors import ConfigError, UsageError
 from diagbridge.evq import EventQueue
 from diagbridge.keepalive import (KeepAlive, KeepAliveConfig, REQ_START, REQ_STOP, REQ_TOUCH,
                                   EV_SEND as _KA_SEND, EV_FAILED as _KA_FAILED)
+from diagbridge.errors import config_int as _int
 
 EV_SEND = const(1)
 EV_DONE = const(2)
@@ -220,12 +221,6 @@ class UdsClientConfig:
         self.keepalive_functional = bool(keepalive_functional)
         self.stray_max = _int("stray_max", stray_max, 1, 4095)
         self.events = _int("events", events, 4, 255)
-
-
-def _int(name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(name)
-    return v
 
 
 class UdsClient:

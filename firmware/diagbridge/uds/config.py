@@ -6,19 +6,13 @@
 # field raises ConfigError naming it.  P2/P2* may be overridden per session
 # by the profile ("sessions": {0x03: {"p2_ms": .., "p2star_ms": ..}}).
 from diagbridge._compat import const
-from diagbridge.errors import ConfigError
+from diagbridge.errors import ConfigError, config_int as _int
 from diagbridge.uds.profile import sessions_set, key_int
 from diagbridge.uds.service import ServiceSpec, SubFunction, NON_DEFAULT
 
 DEFAULT_SESSION = const(0x01)
 
 _MS_MAX = 200000            # well under half the 2**29 us tick period
-
-
-def _int(name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(name)
-    return v
 
 
 class UdsServerConfig:
