@@ -6,6 +6,9 @@
 from diagbridge.codes import OK, LINK_REFUSED, LINK_MALFORMED, LINK_OVERSIZE, LINK_UNEXPECTED
 from diagbridge.gateway import GatewayConfig
 from diagbridge.link import proto as P
+from diagbridge.link.cobs import encode_frame, frame_size
+from diagbridge.link.msgpack import (pack_array_header, pack_map_header, pack_int, pack_bool,
+                                     pack_bin, pack_str, _be)
 from test_gateway_util import logged_in, merge, ENGINE, GEARBOX
 from support import run_locked
 
@@ -199,3 +202,70 @@ def test_values_the_core_would_trip_over_later_are_refused_up_front():
     assert text == "bad field: channel"
     st = h.ok(P.MSG_REQ_STATUS, {})
     assert st[P.K_STATS]["handler_faults"] == 0 and st[P.K_CHANNELS] == [2]
+
+
+def _raw_request(kind, rid, pairs):
+    """[kind, rid, {k: v, ...}] packed by hand, so a key may appear twice and
+    keys may be of any type (pairs: (key, value) with int/bool/float/str keys
+    and int or bytes values)."""
+    buf = bytearray(256)
+    i = pack_array_header(buf, 0, 3)
+    i = pack_int(buf, i, kind)
+    i = pack_int(buf, i, rid)
+    i = pack_map_header(buf, i, len(pairs))
+    for k, val in pairs:
+        if isinstance(k, float):
+            buf[i] = 0xCB               # float 64
+            i = _be(buf, i + 1, _f64_bits(k), 8)
+        elif isinstance(k, (bool, int)) and not isinstance(k, bool):
+            i = pack_int(buf, i, k)
+        elif isinstance(k, bool):
+            i = pack_bool(buf, i, k)
+        else:
+            b = k.encode()
+            i = pack_str(buf, i, b, len(b))
+        if isinstance(val, int):
+            i = pack_int(buf, i, val)
+        else:
+            i = pack_bin(buf, i, val, len(val))
+    out = bytearray(frame_size(i))
+    n = encode_frame(buf, i, out)
+    return bytes(out[:n])
+
+
+def _f64_bits(x):
+    # only the values used below (no struct on every port)
+    return {15.0: 0x402E000000000000}[x]
+
+
+def test_an_ambiguous_body_is_refused_before_the_role_is_judged():
+    # A diagnostic host may read (22) but not reset (11).  A body holding the
+    # data key twice would be judged on one copy and run with the other; a
+    # key that equals K_DATA only after decoding (15.0 == 15) does the same
+    # through the handler's dict.  Every such body is LINK_MALFORMED, for
+    # every role, and nothing reaches the bus.
+    assert P.K_DATA == 15               # the float alias below hits it
+    alias = 15.0
+    for role in (P.ROLE_DIAGNOSTIC, P.ROLE_FULL):
+        v, h = logged_in(role)
+        h.open(1, ENGINE)
+        assert h.uds(1, b"\x22\xf1\x90")[P.K_RESULT] == OK
+        frames = v.buses[0].frames
+        bad = (((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), (P.K_DATA, b"\x11\x01")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x11\x01"), (P.K_DATA, b"\x22\xf1\x90")),
+               ((P.K_CHANNEL, 1), (P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), (alias, b"\x11\x01")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), ("x", b"\x11\x01")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), (True, b"\x11\x01")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), (256, b"\x11\x01")),
+               ((P.K_CHANNEL, 1), (P.K_DATA, b"\x22\xf1\x90"), (-1, b"\x11\x01")))
+        rid = 1000
+        for pairs in bad:
+            rid += 1
+            v.link.feed(_raw_request(P.MSG_REQ_UDS, rid, pairs))
+            m = h.take(lambda m, rid=rid: m[1] == rid, 1000000)
+            assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED, (role, pairs, m)
+        h.run(300000)
+        assert v.buses[0].frames == frames and v.ecu("engine").requests == 1, role
+        # the same request, unambiguous, still works
+        assert h.uds(1, b"\x22\xf1\x90")[P.K_RESULT] == OK

@@ -86,7 +86,11 @@ def test_malformed_input_never_raises():
            b"\x81\x91\x00\x01",                 # an array as a map key
            b"\xdd\xff\xff\xff\xff",             # a huge count with no items
            b"\x91" * 40 + b"\x00",             # nesting deeper than MAX_DEPTH
-           b"\xd9\x02\xff\xfe")                 # not utf-8 (CPython rejects it)
+           b"\xd9\x02\xff\xfe",                 # not utf-8 (CPython rejects it)
+           b"\x82\x0f\x01\x0f\x02",             # a key twice: which value is meant?
+           b"\x82\x01\x00\xc3\x00",             # 1 and True: one key once decoded
+           b"\x82\x0f\x00\xcb\x40\x2e" + bytes(6) + b"\x00",   # 15 and 15.0
+           b"\x91\x82\xa1a\x00\xa1a\x01")       # nested maps too
     for enc in bad:
         r = Reader(enc, 0, len(enc))
         v = r.read_obj()

@@ -415,6 +415,9 @@ class Reader:
             if not self.ok:
                 return None
             try:
+                if k in out:            # a duplicate (also 1 vs True vs 1.0):
+                    self._fail()        # ambiguous, so malformed
+                    return None
                 out[k] = v
             except TypeError:           # an unhashable key (array or map)
                 self._fail()

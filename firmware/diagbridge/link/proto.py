@@ -10,6 +10,11 @@
 #                                ref:  request id, event sequence number or 0
 #                                body: a map with K_* integer keys (or nil)
 #
+# A body's top-level keys are ints 0..255, each at most once; maps at any
+# depth hold no key twice (nor two keys equal once decoded, e.g. 15 and
+# 15.0).  Anything else is LINK_MALFORMED before the role is judged: the
+# role policy and the handler must read one and the same value.
+#
 # Keys are small ints so a message stays compact and a receiver ignores keys
 # it does not know: adding an optional key does not need a new version.
 # HELLO, HELLO_ACK and ERROR keep this layout and K_VERSION in every future

@@ -14,14 +14,22 @@
 #
 # An id stays outstanding from add() until finish(), so the host can have at
 # most `credits` requests unanswered.  Allocation-free.
-from diagbridge.codes import OK, LINK_NO_CREDIT, LINK_UNEXPECTED, LINK_REFUSED, LINK_UNSUPPORTED
+#
+# The role is judged on the body the handler will decode, so add() first
+# refuses any body it cannot judge unambiguously (LINK_MALFORMED): a map
+# whose top-level keys are not ints 0..255 each present once, or a
+# malformed item.  Otherwise a body holding K_DATA twice would be judged on
+# one copy and executed with the other (the decoder keeps the last).
+from diagbridge.codes import (OK, LINK_NO_CREDIT, LINK_UNEXPECTED, LINK_REFUSED,
+                              LINK_UNSUPPORTED, LINK_MALFORMED)
 from diagbridge.link import proto as P
-from diagbridge.link.msgpack import Reader, T_MAP
+from diagbridge.link.msgpack import Reader, T_MAP, T_INT, T_NIL
 
 _T_KIND = b"unknown message kind"
 _T_PRIV = b"role too low for this request"
 _T_CREDIT = b"no request credit left"
 _T_ID = b"request id already in use"
+_T_BODY = b"body: not a map of unique int keys 0..255"
 
 
 class RequestSlots:
@@ -43,6 +51,7 @@ class RequestSlots:
         self.end = 0
         self.text = b""                     # why add() refused
         self._rd = Reader()
+        self._seen = bytearray(32)          # key bitmap for _body_ok()
 
     def clear(self):
         for j in range(self.credits):
@@ -59,6 +68,9 @@ class RequestSlots:
         if not P.is_known_request(kind):
             self.text = _T_KIND
             return LINK_UNSUPPORTED
+        if not self._body_ok(src, start, end):
+            self.text = _T_BODY
+            return LINK_MALFORMED
         sid = -1
         sub = -1
         if kind == P.MSG_REQ_UDS or kind == P.MSG_REQ_KWP:
@@ -97,6 +109,32 @@ class RequestSlots:
         self._kind[i] = kind
         self._n += 1
         return OK
+
+    def _body_ok(self, src, start, end):
+        """True if the body is nil (no keys) or one map whose top-level keys
+        are ints 0..255, each once, with every value well formed and nothing
+        after the map."""
+        r = self._rd
+        r.reset(src, start, end)
+        t = r.head()
+        if t == T_NIL:
+            return r.pos == end
+        if t != T_MAP:
+            return False
+        seen = self._seen
+        for j in range(len(seen)):
+            seen[j] = 0
+        for _ in range(r.n):
+            if r.head() != T_INT or not 0 <= r.n <= 255:
+                return False
+            k = r.n
+            bit = 1 << (k & 7)
+            if seen[k >> 3] & bit:
+                return False
+            seen[k >> 3] |= bit
+            if not r.skip():
+                return False
+        return r.ok and r.pos == end
 
     def release(self):
         """Free the slot of the request take() handed out, if any."""
