@@ -14,7 +14,7 @@ from diagbridge.link.cobs import encode_frame, frame_size
 from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_UP
 from diagbridge_host.errors import LinkAuthError, LinkError, LinkRefused, LinkVersionError
 from diagbridge_host.link import (HostLink, LinkUp, Response, RequestFailed, GatewayEvent,
-                                  Dropped, LinkLost, READY, FAILED)
+                                  Dropped, LinkLost, READY, FAILED, LOST)
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
@@ -242,3 +242,79 @@ def test_silent_gateway_is_lost_and_heartbeats_flow():
     assert host.data_to_send()                  # our heartbeat
     host.on_timer(10.0)
     assert host.state == "lost" and isinstance(events(host)[-1], LinkLost)
+
+
+def _gw_frame(obj_bytes):
+    out = bytearray(frame_size(len(obj_bytes)))
+    n = encode_frame(obj_bytes, len(obj_bytes), out)
+    return bytes(out[:n])
+
+
+def test_malformed_messages_are_counted_and_the_link_goes_on():
+    # Messages with a good CRC that the host cannot use: not an array, short,
+    # a non-map body, wrong key/value types deep inside known kinds.  Each is
+    # counted in `malformed` and dropped; nothing raises out of
+    # receive_bytes(), the link stays READY and the next good answer arrives.
+    gw, host = pair()
+    host.connect(0.0)
+    pump(gw, host)
+    events(host)
+    rid = host.request(0.0, P.MSG_REQ_STATUS, {})
+    pump(gw, host)
+    bad = [msgpack.packb(x, use_bin_type=True) for x in (
+        5, "x", [], [P.MSG_RESPONSE], [P.MSG_RESPONSE, rid], [True, rid, {}],
+        [P.MSG_RESPONSE, rid, 7], [P.MSG_RESPONSE, rid, [1, 2]], [P.MSG_RESPONSE, rid, b"ab"],
+        [P.MSG_EV_CAN_RX, 0, "body"], [P.MSG_CREDIT, 0, {P.K_CREDITS: "many"}],
+        [P.MSG_CREDIT, 0, {P.K_CREDITS: [1]}], [P.MSG_EV_DROPPED, 0, {P.K_COUNTS: 5}],
+        [P.MSG_EV_DROPPED, 0, {P.K_COUNTS: {"a": "b"}}], [P.MSG_BYE, 0, {P.K_CODE: "x"}])]
+    bad.append(b"\xc1")                             # never-used byte
+    bad.append(b"\x93\x01\x02")                     # truncated array
+    for b in bad:
+        host.receive_bytes(0.0, _gw_frame(b))
+    assert host.state == READY, host.state
+    assert host.malformed == len(bad) and host.frame_faults["malformed"] == len(bad)
+    assert not [e for e in events(host) if isinstance(e, LinkLost)]
+    gw.poll()
+    gw.poll()
+    gw.respond(0, rid, 0)
+    pump(gw, host)
+    (rsp,) = events(host)
+    assert isinstance(rsp, Response) and rsp.req_id == rid
+
+
+def test_random_messages_never_break_the_host_link():
+    # 3000 random and mutated messages with good CRCs: none raises, the link
+    # stays up and answers what it can.
+    import random
+    rnd = random.Random(16)
+    gw, host = pair()
+    host.connect(0.0)
+    pump(gw, host)
+    kinds = [P.MSG_RESPONSE, P.MSG_ERROR, P.MSG_CREDIT, P.MSG_EV_CAN_RX, P.MSG_EV_DROPPED,
+             P.MSG_BYE, P.MSG_HEARTBEAT, P.MSG_HELLO_ACK, P.MSG_CHALLENGE, P.MSG_AUTH_OK]
+
+    keys = [P.K_DATA, P.K_CODE, P.K_CREDITS, P.K_COUNTS, P.K_TEXT, P.K_VERSION, "k"]
+
+    def junk(d=0):
+        c = rnd.randrange(8 if d < 3 else 5)
+        if c == 5:
+            return [junk(d + 1) for _ in range(rnd.randrange(3))]
+        if c == 6:
+            return {rnd.choice(keys): junk(d + 1) for _ in range(rnd.randrange(3))}
+        if c == 7:
+            return {P.K_COUNTS: {rnd.choice([1, "a", None]): junk(3)}}
+        return [None, rnd.randrange(-3, 300), "s", b"\x00\x01", 1.5][c]
+
+    for _ in range(3000):
+        msg = [rnd.choice(kinds), rnd.randrange(0, 70000), junk()]
+        try:
+            enc = msgpack.packb(msg, use_bin_type=True)
+        except (TypeError, ValueError):
+            continue
+        host.receive_bytes(0.0, _gw_frame(enc))
+        if host.state != READY:                     # a BYE is a clean link loss
+            assert host.state == LOST
+            gw, host = pair()
+            host.connect(0.0)
+            pump(gw, host)
+        events(host)

@@ -73,3 +73,29 @@ def test_sandbox_escapes_are_rejected(tmp_path):
         assert ask(s, T0, _req(2, p)) == h("7F 38 31"), p
     assert ask(s, T0, _req(5, b"up")) == h("7F 38 31")
     assert outside.read_bytes() == b"secret"
+
+
+def test_a_planted_part_file_is_never_followed(tmp_path):
+    # '<name>.part' planted as a symlink (to a file outside the sandbox, or a
+    # dangling one), a FIFO or a folder: AddFile, ReplaceFile and ResumeFile
+    # answer 0x31 and nothing outside the sandbox changes.  A stale regular
+    # '.part' from an aborted write is replaced by a fresh file.
+    box = tmp_path / "box"
+    box.mkdir()
+    outside = tmp_path / "victim.bin"
+    outside.write_bytes(b"keep me")
+    s = _srv(box)
+    planted = {"a.bin": lambda p: os.symlink(str(outside), p),
+               "b.bin": lambda p: os.symlink(str(tmp_path / "nowhere"), p),
+               "c.bin": os.mkfifo,
+               "d.bin": os.mkdir}
+    for name, plant in planted.items():
+        plant(str(box / (name + ".part")))
+        for mode in (1, 3, 6):              # AddFile, ReplaceFile, ResumeFile
+            assert ask(s, T0, _req(mode, name.encode(), 4)) == h("7F 38 31"), (name, mode)
+    assert outside.read_bytes() == b"keep me"
+    assert not (tmp_path / "nowhere").exists()
+    (box / "e.bin.part").write_bytes(b"stale data")
+    assert ask(s, T0, _req(1, b"e.bin", 4))[:2] == h("78 01")
+    assert (box / "e.bin.part").read_bytes() == b""
+    assert not (box / "e.bin.part").is_symlink()

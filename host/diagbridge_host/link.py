@@ -95,6 +95,7 @@ class HostLink:
         self.dropped_total = 0
         self.lost_events = 0            # gaps in the event sequence (frames lost on the wire)
         self.unexpected = 0             # replies to no outstanding request
+        self.malformed = 0              # messages with a good CRC the host could not use
         self._host_nonce = b""
         self._gw_nonce: Optional[bytes] = None
         self._outstanding: dict = {}    # req_id -> kind
@@ -109,7 +110,7 @@ class HostLink:
     @property
     def frame_faults(self) -> dict:
         return {"bad_crc": self._rx.bad_crc, "oversize": self._rx.oversize,
-                "truncated": self._rx.truncated}
+                "truncated": self._rx.truncated, "malformed": self.malformed}
 
     # ---- application side -------------------------------------------------------
     def connect(self, now: float) -> None:
@@ -256,18 +257,35 @@ class HostLink:
         return hmac.new(self._key, m, hashlib.sha256).digest()
 
     def _on_frame(self, now, payload):
+        # A frame with a good CRC can still carry a message we cannot use (not
+        # [int, int, map-or-nil], or a value of the wrong type deep inside):
+        # it is counted in `malformed` and dropped; the link goes on.  Only the
+        # handshake's own LinkErrors leave here.
         try:
             msg = msgpack.unpackb(payload, raw=False, strict_map_key=False)
             kind, ref, body = msg[0], msg[1], msg[2]
-            if not isinstance(kind, int) or not isinstance(ref, int):
-                raise ValueError("kind/ref")
-        except Exception:
-            log.warning("malformed message from gateway: %r", payload[:32])
+            if (not isinstance(kind, int) or not isinstance(ref, int)
+                    or isinstance(kind, bool) or isinstance(ref, bool)
+                    or not (body is None or isinstance(body, dict))):
+                raise ValueError("not [kind, ref, body]")
+        except Exception:               # noqa: BLE001 (msgpack raises several kinds)
+            self._malformed(payload)
             return
         if body is None:
             body = {}
         if self.state in (CLOSED, FAILED, IDLE):
             return
+        try:
+            self._dispatch(now, kind, ref, body)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+            self._malformed(payload)
+
+    def _malformed(self, payload):
+        self.malformed += 1
+        log.warning("malformed message from gateway (%d so far): %r", self.malformed,
+                    payload[:32])
+
+    def _dispatch(self, now, kind, ref, body):
         if self._silent_at is not None:
             self._silent_at = now + self._silent_s
         if kind == P.MSG_HELLO_ACK:

@@ -6,9 +6,14 @@ components, backslash or drive colon) come first, then the resolved real path
 (symlinks followed) must stay inside the sandbox, so a symlink pointing out of
 it is refused too (0x31).  A file being written lives in '<name>.part' and
 replaces the old one atomically (os.replace after fsync) at
-RequestTransferExit; an interrupted one is what ResumeFile continues.
+RequestTransferExit; an interrupted one is what ResumeFile continues.  The
+'.part' file is opened with O_NOFOLLOW (a new one with O_EXCL after a stale
+regular one is removed) and must be a regular file: a symlink, FIFO or
+folder planted under that name is refused (0x31), never followed.
 """
+import errno
 import os
+import stat
 
 from diagbridge.uds.files import check_path
 
@@ -18,12 +23,44 @@ _NRC_GPF = 0x72
 _PART = ".part"
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+class _NotRegular(Exception):
+    """The '.part' name is taken by something that is not a regular file."""
+
+
+def _open_part(part, resume):
+    """A file object on the regular file `part`: the existing one (resume) or
+    a new, empty one.  Raises _NotRegular or OSError."""
+    if resume:
+        fd = os.open(part, os.O_RDWR | _NOFOLLOW | _BINARY)
+    else:
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if not stat.S_ISREG(st.st_mode):
+                raise _NotRegular()
+            os.remove(part)             # a stale regular file from an aborted write
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular()
+        return os.fdopen(fd, "r+b")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class _WriteTarget:
-    def __init__(self, part, final, size, pos):
+    def __init__(self, part, final, size, pos, resume):
         self._part = part
         self._final = final
         self._size = size
-        self._fh = open(part, "r+b" if pos else "wb")
+        self._fh = _open_part(part, resume)
         self._fh.truncate(pos)
 
     def read(self, addr, out, off, count):     # downloads only write
@@ -112,17 +149,21 @@ class OsFileStore:
         part = full + _PART
         try:
             if resume:
-                if not os.path.isfile(part):
+                if os.path.islink(part) or not os.path.isfile(part):
                     return _NRC_ROOR
                 pos = os.path.getsize(part)
                 if pos > size:
                     return _NRC_ROOR
-                return _WriteTarget(part, full, size, pos), pos
+                return _WriteTarget(part, full, size, pos, True), pos
             os.makedirs(os.path.dirname(full), exist_ok=True)
             if self._real(path) != full:    # a symlinked parent appeared meanwhile
                 return _NRC_ROOR
-            return _WriteTarget(part, full, size, 0), 0
-        except OSError:
+            return _WriteTarget(part, full, size, 0, False), 0
+        except _NotRegular:
+            return _NRC_ROOR
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.EEXIST):     # swapped in meanwhile
+                return _NRC_ROOR
             return _NRC_UDNA
 
     def open_read(self, path):
