@@ -1,5 +1,5 @@
 """The ``diagbridge`` host subcommands (diagbridge_host.cli, also reached
-through the console script diagbridge.cpy.cli) against sim:// in-process,
+through the console script diagbridge_host.main) against sim:// in-process,
 and against the gateway daemon on a virtual bus where state must survive
 between commands (clear then read) or traffic is needed (monitor).  Real
 clocks: behaviour only, generous timeouts."""
@@ -10,7 +10,7 @@ import time
 import can
 import pytest
 
-from diagbridge.cpy import cli as gw_cli
+from diagbridge_host import main as gw_cli
 from diagbridge.link import proto as P
 from diagbridge_host import cli
 from diagbridge_host.cli_jobs import Progress

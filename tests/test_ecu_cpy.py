@@ -18,7 +18,7 @@ from diagbridge.ecu import Ecu, EV_ECU_RESET, EV_SESSION_CHANGED
 from diagbridge.uds.config import UdsServerConfig
 from diagbridge.cpy.cantp_can import CanTpBus, open_channel
 from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu, load_profile_spec
-from diagbridge.cpy import cli
+from diagbridge_host import main as cli
 
 T = 10.0
 VIN = b"W0L000043MB541326"
@@ -261,7 +261,7 @@ def test_cli_serves_until_sigterm_in_process(capsys):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_subprocess_stops_cleanly_on_a_signal(sig):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.Popen([sys.executable, "-m", "diagbridge.cpy.cli", "ecu", "--profile",
+    p = subprocess.Popen([sys.executable, "-m", "diagbridge_host.main", "ecu", "--profile",
                           "engine", "--interface", "virtual", "--channel", "sub", "-v"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          cwd=ROOT)
@@ -282,4 +282,4 @@ def test_cli_subprocess_stops_cleanly_on_a_signal(sig):
 def test_console_script_is_declared():
     with open(os.path.join(ROOT, "pyproject.toml")) as f:
         text = f.read()
-    assert 'diagbridge = "diagbridge.cpy.cli:main"' in text
+    assert 'diagbridge = "diagbridge_host.main:main"' in text

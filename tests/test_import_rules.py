@@ -15,6 +15,9 @@ HOST_MAY_USE = ("diagbridge.link", "diagbridge.codes", "diagbridge.errors", "dia
 # ... plus the simulated vehicle, only for the sim:// transport (an in-process
 # gateway), imported inside the function that opens it.
 HOST_SIM_TRANSPORT = os.path.join(HOST, "transports", "sim.py")
+# ... plus the ECU runner, only for the `diagbridge ecu` command of the entry
+# point, imported inside the function that runs it.
+HOST_ENTRY = os.path.join(HOST, "main.py")
 
 
 def _modules(folder):
@@ -88,7 +91,19 @@ def test_host_imports_only_the_wire_format_and_codes():
                 continue
             if path == HOST_SIM_TRANSPORT and m.startswith("diagbridge.sim"):
                 continue
+            if path == HOST_ENTRY and m == "diagbridge.cpy.ecu_runner":
+                continue
             bad.append((os.path.relpath(path, ROOT), m))
+    assert bad == []
+
+
+def test_the_firmware_never_imports_the_host_package():
+    """No arrow back: the `diagbridge` command lives in the host package."""
+    bad = []
+    for path in _modules(FIRMWARE):
+        for m in _imports(path):
+            if m.split(".")[0] == "diagbridge_host":
+                bad.append((os.path.relpath(path, ROOT), m))
     assert bad == []
 
 

@@ -27,6 +27,7 @@ from diagbridge_host.connection import Connection, connect
 from diagbridge_host.errors import (DiagbridgeError, LinkAuthError, LinkError, LinkRefused,
                                     LinkTimeout, NegativeResponseError, UdsError, UdsTimeout,
                                     UsageError)
+from diagbridge_host.cli_common import CliError, _free_channel, _key_bytes, _open, _say
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ __all__ = ["main", "add_commands", "run", "parse_ecu", "read_key_file", "COMMAND
 DEFAULT_URL = "tcp://127.0.0.1:6520"
 COMMANDS = ("scan", "read-did", "dtc", "flash", "monitor", "status")
 _ROLES = ("monitor", "diagnostic", "full")
-
-
-class CliError(Exception):
-    """A failure with a message for the user (exit status 1)."""
 
 
 # ---- arguments ---------------------------------------------------------------------------
@@ -71,12 +68,6 @@ def _filter(text: str) -> Tuple[int, int]:
         return _hex(i), _hex(m) if m else (0x1FFFFFFF if _hex(i) > 0x7FF else 0x7FF)
     except ValueError:
         raise argparse.ArgumentTypeError("filter %r: write ID:MASK in hex (7E8:7F8)" % text)
-
-
-def _key_bytes(text: str) -> bytes:
-    if text.startswith("hex:"):
-        return bytes.fromhex(text[4:].strip())
-    return text.encode("utf-8")
 
 
 def read_key_file(path: str, role: str) -> bytes:
@@ -183,22 +174,7 @@ def _connect(args, default_role: str) -> Connection:
         raise CliError("%s" % e)
 
 
-def _say(err: TextIO, text: str) -> None:
-    print(text, file=err, flush=True)
-
-
 # ---- scan, read-did, dtc -----------------------------------------------------------------
-def _free_channel(conn: Connection) -> None:
-    """Skip channel ids another session left open on the gateway."""
-    used = conn.status().channels
-    while conn._next_channel in used:
-        conn._next_channel += 1
-
-
-def _open(conn: Connection, bus: int, ecu, **kw):
-    return conn.uds(bus, ecu[0], ecu[1], **kw)
-
-
 def cmd_scan(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     ids = args.ids or [(0x7E0 + i, 0x7E8 + i) for i in range(8)]
     _free_channel(conn)

@@ -11,17 +11,13 @@ from typing import Callable, Sequence, TextIO
 from diagbridge.link import proto as P
 
 from diagbridge_host import events as E
+from diagbridge_host.cli_common import CliError, _free_channel, _key_bytes, _open, _say
 from diagbridge_host.connection import Connection
 from diagbridge_host.uds import nrc_name
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Progress", "cmd_flash", "cmd_monitor"]
-
-
-def _cli():
-    from diagbridge_host import cli
-    return cli
 
 
 # ---- flash -------------------------------------------------------------------------------
@@ -74,11 +70,11 @@ def _flash_fields(pairs: Sequence[str]) -> dict:
     for p in pairs:
         k, sep, v = p.partition("=")
         if not sep:
-            raise _cli().CliError("--set %r: write FIELD=VALUE" % p)
+            raise CliError("--set %r: write FIELD=VALUE" % p)
         try:
             out[k.strip()] = int(v, 0)
         except ValueError:
-            raise _cli().CliError("--set %s: %r is not an integer" % (k, v))
+            raise CliError("--set %s: %r is not an integer" % (k, v))
     return out
 
 
@@ -87,18 +83,18 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
         with open(args.image, "rb") as fh:
             image = fh.read()
     except OSError as e:
-        raise _cli().CliError("image %s: %s" % (args.image, e.strerror or e))
+        raise CliError("image %s: %s" % (args.image, e.strerror or e))
     if not image:
-        raise _cli().CliError("image %s is empty" % args.image)
+        raise CliError("image %s is empty" % args.image)
     fields = _flash_fields(args.set)
     fields["security_level"] = args.security_level
-    _cli()._free_channel(conn)
+    _free_channel(conn)
     bar = Progress(len(image), err)
-    _cli()._say(err, "flashing %d bytes to 0x%03X at 0x%X" % (len(image), args.ecu[0], args.address))
-    with _cli()._open(conn, args.bus, args.ecu, func_tx_id=args.functional_id) as uds:
+    _say(err, "flashing %d bytes to 0x%03X at 0x%X" % (len(image), args.ecu[0], args.address))
+    with _open(conn, args.bus, args.ecu, func_tx_id=args.functional_id) as uds:
         rep = uds.flash(image, args.address, progress=bar.update,
                         on_step=lambda s: log.info("flash step: %s", s),
-                        key_algorithm=args.key_algorithm, secret=_cli()._key_bytes(args.secret),
+                        key_algorithm=args.key_algorithm, secret=_key_bytes(args.secret),
                         **fields)
     bar.finish()
     r = rep.report
@@ -111,7 +107,7 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
         if rep.nrc is not None:
             why = "negative response 0x%02X %s" % (rep.nrc, nrc_name(rep.nrc))
         hint = " (check --secret and --key-algorithm)" if step in ("seed", "key") else ""
-        raise _cli().CliError("flash FAILED at step %r: %s%s; steps: %s"
+        raise CliError("flash FAILED at step %r: %s%s; steps: %s"
                        % (step, why, hint, " ".join(rep.steps)))
     print("flash OK: %d bytes to 0x%03X at 0x%X in %.2f s (%.1f KiB/s), %d blocks, "
           "%d retries, CRC-32 %08X%s" % (r.get("bytes", len(image)), args.ecu[0], args.address,
@@ -127,7 +123,7 @@ def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     writer = can.Logger(args.log) if args.log else None
     n = dropped = 0
     end = time.monotonic() + args.duration_s if args.duration_s > 0 else None
-    _cli()._say(err, "listening on bus %d%s (Ctrl-C stops)" % (args.bus, "".join(
+    _say(err, "listening on bus %d%s (Ctrl-C stops)" % (args.bus, "".join(
         " filter %X:%X" % f for f in args.filter or ())))
     try:
         with conn.can_monitor(args.bus, filters=args.filter) as frames:
@@ -148,15 +144,15 @@ def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
                             dlc=len(ev.data), channel=ev.bus, is_rx=not ev.is_echo))
                 elif isinstance(ev, E.DropReport):
                     dropped += ev.total
-                    _cli()._say(err, "warning: the gateway dropped %d frames (this host fell behind)"
+                    _say(err, "warning: the gateway dropped %d frames (this host fell behind)"
                          % ev.total)
                 elif isinstance(ev, E.LinkLost):
-                    raise _cli().CliError("link to the gateway lost: %s" % ev.reason)
+                    raise CliError("link to the gateway lost: %s" % ev.reason)
     except KeyboardInterrupt:
         pass
     finally:
         if writer is not None:
             writer.stop()
-    _cli()._say(err, "%d frames%s%s" % (n, ", %d dropped by the gateway" % dropped if dropped else "",
+    _say(err, "%d frames%s%s" % (n, ", %d dropped by the gateway" % dropped if dropped else "",
                                  ", logged to %s" % args.log if args.log else ""))
     return 0

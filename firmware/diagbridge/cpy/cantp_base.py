@@ -216,13 +216,3 @@ def copies_on_send(bus) -> bool:
         return False
     return type(bus) is VirtualBus
 
-
-def __getattr__(name):
-    # the engine moved to cantp_engine (which imports this module): loaded on use
-    if name in ("CanTpEngine", "Slot", "TxRequest", "MAX_BURST"):
-        from diagbridge.cpy import cantp_engine
-        return getattr(cantp_engine, name)
-    if name == "LoopDriver":
-        from diagbridge.cpy.cantp_driver import LoopDriver
-        return LoopDriver
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
