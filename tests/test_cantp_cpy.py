@@ -17,8 +17,8 @@ from diagbridge.cantp import (Address, TpConfig, ADDR_NORMAL_11, ADDR_NORMAL_FIX
                               ADDR_NORMAL_29, ADDR_EXTENDED_29)
 from diagbridge.codes import N_ERROR, N_TIMEOUT_BS
 from diagbridge.errors import ConfigError, DiagbridgeError, UsageError
-from diagbridge.cpy.cantp_base import channel_config, copies_on_send, transport_error
-from diagbridge.cpy.cantp_can import (CanTpBus, TransportError, TransportTimeout,
+from diagbridge.cpy.cantp.base import channel_config, copies_on_send, transport_error
+from diagbridge.cpy.cantp.blocking import (CanTpBus, TransportError, TransportTimeout,
                                       open_channel)
 from diagbridge.cpy.clock import now_us
 
@@ -383,7 +383,7 @@ def test_caller_timeout_of_a_queued_send_never_starts_it(wire):
 def test_async_cancelled_send_aborts_and_recv_message(wire):
     """asyncio: a cancelled send aborts its transfer like a timeout does;
     recv_message tells a functional SF from a physical message."""
-    from diagbridge.cpy.cantp_aio import AsyncCanTpBus
+    from diagbridge.cpy.cantp.aio import AsyncCanTpBus
     spy, peer = wire(), wire()
 
     async def main():

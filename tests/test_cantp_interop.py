@@ -1,6 +1,6 @@
 """Interoperability with can-isotp 2.x on python-can's virtual bus (CPython).
 
-Our CanTpChannel (diagbridge.cpy.cantp_can) on one end, can-isotp's
+Our CanTpChannel (diagbridge.cpy.cantp.blocking) on one end, can-isotp's
 NotifierBasedCanStack on the other, in both directions: message sizes
 1..4095 and above (32-bit FF_DL escape), classical CAN and CAN FD (64-byte
 frames), every addressing format both stacks share, several BS/STmin
@@ -18,7 +18,7 @@ import pytest
 
 from diagbridge.codes import N_BUFFER_OVFLW, N_TIMEOUT_BS, N_TIMEOUT_CR, N_WRONG_SN
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_can import TransportError, TransportTimeout, open_channel
+from diagbridge.cpy.cantp.blocking import TransportError, TransportTimeout, open_channel
 
 T = 30.0                        # seconds: generous for a busy 2-core CI
 _seq = itertools.count()

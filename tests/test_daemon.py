@@ -1,4 +1,4 @@
-"""The gateway daemon (diagbridge.cpy.daemon) end to end, in real time: the
+"""The gateway daemon (diagbridge.cpy.gateway.daemon) end to end, in real time: the
 portable Gateway on a python-can virtual bus with a UDS ECU runner, served
 over TCP loopback and a pseudo-terminal, driven by diagbridge_host; plus
 the command line (subprocess): errors that say what to do, a clean stop on
@@ -18,9 +18,9 @@ import pytest
 import diagbridge_host
 from diagbridge_host import events as E
 from diagbridge_host.errors import LinkAuthError, LinkError
-from diagbridge.cpy.daemon import Daemon
-from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
-from diagbridge.cpy.gw_config import Board, parse_keys, load_board
+from diagbridge.cpy.gateway.daemon import Daemon
+from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
+from diagbridge.cpy.gateway.config import Board, parse_keys, load_board
 from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
 
@@ -144,7 +144,7 @@ def test_key_file_and_board_file_parsing(tmp_path):
 
 # ---- the command line (a subprocess) ------------------------------------------------------
 def _gw(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "diagbridge.cpy.daemon"] + list(args),
+    return subprocess.Popen([sys.executable, "-m", "diagbridge.cpy.gateway.daemon"] + list(args),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, **kw)
 

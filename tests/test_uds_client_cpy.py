@@ -1,5 +1,5 @@
 """The CPython facades (blocking and asyncio) over python-can's virtual bus
-against our ECU (diagbridge.cpy.ecu_runner): the same core behaviour as in
+against our ECU (diagbridge.cpy.ecu.runner): the same core behaviour as in
 the simulation.  Real clock: generous timeouts, no timing asserts."""
 import asyncio
 import itertools
@@ -10,11 +10,11 @@ import can
 import pytest
 
 from diagbridge.codes import OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE
-from diagbridge.cpy.cantp_can import open_channel
-from diagbridge.cpy.cantp_aio import AsyncCanTpBus
-from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
-from diagbridge.cpy.uds_client import UdsClient, NegativeResponseError, UdsTimeout
-from diagbridge.cpy.aio_uds_client import AsyncUdsClient
+from diagbridge.cpy.cantp.blocking import open_channel
+from diagbridge.cpy.cantp.aio import AsyncCanTpBus
+from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
+from diagbridge.cpy.uds.client import UdsClient, NegativeResponseError, UdsTimeout
+from diagbridge.cpy.uds.aio import AsyncUdsClient
 from diagbridge.uds import api
 from diagbridge.uds.codec_dtc import SF_RDTCBSM
 from diagbridge.uds.flash import FlashConfig, key_diagbridge1, VERIFY_UPLOAD
@@ -125,7 +125,7 @@ def test_asyncio_client_same_behaviour(ecu_bus):
 
 
 def test_zlib_crc_shims_match_the_core():
-    from diagbridge.cpy.uds_client import ZlibCrc32, crc16_ccitt_c
+    from diagbridge.cpy.uds.client import ZlibCrc32, crc16_ccitt_c
     from diagbridge.uds.flash import Crc32, crc16_ccitt
     data = bytes((i * 31 + 7) & 0xFF for i in range(3000))
     a, b = Crc32(), ZlibCrc32()
@@ -160,7 +160,7 @@ def test_blocking_flash_callback_error_reaches_the_caller_and_the_link_stays_usa
 
 
 def test_run_machine_on_a_closed_channel_raises(ecu_bus):
-    from diagbridge.cpy.cantp_base import TransportError
+    from diagbridge.cpy.cantp.base import TransportError
     bus, runner, _ = ecu_bus
     tp = open_channel(bus, tx_id=0x7E0, rx_id=0x7E8)
     uds = UdsClient(tp, p2_timeout=1.0, keepalive=False)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from diagbridge.cpy.nvm_file import FileNvm, encode_record, decode_record
-from diagbridge.cpy.profile_file import load_profile
+from diagbridge.cpy.ecu.profile_file import load_profile
 from diagbridge.errors import ConfigError
 from diagbridge.uds.server import UdsServer
 from diagbridge.uds import srv_session, srv_security, srv_data, srv_memory

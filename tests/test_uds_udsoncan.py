@@ -1,6 +1,6 @@
 """Interoperability: udsoncan's client (over can-isotp on python-can's
 virtual bus) drives our ECU -- the engine profile served by
-diagbridge.cpy.ecu_runner -- through every udsoncan service method that
+diagbridge.cpy.ecu.runner -- through every udsoncan service method that
 maps to a service the server supports.  Negative responses are checked as
 the NRC udsoncan reports.  Real clock: generous timeouts, no timing asserts.
 """
@@ -18,7 +18,7 @@ from udsoncan.client import Client
 from udsoncan.connections import PythonIsoTpConnection
 from udsoncan.exceptions import NegativeResponseException
 
-from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
+from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
 from diagbridge.uds.security import compute_key
 from diagbridge.uds.profiles import engine
 

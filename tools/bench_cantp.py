@@ -9,7 +9,7 @@ Prints figures; it is not a test.  Run it through ``tools/bench``.
                no-thread mode)
 (b) end to end over python-can's virtual bus, two bus objects on one channel,
     sender -> receiver in one process:
-    ours:      diagbridge.cpy.cantp_can.open_channel (one I/O thread per bus)
+    ours:      diagbridge.cpy.cantp.blocking.open_channel (one I/O thread per bus)
     can-isotp: isotp.CanStack started (its threaded v2 mode)
 
 Cases: 4095 B and 64 KiB, classical (8-byte) and CAN FD (64-byte) frames,
@@ -38,7 +38,7 @@ import can
 import isotp
 
 from diagbridge.cantp import Address, Channel, TpConfig, ADDR_NORMAL_11, EV_RX_DONE
-from diagbridge.cpy.cantp_can import open_channel
+from diagbridge.cpy.cantp.blocking import open_channel
 from diagbridge.cpy.clock import now_us
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

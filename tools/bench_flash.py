@@ -13,11 +13,11 @@ printed first.
    ../shared/reference/peer-baseline.md) and the wall-clock / CPU cost of
    simulating it.
 2. python-can's virtual bus, in one process, side by side in one run:
-   a. our client: diagbridge.cpy.uds_client.UdsClient.flash() (the core
+   a. our client: diagbridge.cpy.uds.client.UdsClient.flash() (the core
       Flasher over the core CAN-TP, python-can adapter);
    b. udsoncan 1.x over can-isotp 2.x (threaded CanStack), the same
       sequence by hand: 10 02, 27 03/04, 31 01 FF00, 34, 36 x N, 37;
-   both against our ECU (diagbridge.cpy.ecu_runner, a fresh one per run,
+   both against our ECU (diagbridge.cpy.ecu.runner, a fresh one per run,
    the same CAN-TP settings: BS --ecu-block-size, STmin 0,
    maxNumberOfBlockLength 0x402), no read-back, no reset.  Both testers use
    the same tester-side CAN-TP settings (BS 8, STmin 0, padding 0xCC, max
@@ -118,7 +118,7 @@ def split_cpu(before, after, ecu_ident):
 
 
 def _ecu_runner(bus):
-    from diagbridge.cpy.ecu_runner import EcuRunner
+    from diagbridge.cpy.ecu.runner import EcuRunner
     runner = EcuRunner(bus, _ecu())
     return runner, runner.call(threading.get_ident)
 
@@ -135,14 +135,14 @@ ECU_BLOCK_SIZE = [8]
 
 
 def _ecu():
-    from diagbridge.cpy.ecu_runner import build_ecu
+    from diagbridge.cpy.ecu.runner import build_ecu
     from diagbridge.cantp.config import TpConfig
     return build_ecu("engine", tp_config=TpConfig(block_size=ECU_BLOCK_SIZE[0]))
 
 
 def bench_ours(img):
-    from diagbridge.cpy.cantp_can import open_channel
-    from diagbridge.cpy.uds_client import UdsClient, client_config
+    from diagbridge.cpy.cantp.blocking import open_channel
+    from diagbridge.cpy.uds.client import UdsClient, client_config
     from diagbridge.uds.flash import FlashConfig, key_diagbridge1, VERIFY_NONE
     bus_e, bus_t = _buses()
     runner, ecu_ident = _ecu_runner(bus_e)
@@ -305,7 +305,7 @@ def main():
     for _ in range(a.runs):
         ours.append(bench_ours(img))
         theirs.append(bench_udsoncan(img))
-    print("python-can virtual bus, one process, ECU = diagbridge.cpy.ecu_runner in its own "
+    print("python-can virtual bus, one process, ECU = diagbridge.cpy.ecu.runner in its own "
           "I/O thread, ECU BS=%d STmin 0, tester BS=8 STmin 0 (median of %d)"
           % (a.ecu_block_size, a.runs))
     print("  [end to end] wall and process CPU; the ECU's thread is inside both figures")

@@ -3,9 +3,9 @@ the gateway daemon, over TCP loopback and over a pseudo-terminal serial
 pair, and the round-trip overhead the gateway adds to a UDS request.
 
 The gateway side runs in a child process (this script with --serve): the
-daemon (diagbridge.cpy.daemon, the portable Gateway in its select loop) on a
+daemon (diagbridge.cpy.gateway.daemon, the portable Gateway in its select loop) on a
 python-can virtual bus, a flooder on the same bus, and for the round trip
-the engine ECU (diagbridge.cpy.ecu_runner).  The host side (diagbridge_host)
+the engine ECU (diagbridge.cpy.ecu.runner).  The host side (diagbridge_host)
 runs here, so each side has its own interpreter and GIL, as a Pi and a
 laptop would.  Target (issue 6): a fully loaded 1 Mbit/s classical bus,
 about 8,600 frames/s, reaches the host with no loss.  About a minute.
@@ -27,8 +27,8 @@ KEY = b"bench-key-0123456789abcdef012345"
 # ---- the gateway side (child process) ------------------------------------------------------
 def serve(link: str, ecu: bool) -> None:
     import can
-    from diagbridge.cpy.daemon import Daemon
-    from diagbridge.cpy.gw_config import Board
+    from diagbridge.cpy.gateway.daemon import Daemon
+    from diagbridge.cpy.gateway.config import Board
     from diagbridge.link.proto import ROLE_FULL
     channel = "bench-%d" % os.getpid()
     board = Board(name="bench-gw", can=({"interface": "virtual", "channel": channel,
@@ -38,7 +38,7 @@ def serve(link: str, ecu: bool) -> None:
     daemon = Daemon(board, ((ROLE_FULL, KEY),)).open().start()
     runner = None
     if ecu:
-        from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu
+        from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
         ebus = can.Bus(interface="virtual", channel=channel)
         runner = EcuRunner(ebus, build_ecu("engine"), name="engine")
         runner.__enter__()
@@ -61,7 +61,7 @@ def serve(link: str, ecu: bool) -> None:
                 fbus.send(msg)
             print("sent %d %.6f" % (n, time.perf_counter() - t0), flush=True)
         elif cmd[0] == "direct":
-            from diagbridge.cpy.cantp_can import open_channel
+            from diagbridge.cpy.cantp.blocking import open_channel
             times = []
             with open_channel(fbus, tx_id=0x7E0, rx_id=0x7E8) as tp:
                 for _ in range(int(cmd[1])):

@@ -12,10 +12,10 @@ Two requests against the engine ECU profile (uds/profiles/engine.py, plus a
     one loop that moves frames between them at once (no bus, no threads) --
     on CPython and on MicroPython 1.27 (the npm WebAssembly build in .mpy/,
     loaded as tools/mpy_run_tests.mjs does; a board is slower still);
-(b) python-can's virtual bus: the Ecu served by diagbridge.cpy.ecu_runner
+(b) python-can's virtual bus: the Ecu served by diagbridge.cpy.ecu.runner
     (the CAN-TP adapter's I/O thread), and as the client udsoncan over
     can-isotp's NotifierBasedCanStack -- and, for comparison, our own
-    blocking CAN-TP adapter (cpy.cantp_can) sending the raw request.
+    blocking CAN-TP adapter (cpy.cantp.blocking) sending the raw request.
 RTT = wall time from the request call until the whole response is back
 (median; the mean under MicroPython, whose WebAssembly clock ticks in ms);
 requests/s = count / total wall time.
@@ -182,8 +182,8 @@ def bus_bench(reps_sf, reps_big):
     from udsoncan.client import Client
     from udsoncan.connections import PythonIsoTpConnection
     from diagbridge.ecu import Ecu
-    from diagbridge.cpy.ecu_runner import EcuRunner
-    from diagbridge.cpy.cantp_can import open_channel
+    from diagbridge.cpy.ecu.runner import EcuRunner
+    from diagbridge.cpy.cantp.blocking import open_channel
 
     class Raw(udsoncan.DidCodec):
         def __init__(self, n):
@@ -236,7 +236,7 @@ def bus_bench(reps_sf, reps_big):
                 tp.send(req, timeout=5)
                 r = tp.recv(timeout=5)
                 assert r is not None and len(r) == n
-            results["diagbridge cpy.cantp_can"] = [
+            results["diagbridge cpy.cantp.blocking"] = [
                 timed(lambda: ask(SF_REQ, 7), reps_sf),
                 timed(lambda: ask(BIG_REQ, 3 + BIG_LEN), reps_big)]
     finally:

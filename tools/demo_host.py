@@ -4,7 +4,7 @@
 The simulated vehicle (diagbridge.sim.vehicle: the gateway, engine and
 gearbox on can0, ABS on can1; its virtual clock run along the real one) is
 served on a TCP loopback port by the gateway daemon's own link transport
-(diagbridge.cpy.gw_link), so the laptop side is exactly what it is against a
+(diagbridge.cpy.gateway.link), so the laptop side is exactly what it is against a
 Pi: diagbridge_host.connect(), then the `diagbridge` CLI's scan, read-did,
 dtc and flash (with its progress), then the gateway's counters.
 
@@ -20,7 +20,7 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from diagbridge.cpy.clock import now_us                        # noqa: E402
-from diagbridge.cpy.gw_link import LinkHub, TcpLinkPort        # noqa: E402
+from diagbridge.cpy.gateway.link import LinkHub, TcpLinkPort        # noqa: E402
 from diagbridge.link import proto as P                         # noqa: E402
 from diagbridge.sim.vehicle import Vehicle                     # noqa: E402
 import diagbridge_host                                         # noqa: E402

@@ -1,7 +1,7 @@
 # Raspberry Pi with an MCP2515 CAN HAT (Waveshare RS485 CAN HAT, PiCAN2 ...):
 # the board file of the gateway daemon (diagbridge-gw --board this-file).
 #
-# Plain constants; the daemon (diagbridge.cpy.gw_config) reads them and
+# Plain constants; the daemon (diagbridge.cpy.gateway.config) reads them and
 # builds the core's configs.  Command-line options override each one.
 # Nothing here touches hardware: bring can0 up first (README.md).
 

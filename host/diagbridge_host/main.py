@@ -73,7 +73,7 @@ def _open_bus(args):
 
 
 def _cmd_ecu(args, parser) -> int:
-    from diagbridge.cpy.ecu_runner import EcuRunner, build_ecu, load_profile_spec, trace_logger
+    from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu, load_profile_spec, trace_logger
     try:
         profile = load_profile_spec(args.profile)
         ecu = build_ecu(profile, nvm_dir=args.nvm, files_dir=args.files, fd=args.fd,

@@ -1,7 +1,7 @@
 """Contract suite of the CAN-TP python-can adapters (CPython).
 
-Every bus flavour runs the same tests with the blocking (cantp_can) and the
-asyncio (cantp_aio) front:
+Every bus flavour runs the same tests with the blocking (cantp.blocking) and the
+asyncio (cantp.aio) front:
   * VirtualBus: python-can's ``virtual`` interface, no file descriptor: the
     blocking front's I/O thread reads it itself (woken by a marker in the
     bus's own queue), the asyncio front through a can.Notifier;
@@ -28,9 +28,9 @@ import pytest
 from diagbridge.codes import N_TIMEOUT_BS
 from diagbridge.ecu import Ecu
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_can import (CanTpBus, RxMessage, TransportError, TransportTimeout,
+from diagbridge.cpy.cantp.blocking import (CanTpBus, RxMessage, TransportError, TransportTimeout,
                                       open_channel)
-from diagbridge.cpy.cantp_aio import AsyncCanTpBus, open_async_channel
+from diagbridge.cpy.cantp.aio import AsyncCanTpBus, open_async_channel
 
 T = 30.0
 _seq = itertools.count()

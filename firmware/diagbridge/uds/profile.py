@@ -1,6 +1,6 @@
 # The ECU profile: everything that makes one simulated/served ECU different
 # from another, as a plain dict (Python), or JSON/TOML on CPython through
-# diagbridge.cpy.profile_file.  Profile(d) validates it once; a bad field
+# diagbridge.cpy.ecu.profile_file.  Profile(d) validates it once; a bad field
 # raises ConfigError naming its path ("dids.0xF190.length").  Identifier
 # keys may be ints or "0xF190" / "61840" strings (JSON/TOML); byte values may
 # be bytes, a list of ints, {"hex": "01 02"} or an ASCII str.

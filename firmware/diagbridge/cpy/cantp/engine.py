@@ -1,5 +1,5 @@
 """The CAN-TP runner body over python-can, shared by the blocking and the
-asyncio fronts (``cantp_can``, ``cantp_aio``).
+asyncio fronts (``blocking``, ``aio``).
 
 * ``CanTpEngine``: the runner body of ARCHITECTURE.md section 6 for one bus and
   its channels (a ``Mux``): feed received frames, ``on_timer``, pop frames to
@@ -12,10 +12,10 @@ asyncio fronts (``cantp_can``, ``cantp_aio``).
 * ``abort`` (a caller's send timeout ran out: the core's ``abort_tx``, the bus
   goes quiet) and ``hold`` (flow-control backpressure: FC.WAIT while any
   reason to hold is set) are the fronts' controls, loop thread only.
-* drivers (``cantp_driver.LoopDriver``): tester machines run inside the loop;
+* drivers (``driver.LoopDriver``): tester machines run inside the loop;
   ``step`` runs their timers and waits for their deadlines too.
 
-Keyword arguments, errors, the node contract: ``cantp_base``.
+Keyword arguments, errors, the node contract: ``base``.
 """
 import logging
 from collections import deque, namedtuple
@@ -30,7 +30,7 @@ from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS, TA_FUNCTIONAL, TA
 from diagbridge.cantp.channel import Channel, TAG_RX
 from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_DONE, EV_RX_FAILED
 from diagbridge.cantp.mux import Mux
-from diagbridge.cpy.cantp_base import (DEFAULT_CFG, TransportError, copies_on_send,
+from diagbridge.cpy.cantp.base import (DEFAULT_CFG, TransportError, copies_on_send,
                                        transport_error)
 
 log = logging.getLogger(__name__)

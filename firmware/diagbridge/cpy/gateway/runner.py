@@ -30,7 +30,7 @@ import can
 
 from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import ticks_diff
-from diagbridge.cpy.cantp_base import copies_on_send
+from diagbridge.cpy.cantp.base import copies_on_send
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class CanPort:
 
 class GatewayRunner:
     """Runs ``gw`` with python-can ``buses`` (bus i = gateway bus i) and the
-    link ports of ``hub`` (diagbridge.cpy.gw_link) in one thread."""
+    link ports of ``hub`` (diagbridge.cpy.gateway.link) in one thread."""
 
     def __init__(self, gw, buses, hub, names=()):
         self.gw = gw

@@ -2,7 +2,7 @@
 
 The facade drives the core machines (``diagbridge.uds.client.UdsClient``,
 ``diagbridge.uds.flash.Flasher``): it moves PDUs between them and a
-``CanTpChannel`` (``diagbridge.cpy.cantp_can``) and sleeps until their
+``CanTpChannel`` (``diagbridge.cpy.cantp.blocking``) and sleeps until their
 ``deadline()``.  P2/P2*, 0x78 handling, response matching and the S3
 keep-alive are the core's, exactly as on a board or in the simulation::
 
@@ -33,7 +33,7 @@ from diagbridge.uds.client import (UdsClient as CoreClient, UdsClientConfig, EV_
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
 from diagbridge.uds.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
 from diagbridge.uds.nrc import nrc_name
-from diagbridge.cpy.cantp_base import TransportError
+from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)

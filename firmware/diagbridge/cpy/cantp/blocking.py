@@ -14,7 +14,7 @@ and wait for results::
         ecus = [tpbus.open(tx_id=0x7E0 + i, rx_id=0x7E8 + i) for i in range(8)]
         tpbus.add_node(Ecu(profile))               # a sans-I/O node served here too
 
-Keyword arguments: ``diagbridge.cpy.cantp_base`` (can-isotp's names where they
+Keyword arguments: ``diagbridge.cpy.cantp.base`` (can-isotp's names where they
 mean the same thing, units in the names).  A transfer that fails raises
 ``TransportError`` with the core's N_* code in ``.result``; when the caller's
 own ``timeout`` runs out first the transfer is aborted (no further frame goes
@@ -22,7 +22,7 @@ out) and ``TransportTimeout`` has ``.result`` None.  Backpressure: ``hold()``
 / ``ready()``, or ``rx_queue_max=N`` (held while N messages wait): a held
 channel answers a segmented sender with FC.WAIT (``wft_max`` in a row, every
 ``n_br_ms``, then the reception fails with N_WFT_OVRN).  ``add_node``
-takes any object that follows the node contract of ``cantp_base`` (a
+takes any object that follows the node contract of ``base`` (a
 Channel's frame verbs plus ``events.count`` / ``poll()``), e.g. an Ecu.
 
 How the I/O thread waits:
@@ -54,12 +54,12 @@ from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
+from diagbridge.cpy.cantp.base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
-from diagbridge.cpy.cantp_driver import LoopDriver
-from diagbridge.cpy.cantp_engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
+from diagbridge.cpy.cantp.driver import LoopDriver
+from diagbridge.cpy.cantp.engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
                                          HOLD_APP)
-from diagbridge.cpy.cantp_read import BusReader
+from diagbridge.cpy.cantp.read import BusReader
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class CanTpBus(BusReader):
     # -- public ---------------------------------------------------------------
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
              rx_queue_max: "int | None" = None, **params) -> "CanTpChannel":
-        """A new CAN-TP channel on this bus (keywords: cantp_base; rx_queue_max: above)."""
+        """A new CAN-TP channel on this bus (keywords: base; rx_queue_max: above)."""
         cfg, addr = channel_config(config, address, **params)
         return CanTpChannel(self, Channel(cfg, addr), False, rx_queue_max)
 
@@ -122,7 +122,7 @@ class CanTpBus(BusReader):
         """Carry a sans-I/O node's frames on this bus (e.g. a
         ``diagbridge.ecu.Ecu``): the I/O thread feeds it every received
         frame, runs its timers at its ``deadline()``, sends what it pops and
-        drains its ``poll()``.  The contract: ``cantp_base`` ("Nodes").
+        drains its ``poll()``.  The contract: ``base`` ("Nodes").
 
         From the next step on, everything that touches ``node`` runs in the
         I/O thread.  Raises ``TypeError`` for an object that is not a node,

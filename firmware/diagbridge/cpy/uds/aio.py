@@ -1,7 +1,7 @@
 """UDS tester over a CAN-TP channel, asyncio API (CPython).
 
-The same core machines and the same behaviour as ``diagbridge.cpy.uds_client``
-(see there), over an ``AsyncCanTpChannel`` (``diagbridge.cpy.cantp_aio``)::
+The same core machines and the same behaviour as ``diagbridge.cpy.uds.client``
+(see there), over an ``AsyncCanTpChannel`` (``diagbridge.cpy.cantp.aio``)::
 
     async with AsyncCanTpBus(bus) as tpbus:
         uds = AsyncUdsClient(tpbus.open(tx_id=0x7E0, rx_id=0x7E8))
@@ -18,9 +18,9 @@ import logging
 from diagbridge.codes import N_ERROR
 from diagbridge.uds import api
 from diagbridge.uds.flash import Flasher
-from diagbridge.cpy.cantp_base import TransportError
+from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
-from diagbridge.cpy.uds_client import (_Base, TYPED, FlashReport, Response, UdsTimeout,
+from diagbridge.cpy.uds.client import (_Base, TYPED, FlashReport, Response, UdsTimeout,
                                        NegativeResponseError, client_config, ZlibCrc32,
                                        crc16_ccitt_c)
 

@@ -1,6 +1,6 @@
 """CAN-TP (ISO 15765-2) over any python-can bus, asyncio API.
 
-The same ``CanTpEngine`` as ``cantp_can``, run by one task on the event loop
+The same ``CanTpEngine`` as ``blocking``, run by one task on the event loop
 instead of a thread::
 
     async with AsyncCanTpBus(bus) as tpbus:
@@ -11,16 +11,16 @@ instead of a thread::
 
     async with await open_async_channel(bus, tx_id=0x7E0, rx_id=0x7E8) as ecu: ...
 
-    tpbus.add_node(Ecu(profile))    # a sans-I/O node (contract: cantp_base "Nodes")
+    tpbus.add_node(Ecu(profile))    # a sans-I/O node (contract: base "Nodes")
 
 A ``send`` whose ``timeout`` runs out aborts its transfer (no further frame
 goes out); ``hold()`` / ``ready()`` and ``rx_queue_max`` give flow-control
-backpressure, as in ``cantp_can``.
+backpressure, as in ``blocking``.
 
 Frames arrive through ``can.Notifier(bus, ..., loop=loop)``: the loop watches
 the bus's file descriptor where there is one (socketcan), otherwise a reader
 thread hands frames over with ``call_soon_threadsafe``.  Timing as in
-``cantp_can``: the task sleeps until ``spin_us`` before the core's deadline,
+``blocking``: the task sleeps until ``spin_us`` before the core's deadline,
 then yields with ``await asyncio.sleep(0)`` until it (other tasks keep
 running; the CPU stays busy for at most ``spin_us`` per deadline).
 
@@ -40,9 +40,9 @@ from diagbridge.cantp.addr import Address
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.config import TpConfig
 from diagbridge.errors import UsageError
-from diagbridge.cpy.cantp_base import (TransportError, TransportTimeout, channel_config,
+from diagbridge.cpy.cantp.base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
-from diagbridge.cpy.cantp_engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
+from diagbridge.cpy.cantp.engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
                                          HOLD_APP)
 from diagbridge.cpy.clock import now_us
 
@@ -77,8 +77,8 @@ class AsyncCanTpBus:
 
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
              rx_queue_max: "int | None" = None, **params) -> "AsyncCanTpChannel":
-        """A new CAN-TP channel on this bus (keywords: see cantp_base;
-        ``rx_queue_max``: see ``cantp_can``)."""
+        """A new CAN-TP channel on this bus (keywords: see base;
+        ``rx_queue_max``: see ``blocking``)."""
         if self._closed:
             raise TransportError("CAN-TP bus closed")
         cfg, addr = channel_config(config, address, **params)

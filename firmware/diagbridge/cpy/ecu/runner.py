@@ -2,7 +2,7 @@
 
 The ECU is the portable ``diagbridge.ecu.Ecu`` (CAN-TP channel + UdsServer);
 it runs in the I/O thread of the python-can CAN-TP adapter
-(``diagbridge.cpy.cantp_can.CanTpBus``), which feeds it frames, calls
+(``diagbridge.cpy.cantp.blocking.CanTpBus``), which feeds it frames, calls
 ``on_timer`` at its deadline (P2/P2* 0x78 cadence, S3, routines, CAN-TP
 timers) and sends what it pops.  No second loop, no protocol logic here::
 
@@ -30,7 +30,7 @@ from diagbridge.cantp.addr import Address
 from diagbridge.ecu import (Ecu, EV_ECU_RESET, EV_TP_FAILED, EV_SESSION_CHANGED, EV_SECURITY,
                             EV_COMM_CONTROL, EV_DTC_SETTING, EV_LINK_CONTROL)
 from diagbridge.codes import code_name
-from diagbridge.cpy.cantp_can import CanTpBus
+from diagbridge.cpy.cantp.blocking import CanTpBus
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def load_profile_spec(spec: str) -> Profile:
                           "file" % (spec, ", ".join(BUILTIN_PROFILES)))
     if not os.path.isfile(spec):
         raise ConfigError("profile: no such file: %s" % spec)
-    from diagbridge.cpy.profile_file import load_profile
+    from diagbridge.cpy.ecu.profile_file import load_profile
     try:
         return load_profile(spec)
     except UnicodeDecodeError as e:
@@ -163,7 +163,7 @@ class EcuRunner:
 
     ``bus`` stays the caller's (``close()`` does not shut it down).
     ``on_event(ev, ecu)``: called in the I/O thread for each of the Ecu's
-    events (``diagbridge.ecu.EV_*``).  ``spin_us``: see ``cantp_can``.
+    events (``diagbridge.ecu.EV_*``).  ``spin_us``: see ``blocking``.
     The thread starts at construction."""
 
     def __init__(self, bus: can.BusABC, ecu: Ecu, *, name: "str | None" = None,

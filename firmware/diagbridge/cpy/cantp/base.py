@@ -6,7 +6,7 @@
   ``(TpConfig, Address)`` of the core.
 * ``check_node``: the node contract below; ``copies_on_send(bus)``.
 * ``CanTpEngine``, ``Slot``, ``TxRequest``: the runner body itself, in
-  ``cantp_engine``; ``LoopDriver`` in ``cantp_driver`` (both importable
+  ``engine``; ``LoopDriver`` in ``driver`` (both importable
   from here too).
 
 Keyword arguments (units in the names; can-isotp's name where it differs):

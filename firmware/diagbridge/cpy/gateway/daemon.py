@@ -6,9 +6,9 @@ behind a TCP port and/or a serial line for the host link.
     diagbridge-gw --interface virtual --channel test --listen tcp://127.0.0.1:0 \\
                   --open-role full                       # a test gateway, no key
 
-The board file (diagbridge.cpy.gw_config) names the CAN buses, the host-link
+The board file (diagbridge.cpy.gateway.config) names the CAN buses, the host-link
 transports and the key file; command-line options override it.  One host at
-a time (diagbridge.cpy.gw_link).  Logs go to stderr (the systemd journal
+a time (diagbridge.cpy.gateway.link).  Logs go to stderr (the systemd journal
 captures them); ``--log-level`` sets the level.  SIGINT or SIGTERM stops it
 cleanly: the host gets a BYE, buses and ports are closed.
 
@@ -29,10 +29,10 @@ import threading
 from diagbridge.errors import ConfigError
 from diagbridge.gateway import Gateway
 from diagbridge.link.proto import ROLE_NONE
-from diagbridge.cpy.gw_config import (Board, load_board, read_key_file, role_number,
+from diagbridge.cpy.gateway.config import (Board, load_board, read_key_file, role_number,
                                       DEFAULT_PORT)
-from diagbridge.cpy.gw_link import LinkHub, TcpLinkPort, SerialLinkPort, LinkSetupError
-from diagbridge.cpy.gw_runner import GatewayRunner
+from diagbridge.cpy.gateway.link import LinkHub, TcpLinkPort, SerialLinkPort, LinkSetupError
+from diagbridge.cpy.gateway.runner import GatewayRunner
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def main(argv=None) -> int:
 
 
 def _role_name(r: int) -> str:
-    from diagbridge.cpy.gw_config import ROLE_NAMES
+    from diagbridge.cpy.gateway.config import ROLE_NAMES
     return ROLE_NAMES.get(r, str(r))
 
 

@@ -4,12 +4,12 @@
 ``Flasher``) and one channel's ``Slot`` of a ``CanTpEngine``, in the I/O
 thread that owns the engine: what the blocking facade's loop does with
 ``send`` and ``recv``, without a hand-over between threads per request.
-``cantp_can.CanTpChannel.run_machine`` uses it.
+``blocking.CanTpChannel.run_machine`` uses it.
 """
 from diagbridge.clock import due
 from diagbridge.codes import N_OK
-from diagbridge.cpy.cantp_base import TransportError
-from diagbridge.cpy.cantp_engine import CanTpEngine, RxMessage, Slot, TxRequest
+from diagbridge.cpy.cantp.base import TransportError
+from diagbridge.cpy.cantp.engine import CanTpEngine, RxMessage, Slot, TxRequest
 from diagbridge.cpy.clock import now_us
 
 __all__ = ["LoopDriver"]

@@ -1,7 +1,7 @@
 """How a ``CanTpBus`` I/O thread waits for frames and commands (CPython).
 
-``BusReader`` is the reading half of ``cantp_can.CanTpBus``, chosen per bus
-once (see ``cantp_can`` for the why):
+``BusReader`` is the reading half of ``blocking.CanTpBus``, chosen per bus
+once (see ``blocking`` for the why):
 
 * ``_collect_direct``: python-can's ``virtual`` bus, read by ``bus.recv`` in
   the I/O thread itself; a command wakes it with a marker frame put into the
