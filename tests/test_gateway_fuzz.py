@@ -20,8 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 from diagbridge.codes import OK                                         # noqa: E402
 from diagbridge.gateway import GatewayConfig                            # noqa: E402
-from diagbridge.gateway_route import Route                              # noqa: E402
-from diagbridge.gateway_session import reserved_bytes                   # noqa: E402
+from diagbridge.gateway.route import Route                              # noqa: E402
 from diagbridge.link import proto as P                                  # noqa: E402
 from diagbridge.link.cobs import encode_frame, frame_size               # noqa: E402
 from test_gateway_util import VHost, vehicle, merge, ENGINE, GEARBOX    # noqa: E402
@@ -191,22 +190,22 @@ def check_tables(gw):
         o = gw.node_owner[i]
         if o is None:
             ecus += 1
-            assert gw.node_ref[i] in gw.ecus
+            assert gw.node_ref[i] in gw.tenancy.ecus
         elif isinstance(o, Route):
-            assert o in gw.routes and o.a is tp
+            assert o in gw.tenancy.routes and o.a is tp
         else:
             assert o.tp is tp
-            assert o in gw.testers or o in gw.orphans or any(r.b is o for r in gw.routes)
-    assert ecus == len(gw.ecus) == len(set(gw.ecus))
-    ids = [t.id for t in gw.testers]
+            assert o in gw.tenancy.testers or o in gw.tenancy.orphans or any(r.b is o for r in gw.tenancy.routes)
+    assert ecus == len(gw.tenancy.ecus) == len(set(gw.tenancy.ecus))
+    ids = [t.id for t in gw.tenancy.testers]
     assert len(ids) == len(set(ids))
-    for t in gw.testers + gw.orphans:
+    for t in gw.tenancy.testers + gw.tenancy.orphans:
         assert t.tp in live
-    for r in gw.routes:
+    for r in gw.tenancy.routes:
         assert r.a in live and r.b.tp in live
-    for j in gw.jobs:
-        assert j.tester in gw.testers or j.tester in gw.orphans
-    assert reserved_bytes(gw) <= gw.cfg.flash_max_bytes
+    for j in gw.tenancy.jobs:
+        assert j.tester in gw.tenancy.testers or j.tester in gw.tenancy.orphans
+    assert gw.tenancy.reserved_bytes() <= gw.cfg.flash_max_bytes
 
 
 class Fuzzer:
@@ -223,8 +222,8 @@ class Fuzzer:
         m = h.login(P.ROLE_FULL, 64)
         assert m[0] == P.MSG_AUTH_OK, m
         gw = self.gw
-        assert gw.testers == [] and gw.routes == [] and gw.ecus == [] and not any(gw.listen)
-        assert all(j.orphaned for j in gw.jobs)
+        assert gw.tenancy.testers == [] and gw.tenancy.routes == [] and gw.tenancy.ecus == [] and not any(gw.tenancy.listen)
+        assert all(j.orphaned for j in gw.tenancy.jobs)
         self.h = h
         h.open(1, ENGINE)
         h.open(2, GEARBOX)
@@ -281,16 +280,15 @@ def test_an_unforeseen_exception_is_still_an_answer(monkeypatch):
     """The handlers' last resort: an exception no check foresaw (here: a
     route that cannot be built) is an ERROR to that request, counted in
     STATS "handler_faults", and leaves nothing half-made behind."""
-    from diagbridge import gateway_req
-
+    from diagbridge.gateway import requests as gateway_requests
     def broken(*args):
         raise RuntimeError("boom")
     f = Fuzzer()
-    monkeypatch.setattr(gateway_req, "Route", broken)
+    monkeypatch.setattr(gateway_requests, "Route", broken)
     m = f.send(P.MSG_REQ_ROUTE, templates()[P.MSG_REQ_ROUTE][0])
     assert m[0] == P.MSG_ERROR and m[2][P.K_TEXT] == "bad request: boom"
     check_tables(f.gw)
-    assert f.gw.routes == [] and f.gw.free_nodes() == f.gw.cfg.max_nodes - 2
+    assert f.gw.tenancy.routes == [] and f.gw.free_nodes() == f.gw.cfg.max_nodes - 2
     st = f.h.ok(P.MSG_REQ_STATUS, {})
     assert st[P.K_STATS]["handler_faults"] == 1 and st[P.K_ROUTES] == []
     assert f.h.uds(1, b"\x22\xf1\x90")[P.K_RESULT] == OK

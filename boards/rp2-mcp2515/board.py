@@ -3,7 +3,7 @@
 # cable) at 921600 baud.  Read by main.py; nothing here runs at import.
 #
 # The MCP2515 driver itself (diagbridge.mpy.mcp2515, the CAN port contract
-# of diagbridge/mpy/loop.py: recv(buf) / send(id, buf, n, flags) / rx_id /
+# of diagbridge/gateway/loop.py: recv(buf) / send(id, buf, n, flags, tag) / rx_id /
 # rx_flags) comes with the board adapters of a later issue.
 
 NAME = "rp2-mcp2515"

@@ -1,4 +1,4 @@
-# The MicroPython board's loop body (diagbridge.mpy.loop.GatewayLoop) driven
+# The MicroPython board's loop body (diagbridge.gateway.loop.GatewayLoop) driven
 # by simulated I/O: sim CAN ports with the board driver's contract, a byte
 # pipe as the host link, the engine ECU on the virtual bus.  A host logs in,
 # reads the VIN, listens to raw CAN; the steady state of one step (a frame
@@ -12,7 +12,7 @@ from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig
 from diagbridge.link import proto as P
 from diagbridge.link.config import LinkConfig
-from diagbridge.mpy.loop import GatewayLoop
+from diagbridge.gateway.loop import GatewayLoop
 from diagbridge.sim.canbus import CanBus
 from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel
@@ -77,7 +77,7 @@ class SimCan:
         self.count -= 1
         return n
 
-    def send(self, can_id, buf, n, flags):
+    def send(self, can_id, buf, n, flags, tag):
         self.port.send(can_id, buf, n, bool(flags & FLAG_EXT), bool(flags & FLAG_FD),
                        bool(flags & FLAG_BRS))
         return True

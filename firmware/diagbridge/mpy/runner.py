@@ -1,9 +1,9 @@
-# The gateway on a MicroPython board: asyncio around mpy/loop.py.  A board's
+# The gateway on a MicroPython board: asyncio around gateway/loop.py.  A board's
 # main.py builds its drivers and calls main(board); nothing runs at import.
 #
 #   board.gateway_config()  -> GatewayConfig
 #   board.link_config()     -> LinkConfig (keys from the board's key file)
-#   board.open_cans()       -> (CAN port, ...)    contract: mpy/loop.py
+#   board.open_cans()       -> (CAN port, ...)    contract: gateway/loop.py
 #   board.open_link()       -> link port          e.g. UartLink(machine.UART(..))
 #
 # Waiting: each CAN driver may offer `flag` (an asyncio.ThreadSafeFlag set by
@@ -14,7 +14,7 @@ import asyncio
 
 from diagbridge.clock import TICKS_MASK, ticks_diff
 from diagbridge.gateway import Gateway
-from diagbridge.mpy.loop import GatewayLoop
+from diagbridge.gateway.loop import GatewayLoop
 
 POLL_MS = 2
 

@@ -21,6 +21,7 @@ from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.codes import L_OK
 from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig
+from diagbridge.gateway.loop import GatewayLoop
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.proto import BUS_CAN, ROLE_NONE
 from diagbridge.uds.profile import Profile
@@ -63,8 +64,7 @@ class LinkPipe:
         """Bytes from the host, delivered to the gateway now."""
         node = self._node
         self.fed += len(data)
-        node.gw.feed_link(node.kernel.now, data, len(data))
-        node.flush(node.kernel.now)
+        node.loop.feed_link(node.kernel.now, data, len(data))
 
     def read(self):
         """Everything the gateway has sent since the last read()."""
@@ -76,21 +76,35 @@ class LinkPipe:
         """Bytes waiting for read()."""
         return len(self._rx)
 
-    def _put(self, buf, n):
+    def write(self, buf, n):
         self.sent += n
         self._rx.extend(buf[:n])
 
 
+class _SimCan:
+    """A virtual CAN port with the runner body's CAN contract: a frame counts
+    as sent when the virtual controller confirms it (on_tx), as on a real bus."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def send(self, can_id, buf, n, flags, tag):
+        frame = self.port.send(can_id, buf, n, bool(flags & FLAG_EXT), bool(flags & FLAG_FD),
+                               bool(flags & FLAG_BRS))
+        frame.gw_tag = tag
+        return None
+
+
 class GatewayNode:
-    """Binds a Gateway to virtual CAN ports (bus i = ports[i]) and a LinkPipe."""
+    """Binds a Gateway to virtual CAN ports (bus i = ports[i]) and a LinkPipe,
+    through the runner body every platform uses (gateway/loop.py)."""
 
     def __init__(self, kernel, gw, ports):
         self.kernel = kernel
         self.gw = gw
         self.ports = tuple(ports)
         self.link = LinkPipe(self)
-        self._out = bytearray(64)
-        self._lbuf = bytearray(1024)
+        self.loop = GatewayLoop(gw, [_SimCan(p) for p in self.ports], self.link, 1024)
         for b in range(len(self.ports)):
             self.ports[b].on_rx = self._rx_for(b)
             self.ports[b].on_tx = self._on_tx
@@ -101,38 +115,23 @@ class GatewayNode:
             flags = FLAG_EXT if frame.extended else 0
             if frame.fd:
                 flags |= FLAG_FD | (FLAG_BRS if frame.brs else 0)
-            self.gw.feed_can(now, bus, frame.can_id, frame.data, len(frame.data), flags)
-            self.flush(now)
+            self.loop.feed_can(now, bus, frame.can_id, frame.data, len(frame.data), flags)
         return on_rx
 
     def _on_tx(self, now, frame, result):
-        tag = getattr(frame, "gw_tag", None)
-        if tag is not None:
-            self.gw.confirm_can(now, result == L_OK, tag)
-        self.flush(now)
+        if self.gw.cfg.tx_confirm:
+            self.loop.confirm(now, result == L_OK, frame.gw_tag)
+        else:
+            self.loop.flush(now)
 
     def deadline(self):
         return self.gw.deadline()
 
     def on_timer(self, now):
-        self.gw.on_timer(now)
-        self.flush(now)
+        self.loop.on_timer(now)
 
     def flush(self, now):
-        gw = self.gw
-        out = self._out
-        n = gw.pop_can(out)
-        while n:
-            fl = gw.tx_flags
-            frame = self.ports[gw.tx_bus].send(gw.tx_id, out, n, bool(fl & FLAG_EXT),
-                                               bool(fl & FLAG_FD), bool(fl & FLAG_BRS))
-            if gw.cfg.tx_confirm:
-                frame.gw_tag = gw.tx_tag
-            n = gw.pop_can(out)
-        n = gw.pop_link(self._lbuf)
-        while n:
-            self.link._put(self._lbuf, n)
-            n = gw.pop_link(self._lbuf)
+        self.loop.flush(now)
 
 
 class Vehicle:

@@ -5,7 +5,7 @@
 #          ◀─7F SID 78─ (PENDING_MS, then every PERIOD_MS)         as tester] ─▶ ECU
 #          ◀─final answer───────────────────────── client ◀────────────────── ECU
 #
-# Side A and side B are diagnostic endpoints (gateway_ep.py): only their
+# Side A and side B are diagnostic endpoints (endpoint.py): only their
 # message-level verbs are used, so a K-Line side plugs in unchanged.  One
 # request at a time: a second request while one is forwarded is answered
 # 7F SID 21 (busyRepeatRequest) on side A.  The far side's own 0x78 answers
@@ -28,7 +28,7 @@ _NRC_RCRRP = const(0x78)    # requestCorrectlyReceived-ResponsePending
 
 class Route:
     """a: side A (Tester-facing ECU endpoint, its transport), b: side B (a
-    gateway_ep.Tester: transport + client).  Counters: routed, pending_sent,
+    endpoint.Tester: transport + client).  Counters: routed, pending_sent,
     busy, failed."""
 
     def __init__(self, rid, a_bus, a_tp, b, pending_ms, period_ms, max_pdu):

@@ -16,18 +16,18 @@
 #
 # Inside: the LinkSession authenticates the host and refuses what its role
 # may not do (the vehicle never sees a refused request); each authorised
-# request goes to its handler (gateway_req.py; body schemas in
+# request goes to its handler (requests.py; body schemas in
 # link/proto.py).  Frame-level participants ("nodes") sit on a bus: tester
-# endpoints (gateway_ep.Tester), both sides of routes (gateway_route.Route)
+# endpoints (endpoint.Tester), both sides of routes (route.Route)
 # and hosted ECUs (ecu.Ecu).  After every input, _service() moves events:
 # link requests -> handlers, transport events -> their owner, client /
 # query / flash / route machines -> the transports and RESPONSEs.
 #
 # Host mistakes: no request raises out of the gateway; each is an ERROR to
-# that request (gateway_req.py), and a handler changes nothing until the
+# that request (requests.py), and a handler changes nothing until the
 # whole body has passed its checks.
 #
-# Sessions (gateway_session.py): what a host creates belongs to its session.
+# Tenancy (tenancy.py): what a host creates belongs to its session.
 # When the session ends (EV_LINK_LOST: BYE, silence, a new HELLO) it is all
 # torn down: listeners, queued raw frames, functional queries, channels and
 # their keep-alives, routes, hosted ECUs, flash jobs not yet started.  A
@@ -44,9 +44,9 @@ from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
 from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_LOST, EV_LINK_UP
 from diagbridge.ecu import EV_ECU_RESET
-from diagbridge.gateway_jobs import pump_client, Replies
-from diagbridge.gateway_session import end_session, drop_job
-from diagbridge import gateway_req
+from diagbridge.gateway.jobs import pump_client, Replies
+from diagbridge.gateway.tenancy import Tenancy
+from diagbridge.gateway import requests
 from diagbridge.errors import config_int as _int
 
 _RAW_FREE = const(0)
@@ -93,21 +93,11 @@ class Gateway:
         self.node_owner = [None] * m        # on_tp(now, ev, tp) object; None: hosted ECU
         self.node_ref = [0] * m             # hosted ECU: its id
         self._tx_next = 0
-        # what the handlers keep (gateway_req.py)
-        self.testers = []                   # gateway_ep.Tester (channels)
-        self.routes = []
-        self.jobs = []                      # gateway_jobs.FlashJob
-        self.orphans = []                   # Testers of running jobs whose host left
-        self.ecus = []                      # ids of hosted ECUs
+        # what the host owns (tenancy.py); its teardown is Tenancy.teardown
+        self.tenancy = Tenancy(nb, f)
         self.replies = Replies(self.link, link_cfg.max_frame)
-        self.fq = [None] * nb               # a running FunctionalJob per bus
         self.fq_buf = bytearray(64)
-        # raw CAN: listen filters and transmit slots
-        self.listen = bytearray(nb)
-        self.echo = bytearray(nb)
-        self.flt_n = bytearray(nb)
-        self.flt_id = [0] * (nb * f)
-        self.flt_mask = [0] * (nb * f)
+        # raw CAN transmit slots
         self._raw_state = bytearray(r)
         self._raw_bus = bytearray(r)
         self._raw_flags = bytearray(r)
@@ -154,7 +144,7 @@ class Gateway:
         if bus < 0 or bus >= self.cfg.n_buses:
             return
         self.rx_frames[bus] += 1
-        if self.listen[bus] and self._accept(bus, can_id):
+        if self.tenancy.listen[bus] and self._accept(bus, can_id):
             if self.link.post_can_rx(now, now, bus, can_id, flags, data, n):
                 self.listened[bus] += 1
             else:
@@ -174,13 +164,13 @@ class Gateway:
         for i in range(len(tps)):
             if tps[i] is not None:
                 tps[i].on_timer(now)
-        for t in self.testers:
+        for t in self.tenancy.testers:
             t.on_timer(now)
-        for t in self.orphans:
+        for t in self.tenancy.orphans:
             t.on_timer(now)
-        for r in self.routes:
+        for r in self.tenancy.routes:
             r.on_timer(now)
-        for j in self.fq:
+        for j in self.tenancy.fq:
             if j is not None:
                 j.q.on_timer(now)
         self._service(now)
@@ -236,21 +226,18 @@ class Gateway:
         for i in range(len(tps)):
             if tps[i] is not None:
                 d = earliest(d, tps[i].deadline())
-        for t in self.testers:
+        for t in self.tenancy.testers:
             d = earliest(d, t.deadline())
-        for t in self.orphans:
+        for t in self.tenancy.orphans:
             d = earliest(d, t.deadline())
-        for r in self.routes:
+        for r in self.tenancy.routes:
             d = earliest(d, r.deadline())
-        for j in self.fq:
+        for j in self.tenancy.fq:
             if j is not None:
                 d = earliest(d, j.q.deadline())
         return d
 
-    def has_link_output(self):
-        return self.link.has_output()
-
-    # ---- node table (used by gateway_req) ---------------------------------------------
+    # ---- node table (used by requests.py and tenancy.py) ---------------------------------------------
     def add_node(self, bus, tp, owner, ref=0):
         for i in range(len(self.node_tp)):
             if self.node_tp[i] is None:
@@ -268,6 +255,12 @@ class Gateway:
                 k += 1
         return k
 
+    def remove_hosted_ecus(self):
+        tps = self.node_tp
+        for i in range(len(tps)):
+            if tps[i] is not None and self.node_owner[i] is None:
+                tps[i] = None
+
     def remove_node(self, tp):
         for i in range(len(self.node_tp)):
             if self.node_tp[i] is tp:
@@ -276,12 +269,12 @@ class Gateway:
 
     # ---- raw CAN --------------------------------------------------------------------
     def _accept(self, bus, can_id):
-        k = self.flt_n[bus]
+        k = self.tenancy.flt_n[bus]
         if k == 0:
             return True
         base = bus * self.cfg.max_filters
-        ids = self.flt_id
-        masks = self.flt_mask
+        ids = self.tenancy.flt_id
+        masks = self.tenancy.flt_mask
         for j in range(base, base + k):
             m = masks[j]
             if (can_id & m) == (ids[j] & m):
@@ -352,7 +345,7 @@ class Gateway:
 
     def _sent(self, bus, out, n):
         self.tx_frames[bus] += 1
-        if self.echo[bus] and self.listen[bus] and self._accept(bus, self.tx_id):
+        if self.tenancy.echo[bus] and self.tenancy.listen[bus] and self._accept(bus, self.tx_id):
             if self.link.post_can_rx(self.now, self.now, bus, self.tx_id,
                                      self.tx_flags | P.CAN_ECHO, out, n):
                 self.listened[bus] += 1
@@ -379,9 +372,9 @@ class Gateway:
             while ev:
                 if ev == EV_REQUEST:
                     self.requests += 1
-                    gateway_req.handle(self, now)
+                    requests.handle(self, now)
                 elif ev == EV_LINK_LOST or ev == EV_LINK_UP:
-                    end_session(self, now)  # (at UP: a session closed without LOST)
+                    self.tenancy.teardown(now, self)  # (at UP: a session closed without LOST)
                 ev = link.poll()
             tps = self.node_tp
             for i in range(len(tps)):
@@ -399,29 +392,29 @@ class Gateway:
                                                               P.K_STATE: 1,
                                                               P.K_REF: self.node_ref[i]})
                     ev = tp.poll()
-            for j in self.jobs:
+            for j in self.tenancy.jobs:
                 if j.pump(now, rp):
                     if j.orphaned:
                         self.jobs_unattended += 1
                         if j.f.result != OK:
                             self.jobs_unattended_failed += 1
-                    drop_job(self, j)
+                    self.tenancy.drop_job(j, self)
                     moved = True
                     break
-            for t in self.testers:
+            for t in self.tenancy.testers:
                 if t.job is None:
                     pump_client(now, rp, t)
                 if t.send_next(now, self.fq_buf):
                     moved = True
-            for t in self.orphans:
+            for t in self.tenancy.orphans:
                 if t.send_next(now, self.fq_buf):
                     moved = True
-            fq = self.fq
+            fq = self.tenancy.fq
             for b in range(len(fq)):
                 if fq[b] is not None and fq[b].pump(now, rp):
                     fq[b] = None
                     moved = True
-            for r in self.routes:
+            for r in self.tenancy.routes:
                 if r.pump(now, link):
                     moved = True
                 if r.b.send_next(now, self.fq_buf):

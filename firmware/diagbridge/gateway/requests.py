@@ -16,11 +16,10 @@ from diagbridge.link import proto as P
 from diagbridge.ecu import Ecu
 from diagbridge.uds.client import UdsClient, UdsClientConfig
 from diagbridge.uds.profile import Profile
-from diagbridge.gateway_ep import (Tester, Unsupported, make_transport, bus_of, client_for,
+from diagbridge.gateway.endpoint import (Tester, Unsupported, make_transport, bus_of, client_for,
                                    tp_config, has_functional)
-from diagbridge.gateway_jobs import FunctionalJob, FlashJob, flash_config
-from diagbridge.gateway_route import Route
-from diagbridge.gateway_session import reserved_bytes, drop_job
+from diagbridge.gateway.jobs import FunctionalJob, FlashJob, flash_config
+from diagbridge.gateway.route import Route
 
 _TEXT_MAX = const(160)
 _ID_MAX = const(0xFFFF)
@@ -93,7 +92,7 @@ def _address_free(gw, bus, tp):
     """A flash job whose host left still talks on its address: a new
     endpoint there would answer its ECU's flow control and see its traffic."""
     a = tp.addr
-    for t in gw.orphans:
+    for t in gw.tenancy.orphans:
         b = t.tp.addr
         if t.bus == bus and b.tx_id == a.tx_id and b.rx_id == a.rx_id \
                 and b.tx_prefix == a.tx_prefix and b.rx_prefix == a.rx_prefix:
@@ -120,8 +119,8 @@ def status(gw, now, rid, body):
              "auth_failures": link.auth_failures, "ctl_dropped": link.ctl_dropped,
              "events_discarded": link.discarded, "events_dropped": total,
              "requests": gw.requests, "uds_requests": gw.uds_requests,
-             "routed": sum(r.routed for r in gw.routes),
-             "route_pending": sum(r.pending_sent for r in gw.routes)}
+             "routed": sum(r.routed for r in gw.tenancy.routes),
+             "route_pending": sum(r.pending_sent for r in gw.tenancy.routes)}
     buses = []
     for b in range(gw.cfg.n_buses):
         buses.append({"bus": b, "rx_frames": gw.rx_frames[b], "tx_frames": gw.tx_frames[b],
@@ -132,8 +131,8 @@ def status(gw, now, rid, body):
     stats["jobs_unattended_failed"] = gw.jobs_unattended_failed
     gw.replies.obj(now, rid, {
         P.K_RESULT: OK, P.K_UPTIME_MS: gw.uptime_ms, P.K_STATS: stats, P.K_BUS_STATS: buses,
-        P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in gw.testers], P.K_ECUS: list(gw.ecus),
-        P.K_ROUTES: [r.id for r in gw.routes], P.K_JOBS: [j.id for j in gw.jobs]})
+        P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in gw.tenancy.testers], P.K_ECUS: list(gw.tenancy.ecus),
+        P.K_ROUTES: [r.id for r in gw.tenancy.routes], P.K_JOBS: [j.id for j in gw.tenancy.jobs]})
 
 
 # ---- raw CAN ---------------------------------------------------------------------------
@@ -153,11 +152,11 @@ def can_listen(gw, now, rid, body):
                 if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0x1FFFFFFF:
                     raise ConfigError("filters")
         for j in range(len(flt)):
-            gw.flt_id[base + j] = flt[j][0] & 0x1FFFFFFF
-            gw.flt_mask[base + j] = flt[j][1] & 0x1FFFFFFF
-        gw.flt_n[bus] = len(flt)
-        gw.echo[bus] = 1 if body.get(P.K_ECHO, False) else 0
-    gw.listen[bus] = 1 if on else 0
+            gw.tenancy.flt_id[base + j] = flt[j][0] & 0x1FFFFFFF
+            gw.tenancy.flt_mask[base + j] = flt[j][1] & 0x1FFFFFFF
+        gw.tenancy.flt_n[bus] = len(flt)
+        gw.tenancy.echo[bus] = 1 if body.get(P.K_ECHO, False) else 0
+    gw.tenancy.listen[bus] = 1 if on else 0
     gw.link.respond(now, rid, OK)
 
 
@@ -180,7 +179,7 @@ def can_send(gw, now, rid, body):
 # ---- channels and UDS -------------------------------------------------------------------
 def _tester(gw, body):
     cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
-    t = _find(gw.testers, cid)
+    t = _find(gw.tenancy.testers, cid)
     if t is None:
         raise UsageError("no channel %d" % cid)
     return t
@@ -188,18 +187,18 @@ def _tester(gw, body):
 
 def channel(gw, now, rid, body):
     cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
-    t = _find(gw.testers, cid)
+    t = _find(gw.tenancy.testers, cid)
     if not _on(body):
         if t is None:
             raise UsageError("no channel %d" % cid)
         if t.busy():
             raise UsageError("channel %d is busy" % cid)
-        for j in gw.jobs:
+        for j in gw.tenancy.jobs:
             if j.tester is t:
                 raise UsageError("channel %d belongs to flash job %d (abort it first)"
                                  % (cid, j.id))
         gw.remove_node(t.tp)
-        gw.testers.remove(t)
+        gw.tenancy.testers.remove(t)
         gw.link.respond(now, rid, OK)
         return
     if t is not None:
@@ -212,7 +211,7 @@ def channel(gw, now, rid, body):
     _functional_ok(tp, c.cfg, "uds")
     t = Tester(cid, bus, tp, c)
     gw.add_node(bus, tp, t)
-    gw.testers.append(t)
+    gw.tenancy.testers.append(t)
     gw.link.respond(now, rid, OK)
 
 
@@ -225,12 +224,12 @@ def uds(gw, now, rid, body):
     if body.get(P.K_FUNCTIONAL, False):
         if not has_functional(t.tp):
             raise ConfigError("functional: the channel has no functional address")
-        if gw.fq[t.bus] is not None or t.busy():
+        if gw.tenancy.fq[t.bus] is not None or t.busy():
             raise UsageError("a functional request is running on bus %d" % t.bus)
         if len(data) > t.tp.sf_max():
             raise ConfigError("functional requests are single frames")
-        group = [x for x in gw.testers if x.bus == t.bus]
-        gw.fq[t.bus] = FunctionalJob(t, group, rid, data, len(data), gw.cfg, now)
+        group = [x for x in gw.tenancy.testers if x.bus == t.bus]
+        gw.tenancy.fq[t.bus] = FunctionalJob(t, group, rid, data, len(data), gw.cfg, now)
         return
     if t.busy():
         raise UsageError("channel %d is busy" % t.id)
@@ -266,7 +265,7 @@ def keepalive(gw, now, rid, body):
 def flash(gw, now, rid, body):
     op = _get_int(body, P.K_OP, "op", 0, 0xFF)
     jid = _get_int(body, P.K_JOB, "job", 0, _ID_MAX)
-    job = _find(gw.jobs, jid)
+    job = _find(gw.tenancy.jobs, jid)
     if op == P.OP_BEGIN:
         if job is not None:
             raise UsageError("job %d exists" % jid)
@@ -275,9 +274,9 @@ def flash(gw, now, rid, body):
             raise UsageError("channel %d is busy" % t.id)
         total = _get_int(body, P.K_TOTAL, "total", 1, gw.cfg.flash_max_bytes)
         cfg = flash_config(body.get(P.K_FLASH), has_functional(t.tp))
-        if reserved_bytes(gw) + total > gw.cfg.flash_max_bytes:
+        if gw.tenancy.reserved_bytes() + total > gw.cfg.flash_max_bytes:
             raise UsageError("no room for the image (flash_max_bytes)")
-        gw.jobs.append(FlashJob(jid, t, total, cfg))
+        gw.tenancy.jobs.append(FlashJob(jid, t, total, cfg))
         gw.link.respond(now, rid, OK)
         return
     if op not in (P.OP_DATA, P.OP_START, P.OP_ABORT):
@@ -294,12 +293,12 @@ def flash(gw, now, rid, body):
         job.start(now, rid)
     else:
         job.abort(now, gw.link)
-        drop_job(gw, job)
+        gw.tenancy.drop_job(job, gw)
         gw.link.respond(now, rid, OK)
 
 
 def _find_job_of(gw, t):
-    for j in gw.jobs:
+    for j in gw.tenancy.jobs:
         if j.tester is t:
             return j
     return None
@@ -350,11 +349,11 @@ def ecu_sim(gw, now, rid, body):
             if gw.node_tp[i] is not None and gw.node_owner[i] is None \
                     and gw.node_ref[i] == eid:
                 gw.node_tp[i] = None
-                gw.ecus.remove(eid)
+                gw.tenancy.ecus.remove(eid)
                 gw.link.respond(now, rid, OK)
                 return
         raise UsageError("no ECU %d" % eid)
-    if eid in gw.ecus:
+    if eid in gw.tenancy.ecus:
         raise UsageError("ECU %d is running" % eid)
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
@@ -377,20 +376,20 @@ def ecu_sim(gw, now, rid, body):
     except Exception:                   # e.g. the profile's addresses do not make an Address
         raise ConfigError("profile")
     gw.add_node(bus, ecu, None, eid)
-    gw.ecus.append(eid)
+    gw.tenancy.ecus.append(eid)
     gw.link.respond(now, rid, OK)
 
 
 # ---- routes ---------------------------------------------------------------------------------
 def route(gw, now, rid, body):
     ident = _get_int(body, P.K_ROUTE, "route", 0, _ID_MAX)
-    r = _find(gw.routes, ident)
+    r = _find(gw.tenancy.routes, ident)
     if not _on(body):
         if r is None:
             raise UsageError("no route %d" % ident)
         gw.remove_node(r.a)
         gw.remove_node(r.b.tp)
-        gw.routes.remove(r)
+        gw.tenancy.routes.remove(r)
         gw.link.respond(now, rid, OK)
         return
     if r is not None:
@@ -408,7 +407,7 @@ def route(gw, now, rid, body):
     r = Route(ident, a_bus, a_tp, b, pending, period, gw.cfg.max_pdu)
     gw.add_node(a_bus, a_tp, r)
     gw.add_node(b_bus, b_tp, b)
-    gw.routes.append(r)
+    gw.tenancy.routes.append(r)
     gw.link.respond(now, rid, OK)
 
 

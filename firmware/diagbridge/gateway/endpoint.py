@@ -10,7 +10,7 @@
 # confirm / on_timer / deadline) to the bus it sits on.  A K-Line session
 # (a later issue) joins by offering the same message-level verbs over a
 # byte pump: make_transport() grows a TRANSPORT_KLINE branch and nothing
-# here or in gateway_route.py changes.
+# here or in route.py changes.
 #
 #   make_transport(spec, gcfg, tp=None) -> (bus, tp)   from an EP map
 #   Tester(cid, bus, tp, client)    a tester-role endpoint: a UdsClient (or

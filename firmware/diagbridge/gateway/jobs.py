@@ -23,7 +23,7 @@ from diagbridge.uds.functional import (FunctionalQuery, FunctionalConfig, EV_DON
 from diagbridge.uds.flash import (Flasher, FlashConfig, EV_STEP as F_STEP,
                                   EV_PROGRESS as F_PROGRESS, EV_DONE as F_DONE, step_name)
 from diagbridge.uds.security import compute_key
-from diagbridge.gateway_ep import make_config
+from diagbridge.gateway.endpoint import make_config
 
 
 _HEAD = 8                   # [kind, ref, ...]: 0x93, kind, ref (<= 5 bytes), slack
