@@ -15,7 +15,7 @@ import pytest
 
 from diagbridge.errors import ConfigError
 from diagbridge.ecu import Ecu, EV_ECU_RESET, EV_SESSION_CHANGED
-from diagbridge.uds.config import UdsServerConfig
+from diagbridge.uds.server.config import UdsServerConfig
 from diagbridge.cpy.cantp.blocking import CanTpBus, open_channel
 from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu, load_profile_spec
 from diagbridge_host import main as cli

@@ -15,7 +15,7 @@ from udsoncan.exceptions import NegativeResponseException
 
 import diagbridge_host
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE
-from diagbridge.uds.api import key_function
+from diagbridge.uds.client.api import key_function
 from diagbridge_host import events as E
 from diagbridge_host.errors import LinkRefused
 from diagbridge_host.udsoncan import GatewayConnection
@@ -248,7 +248,7 @@ def test_route_between_networks_set_up_from_the_host():
     """A 29-bit tester on bus 0 reaches the 11-bit ABS on bus 1 (sim://)."""
     from diagbridge.cantp import Channel, TpConfig, Address, ADDR_NORMAL_FIXED
     from diagbridge.sim import tester_node
-    from diagbridge.uds.client import UdsClient, UdsClientConfig
+    from diagbridge.uds.client.core import UdsClient, UdsClientConfig
     from diagbridge_host.uds import endpoint
     with diagbridge_host.connect("sim://", timeout_s=TIMEOUT_S) as conn:
         conn.route(1, endpoint(0, "normal_fixed", ta=0xF1, sa=0x10),

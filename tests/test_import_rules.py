@@ -141,3 +141,41 @@ def test_nothing_runs_at_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
     assert out.stdout.strip() == "[]" and out.stderr == ""
+
+
+# One rule per folder of the core: which of the core's folders each may use.
+# The protocol packages never import one another; inside uds/ the roles stay
+# apart and the codecs are pure.
+FOLDER_RULES = {
+    "cantp": ("diagbridge.cantp",),
+    "link": ("diagbridge.link",),
+    "uds/codec": ("diagbridge.uds.codec", "diagbridge.uds.sid", "diagbridge.uds.nrc"),
+    "uds/client": ("diagbridge.uds.client", "diagbridge.uds.codec", "diagbridge.uds.sid",
+                   "diagbridge.uds.nrc", "diagbridge.uds.seedkey"),
+    "uds/server": ("diagbridge.uds.server", "diagbridge.uds.codec", "diagbridge.uds.sid",
+                   "diagbridge.uds.nrc", "diagbridge.uds.seedkey"),
+}
+# The shared leaves every folder may use.
+LEAVES = ("diagbridge._compat", "diagbridge.clock", "diagbridge.codes", "diagbridge.errors",
+          "diagbridge.evq", "diagbridge.crc", "diagbridge.can")
+
+
+def test_each_core_folder_imports_only_what_its_rule_allows():
+    bad = []
+    for folder, allowed in FOLDER_RULES.items():
+        for path in _modules(os.path.join(FIRMWARE, *folder.split("/"))):
+            for m in _imports(path):
+                if not m.startswith("diagbridge.") or m.startswith(LEAVES + allowed):
+                    continue
+                bad.append((os.path.relpath(path, ROOT), m))
+    assert bad == []
+
+
+def test_every_service_module_is_in_the_plugin_table_and_every_entry_exists():
+    from diagbridge.uds.server.services import SERVICES
+    from diagbridge.uds.server.profiles import PROFILES
+    for folder, table in (("services", SERVICES), ("profiles", PROFILES)):
+        d = os.path.join(FIRMWARE, "uds", "server", folder)
+        files = sorted(f[:-3] for f in os.listdir(d) if f.endswith(".py") and f != "__init__.py")
+        assert sorted(v.rsplit(".", 1)[1] for v in table.values()) == files, folder
+        assert all(v.startswith("diagbridge.uds.server.%s." % folder) for v in table.values())

@@ -15,10 +15,10 @@ from diagbridge.cpy.cantp.aio import AsyncCanTpBus
 from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
 from diagbridge.cpy.uds.client import UdsClient, NegativeResponseError, UdsTimeout
 from diagbridge.cpy.uds.aio import AsyncUdsClient
-from diagbridge.uds import api
-from diagbridge.uds.codec_dtc import SF_RDTCBSM
-from diagbridge.uds.flash import FlashConfig, key_diagbridge1, VERIFY_UPLOAD
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.client import api
+from diagbridge.uds.codec.dtc import SF_RDTCBSM
+from diagbridge.uds.client.flash import FlashConfig, key_diagbridge1, VERIFY_UPLOAD
+from diagbridge.uds.server.profiles import engine
 
 _chan = itertools.count()
 REG = api.DidRegistry.from_profile(engine.profile())
@@ -126,7 +126,7 @@ def test_asyncio_client_same_behaviour(ecu_bus):
 
 def test_zlib_crc_shims_match_the_core():
     from diagbridge.cpy.uds.client import ZlibCrc32, crc16_ccitt_c
-    from diagbridge.uds.flash import Crc32, crc16_ccitt
+    from diagbridge.uds.client.flash import Crc32, crc16_ccitt
     data = bytes((i * 31 + 7) & 0xFF for i in range(3000))
     a, b = Crc32(), ZlibCrc32()
     for off, n in ((0, 1), (1, 1000), (1001, 1999)):

@@ -6,8 +6,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 from uds_xfer_driver import make, ask, h, T0  # noqa: E402
 from diagbridge.cpy.files_os import OsFileStore  # noqa: E402
-from diagbridge.uds import srv_transfer  # noqa: E402
-from diagbridge.uds.codec_transfer import build_request_file_transfer  # noqa: E402
+from diagbridge.uds.server.services import transfer as srv_transfer  # noqa: E402
+from diagbridge.uds.codec.transfer import build_request_file_transfer  # noqa: E402
 
 PROFILE = {"transfer": {"max_block_length": 0x0102}}
 

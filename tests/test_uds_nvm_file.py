@@ -11,8 +11,11 @@ import pytest
 from diagbridge.cpy.nvm_file import FileNvm, encode_record, decode_record
 from diagbridge.cpy.ecu.profile_file import load_profile
 from diagbridge.errors import ConfigError
-from diagbridge.uds.server import UdsServer
-from diagbridge.uds import srv_session, srv_security, srv_data, srv_memory
+from diagbridge.uds.server.core import UdsServer
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.services import security as srv_security
+from diagbridge.uds.server.services import data as srv_data
+from diagbridge.uds.server.services import memory as srv_memory
 
 OLD = b"W0L000043MB541326"
 NEW = b"WVWZZZ1JZXW000001"
@@ -249,7 +252,7 @@ def test_transfer_exit_answers_0x78_while_the_file_nvm_syncs(tmp_path, monkeypat
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
     from uds_xfer_driver import make, ask, h, run, T0
     from diagbridge.clock import ticks_add
-    from diagbridge.uds import srv_transfer
+    from diagbridge.uds.server.services import transfer as srv_transfer
     gate = threading.Event()
     calls = _fsyncs(monkeypatch, gate)
     nvm = FileNvm(str(tmp_path))

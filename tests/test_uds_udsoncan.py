@@ -19,14 +19,14 @@ from udsoncan.connections import PythonIsoTpConnection
 from udsoncan.exceptions import NegativeResponseException
 
 from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
-from diagbridge.uds.security import compute_key
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.seedkey import compute_key
+from diagbridge.uds.server.profiles import engine
 
 VIN = "W0L000043MB541326"
 _chan = itertools.count()
 
 # The engine profile's SecurityAccess secrets, with the core's default
-# algorithm ("diagbridge1", uds/security.py): udsoncan computes the keys.
+# algorithm ("diagbridge1", uds/server/security_access.py): udsoncan computes the keys.
 _LEVELS = engine.profile()["security"]["levels"]
 
 

@@ -63,7 +63,7 @@ def image(size):
 # ---- 1. simulation ---------------------------------------------------------------------
 def bench_sim(size):
     from uds_client_support import Rig, engine_server
-    from diagbridge.uds.flash import (Flasher, FlashConfig, key_diagbridge1, EV_DONE,
+    from diagbridge.uds.client.flash import (Flasher, FlashConfig, key_diagbridge1, EV_DONE,
                                       EV_PROGRESS, VERIFY_UPLOAD)
     img = image(size)
     f = Flasher(img, FlashConfig(BASE, key_fn=key_diagbridge1(SECRET), verify=VERIFY_UPLOAD,
@@ -143,7 +143,7 @@ def _ecu():
 def bench_ours(img):
     from diagbridge.cpy.cantp.blocking import open_channel
     from diagbridge.cpy.uds.client import UdsClient, client_config
-    from diagbridge.uds.flash import FlashConfig, key_diagbridge1, VERIFY_NONE
+    from diagbridge.uds.client.flash import FlashConfig, key_diagbridge1, VERIFY_NONE
     bus_e, bus_t = _buses()
     runner, ecu_ident = _ecu_runner(bus_e)
     marks = {}
@@ -181,8 +181,8 @@ def bench_udsoncan(img):
     import udsoncan
     from udsoncan.client import Client
     from udsoncan.connections import PythonIsoTpConnection
-    from diagbridge.uds.security import compute_key
-    from diagbridge.uds.codec_routine import build_address_routine_request, RID_ERASE_MEMORY
+    from diagbridge.uds.server.security_access import compute_key
+    from diagbridge.uds.codec.routine import build_address_routine_request, RID_ERASE_MEMORY
 
     def key_algo(level, seed, params=None):
         out = bytearray(len(seed))

@@ -3,7 +3,7 @@
 Prints figures; it is not a test.  ``.venv/bin/python tools/bench_uds.py``
 (or ``tools/bench --only uds [-- --requests N]``).  About 20 s.
 
-Two requests against the engine ECU profile (uds/profiles/engine.py, plus a
+Two requests against the engine ECU profile (uds/server/profiles/engine.py, plus a
 3997-byte DID 0x0F00 for the long answer), one request at a time:
     RDBI single frame   22 F1 88 -> 62 F1 88 "4021"    (SF -> SF)
     4000-byte response  22 0F 00 -> 62 0F 00 + 3997 B  (SF -> FF + 571 CF, the
@@ -46,8 +46,8 @@ def _diff(a, b):
 
 
 def engine_profile():
-    from diagbridge.uds.profile import Profile
-    from diagbridge.uds.profiles import engine
+    from diagbridge.uds.server.profile import Profile
+    from diagbridge.uds.server.profiles import engine
     d = engine.profile()
     big = bytearray(BIG_LEN)
     for i in range(BIG_LEN):

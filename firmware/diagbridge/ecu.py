@@ -42,8 +42,8 @@ from diagbridge.cantp.addr import (Address, ADDR_NORMAL_11, ADDR_NORMAL_29, ADDR
 from diagbridge.cantp.config import TpConfig
 from diagbridge.cantp.channel import Channel
 from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_DONE, EV_RX_FAILED
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.server import (UdsServer, EV_RESPONSE, EV_RESET, EV_SESSION_CHANGED,
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.core import (UdsServer, EV_RESPONSE, EV_RESET, EV_SESSION_CHANGED,
                                    EV_SECURITY, EV_COMM_CONTROL, EV_DTC_SETTING,
                                    EV_LINK_CONTROL)
 

@@ -6,8 +6,8 @@ from diagbridge.codes import N_OK, N_TIMEOUT_CR
 from diagbridge.cantp import (Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, ADDR_NORMAL_29,
                               ADDR_NORMAL_FIXED, ADDR_EXTENDED_11, ADDR_MIXED_11,
                               ADDR_MIXED_29, FLAG_EXT, EV_RX_DONE)
-from diagbridge.uds.server import EV_SESSION_CHANGED, EV_SECURITY, EV_LINK_CONTROL
-from diagbridge.uds.profile import Profile
+from diagbridge.uds.server.core import EV_SESSION_CHANGED, EV_SECURITY, EV_LINK_CONTROL
+from diagbridge.uds.server.profile import Profile
 from diagbridge.ecu import Ecu, address_from_profile, EV_ECU_RESET, EV_TP_FAILED
 from test_ecu_util import (Pair, profile_dict, make_tester, VIN, BIG_DID, big_value, T0)
 from support import raises, run_locked
@@ -189,7 +189,7 @@ def test_ecu_reset_relocks_security():
     p = Pair(Ecu(profile_dict()))
     p.ask("1003")
     seed = bytes.fromhex(p.ask("2701")[0])[2:]
-    from diagbridge.uds.security import compute_key
+    from diagbridge.uds.seedkey import compute_key
     key = bytearray(4)
     compute_key("diagbridge1", seed, 4, b"ecu-test", key)
     assert p.ask("2702" + bytes(key).hex()) == ["6702"]

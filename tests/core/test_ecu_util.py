@@ -2,9 +2,9 @@
 from diagbridge.clock import TICKS_PERIOD, earliest
 from diagbridge.cantp import (Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE,
                               EV_TX_FAILED, EV_RX_FAILED)
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
-from diagbridge.uds.security import compute_key
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
+from diagbridge.uds.seedkey import compute_key
 
 T0 = TICKS_PERIOD - 30000          # every exchange crosses the tick wrap
 VIN = b"W0L000043MB541326"

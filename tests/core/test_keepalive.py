@@ -2,7 +2,7 @@
 from diagbridge.clock import TICKS_PERIOD, ticks_add, ticks_diff
 from diagbridge.codes import EV_NONE, OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_UNEXPECTED_RESPONSE
 from diagbridge.errors import ConfigError, UsageError
-from diagbridge.keepalive import (KeepAlive, KeepAliveConfig, REQ_START, REQ_STOP, REQ_TOUCH,
+from diagbridge.uds.client.keepalive import (KeepAlive, KeepAliveConfig, REQ_START, REQ_STOP, REQ_TOUCH,
                                   EV_SEND, EV_CONFIRMED, EV_FAILED)
 from diagbridge.sim.kernel import Kernel
 from support import raises, run_locked

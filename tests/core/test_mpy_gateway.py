@@ -16,8 +16,8 @@ from diagbridge.gateway.loop import GatewayLoop
 from diagbridge.sim.canbus import CanBus
 from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
 from test_gateway_util import VHost, KEYS, ENGINE
 from support import run_locked
 

@@ -2,7 +2,7 @@
 # every frame at its exact wire time.  The ECU answers in zero processing
 # time, so each frame starts the instant the previous one ended.
 from diagbridge.cantp import Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE
-from diagbridge.uds.server import EV_SESSION_CHANGED
+from diagbridge.uds.server.core import EV_SESSION_CHANGED
 from diagbridge.ecu import Ecu, EV_ECU_RESET
 from diagbridge.sim.kernel import Kernel
 from diagbridge.sim.canbus import CanBus

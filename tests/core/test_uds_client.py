@@ -7,7 +7,7 @@ from diagbridge.clock import TICKS_PERIOD, ticks_add, ticks_diff
 from diagbridge.codes import (EV_NONE, OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_PENDING_LIMIT,
                               A_MALFORMED_RESPONSE, N_TIMEOUT_CR, N_TIMEOUT_A)
 from diagbridge.errors import ConfigError, UsageError
-from diagbridge.uds.client import (UdsClient, UdsClientConfig, EV_SEND, EV_DONE, EV_PENDING,
+from diagbridge.uds.client.core import (UdsClient, UdsClientConfig, EV_SEND, EV_DONE, EV_PENDING,
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED, S_IDLE, S_QUEUED,
                                    S_SENDING, S_WAIT, S_RECEIVING, N_STATES, match, M_POSITIVE,
                                    M_NEGATIVE, M_PENDING, M_MALFORMED, M_OTHER, suppressed)
@@ -300,7 +300,7 @@ def test_keepalive_and_rdbi_round_trip_do_not_allocate():
 
 
 def test_cancel_forgets_the_outstanding_request():
-    from diagbridge.uds.client import UdsClient as _Client, EV_SEND as _SEND
+    from diagbridge.uds.client.core import UdsClient as _Client, EV_SEND as _SEND
     c = _Client()
     out = bytearray(16)
     c.request(0, b"\x22\xF1\x90", 3)

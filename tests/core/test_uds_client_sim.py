@@ -4,13 +4,13 @@ from diagbridge.codes import (OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_PENDING_L
                               A_MALFORMED_RESPONSE)
 from diagbridge.sim.recorder import Recorder
 from diagbridge.sim.canframe import frame_time_ns
-from diagbridge.uds import api
-from diagbridge.uds.client import UdsClient, UdsClientConfig, EV_DONE, EV_UNEXPECTED, EV_PENDING
+from diagbridge.uds.client import api
+from diagbridge.uds.client.core import UdsClient, UdsClientConfig, EV_DONE, EV_UNEXPECTED, EV_PENDING
 from diagbridge.uds.nrc import nrc_name
-from diagbridge.uds.profiles import engine
-from diagbridge.uds.codec_session import CC_ENABLE_RX_DISABLE_TX, COMM_NORMAL
-from diagbridge.uds.codec_dtc import SF_RDTCBSM, SF_RNODTCBSM, SF_RDTCSSBDTC, SF_RDTCEDRBDN
-from diagbridge.uds.codec_roe import ET_DID_CHANGE, EWT_INFINITE
+from diagbridge.uds.server.profiles import engine
+from diagbridge.uds.codec.session import CC_ENABLE_RX_DISABLE_TX, COMM_NORMAL
+from diagbridge.uds.codec.dtc import SF_RDTCBSM, SF_RNODTCBSM, SF_RDTCSSBDTC, SF_RDTCEDRBDN
+from diagbridge.uds.codec.roe import ET_DID_CHANGE, EWT_INFINITE
 from uds_client_support import Rig, engine_server, hexs
 
 REG = api.DidRegistry.from_profile(engine.profile())

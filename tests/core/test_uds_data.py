@@ -1,9 +1,9 @@
 # ReadDataByIdentifier 0x22, WriteDataByIdentifier 0x2E and
 # ReadScalingDataByIdentifier 0x24 (§11.2, 11.4, 11.7; the NRC flowcharts are
 # missing from the source: ISO 14229-1:2020 Fig. 20/26).
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.config import UdsServerConfig
-from diagbridge.uds.codec_data import (build_rdbi_request, parse_rdbi_response,
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.config import UdsServerConfig
+from diagbridge.uds.codec.data import (build_rdbi_request, parse_rdbi_response,
                                        build_wdbi_request, parse_wdbi_response,
                                        build_rsdbi_request, parse_rsdbi_response,
                                        encode_constant, decode_constant, formula_scaling,

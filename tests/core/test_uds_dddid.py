@@ -5,8 +5,8 @@
 # NRC).  Layouts are ISO 14229-1:2020 (Tables 236-243 not in provided text).
 from diagbridge.codes import EV_NONE
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_dddid
-from diagbridge.uds.codec_dddid import (build_define_by_identifier, build_clear,
+from diagbridge.uds.server.services import dddid as srv_dddid
+from diagbridge.uds.codec.dddid import (build_define_by_identifier, build_clear,
                                         build_define_by_memory_address, parse_dddid_response)
 from support import raises, run_locked
 from test_uds_server import Ecu, make_profile, unlock, MY_SPECS

@@ -1,10 +1,13 @@
-# One memory model (uds/transfer.py MemoryStore mirrors): a download that
+# One memory model (uds/server/transfer_machine.py MemoryStore mirrors): a download that
 # overlaps a profile memory region writes through to it, so 0x23 and a
 # DDDID defined by memory address read what 0x36 programmed, and 0x35 /
 # the checksum read what 0x3D wrote; the programmed bytes survive a
 # power cycle through the region's NVM key.
-from diagbridge.uds import srv_data, srv_memory, srv_transfer, srv_dddid
-from diagbridge.uds.nvm import MemNvm
+from diagbridge.uds.server.services import data as srv_data
+from diagbridge.uds.server.services import memory as srv_memory
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.services import dddid as srv_dddid
+from diagbridge.uds.server.nvm import MemNvm
 from uds_xfer_driver import make, ask, h, T0
 
 PROFILE = {

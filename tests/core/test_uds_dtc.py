@@ -3,10 +3,11 @@
 # Layouts are ISO 14229-1:2020 (the tables are not in the provided text).
 from support import run_locked, raises
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_dtc, srv_session
-from diagbridge.uds.config import UdsServerConfig
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.server.services import dtc as srv_dtc
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.config import UdsServerConfig
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.core import UdsServer
 
 T0 = 0x1FFF0000             # just before the tick wrap
 _BUF = bytearray(4095)

@@ -1,10 +1,11 @@
-# The client half of codec_dtc: requests built byte-exact for every
+# The client half of codec/dtc: requests built byte-exact for every
 # sub-function, and every server response parsed back into plain values.
 from support import raises
 from diagbridge.errors import UsageError
-from diagbridge.uds import codec_dtc as c
-from diagbridge.uds import srv_dtc, srv_session
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.codec import dtc as c
+from diagbridge.uds.server.services import dtc as srv_dtc
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.core import UdsServer
 
 T0 = 0x1FFF0000
 _BUF = bytearray(4095)

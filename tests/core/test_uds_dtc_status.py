@@ -4,9 +4,10 @@
 # asserted here are ISO 14229-1:2020's (uds-digest §8.3).
 from support import raises
 from diagbridge.errors import UsageError
-from diagbridge.uds import srv_dtc, srv_session
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.server.services import dtc as srv_dtc
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.core import UdsServer
 
 T0 = 0x1FFF0000
 _BUF = bytearray(4095)
@@ -223,7 +224,7 @@ def test_snapshot_captures_the_did_value_at_failure():
     rpm = [0x0BB8]
     raw = {"dids": {0x0100: {"length": 2, "live": "rpm"}},
            "dtcs": [{"code": A, "status": 0x50, "snapshots": {1: {0x0100: b"\x00\x00"}}}]}
-    from diagbridge.uds.profile import Profile
+    from diagbridge.uds.server.profile import Profile
     s = UdsServer(Profile(raw, {"rpm": lambda srv, did: rpm[0]}), nvm=MemNvm(),
                   specs=[srv_session.SPECS, srv_dtc.SPECS])
     s.power_up(T0)

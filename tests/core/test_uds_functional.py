@@ -4,9 +4,9 @@
 from diagbridge.codes import OK, A_TIMEOUT_P2, A_PENDING_LIMIT
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.sim.canframe import frame_time_ns
-from diagbridge.uds import api
-from diagbridge.uds.client import UdsClient
-from diagbridge.uds.functional import (FunctionalQuery, FunctionalConfig, EV_DONE, ANS_NONE,
+from diagbridge.uds.client import api
+from diagbridge.uds.client.core import UdsClient
+from diagbridge.uds.client.functional import (FunctionalQuery, FunctionalConfig, EV_DONE, ANS_NONE,
                                        ANS_POSITIVE, ANS_NEGATIVE, ANS_FAILED)
 from uds_client_support import Rig, engine_server
 from support import raises

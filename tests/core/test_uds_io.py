@@ -5,10 +5,10 @@
 # IOCP values are ISO 14229-1:2020 (Tables 399-402, E.1 not in provided text).
 from diagbridge.codes import EV_NONE
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_io
-from diagbridge.uds.codec_io import build_io_request, parse_io_response, mask_bit, mask_len
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.server import UdsServer, EV_RESET
+from diagbridge.uds.server.services import io as srv_io
+from diagbridge.uds.codec.io import build_io_request, parse_io_response, mask_bit, mask_len
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.core import UdsServer, EV_RESET
 from support import raises, run_locked
 from test_uds_server import Ecu, make_profile, unlock, MY_SPECS
 

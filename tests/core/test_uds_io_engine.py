@@ -1,9 +1,12 @@
-# The example engine profile (uds/profiles/engine.py) on a real server built
+# The example engine profile (uds/server/profiles/engine.py) on a real server built
 # from its module list: it builds, answers V23, and the services added last
 # (0x2F, 0x2A, 0x2C, 0x87) work together on it.
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
+from diagbridge.uds.server.services import SERVICES, specs as service_specs
+from diagbridge.uds.server.core import UdsServer
+from diagbridge.errors import ConfigError
+from support import raises
 from uds_xfer_driver import ask, h, run, pop_all, T0
 
 
@@ -20,8 +23,7 @@ def test_engine_profile_builds_from_its_modules_and_answers_v23():
     assert ask(srv, T0, h("22 F1 90")) == h("62 F1 90 57 30 4C 30 30 30 30 34 33 4D 42 35 34 "
                                             "31 33 32 36")
     for name in engine.profile()["modules"]:
-        mod = __import__("diagbridge.uds.srv_" + name, None, None, ("SPECS",))
-        for spec in mod.SPECS:
+        for spec in service_specs(name):
             assert srv.supports(spec.sid), name
 
 
@@ -41,3 +43,9 @@ def test_engine_io_control_periodic_dddid_and_link():
     assert ask(srv, T0, h("10 01")) == h("50 01 00 32 01 F4")
     assert run(srv, T0, 1000000) == []                              # 0x2A stopped
     assert ask(srv, T0, h("22 03 00")) == h("62 03 00 00")          # back to the ECU
+
+
+def test_every_service_module_in_the_table_loads_and_an_unknown_name_is_a_config_error():
+    for name in SERVICES:
+        assert len(service_specs(name)) >= 1, name
+    raises(ConfigError, UdsServer, {"name": "x", "modules": ["session", "srv_session"]})

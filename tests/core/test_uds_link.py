@@ -5,10 +5,10 @@
 # request/response tables are ISO 14229-1:2020 (not in provided text).
 from diagbridge.codes import EV_NONE
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_link
-from diagbridge.uds.codec_link import (build_link_control_request, parse_link_control_response,
+from diagbridge.uds.server.services import link as srv_link
+from diagbridge.uds.codec.link import (build_link_control_request, parse_link_control_response,
                                        fixed_baud, link_record)
-from diagbridge.uds.server import EV_LINK_CONTROL, EV_RESPONSE
+from diagbridge.uds.server.core import EV_LINK_CONTROL, EV_RESPONSE
 from support import raises
 from test_uds_server import Ecu, make_profile, MY_SPECS
 

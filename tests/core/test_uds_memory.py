@@ -1,6 +1,6 @@
 # ReadMemoryByAddress 0x23 and WriteMemoryByAddress 0x3D (§11.3, §11.8).
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.codec_memory import (build_rmba_request, parse_rmba_response,
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.codec.memory import (build_rmba_request, parse_rmba_response,
                                          build_wmba_request, parse_wmba_response, alfid_valid)
 from test_uds_server import Ecu, unlock, hexstr
 

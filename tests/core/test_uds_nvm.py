@@ -1,6 +1,6 @@
-# The NVM interface (uds/nvm.py) and the simulation store MemNvm.
+# The NVM interface (uds/server/nvm.py) and the simulation store MemNvm.
 from diagbridge.errors import UsageError
-from diagbridge.uds.nvm import MemNvm
+from diagbridge.uds.server.nvm import MemNvm
 from support import raises
 
 

@@ -6,8 +6,9 @@
 from diagbridge.clock import ticks_add
 from diagbridge.codes import EV_NONE
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_periodic, srv_dddid
-from diagbridge.uds.codec_periodic import (build_rdbpi_request, parse_rdbpi_response,
+from diagbridge.uds.server.services import periodic as srv_periodic
+from diagbridge.uds.server.services import dddid as srv_dddid
+from diagbridge.uds.codec.periodic import (build_rdbpi_request, parse_rdbpi_response,
                                            parse_periodic_message, pdid_did)
 from support import raises, run_locked
 from test_uds_server import Ecu, make_profile, unlock, MY_SPECS, _slow_spec

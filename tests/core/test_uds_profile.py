@@ -1,9 +1,9 @@
-# Profile validation (uds/profile.py): field paths in ConfigError, key and
+# Profile validation (uds/server/profile.py): field paths in ConfigError, key and
 # byte normalisation for JSON/TOML-shaped input, the example engine profile.
 from diagbridge.errors import ConfigError
-from diagbridge.uds.profile import Profile, to_bytes, key_int
-from diagbridge.uds.service import NON_DEFAULT
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.server.profile import Profile, to_bytes, key_int
+from diagbridge.uds.server.service import NON_DEFAULT
+from diagbridge.uds.server.profiles import engine
 from test_uds_server import Ecu, make_profile
 
 

@@ -2,10 +2,13 @@
 # (ISO 14229-1 §10.9, uds-digest §10.8).  The request/response tables are not
 # in the provided text: layouts are ISO 14229-1:2020's (py-uds agrees).
 from diagbridge.clock import ticks_add, ticks_diff
-from diagbridge.uds import srv_data, srv_dtc, srv_roe, srv_session
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.server.services import data as srv_data
+from diagbridge.uds.server.services import dtc as srv_dtc
+from diagbridge.uds.server.services import roe as srv_roe
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.core import UdsServer
 
 T0 = 0x1FFF0000             # 65.5 ms before the tick wrap: every test crosses it
 _BUF = bytearray(4095)

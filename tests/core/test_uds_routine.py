@@ -1,8 +1,9 @@
 # RoutineControl 0x31 (ISO 14229-1 §14, digest §10.11, vector V38).
 # NRC order of Fig 30 and the F.1 RIDs are ISO 14229-1:2020 (not in provided text).
 from uds_xfer_driver import make, ask, h, run_pending, T0
-from diagbridge.uds import srv_transfer, srv_routine
-from diagbridge.uds.codec_routine import (
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.services import routine as srv_routine
+from diagbridge.uds.codec.routine import (
     build_routine_control_request, build_erase_memory_request,
     parse_routine_control_response, RC_START, RC_RESULTS, RID_ERASE_MEMORY)
 

@@ -5,11 +5,11 @@
 # pluggable callables, 0x78 for a slow internal service, the NRC order.
 # Tables 488-500 are ISO 14229-1:2020 (not in provided text): layout [K].
 from diagbridge.errors import ConfigError
-from diagbridge.uds import srv_secured
-from diagbridge.uds.codec_secured import (build_sdt_request, parse_sdt_response,
+from diagbridge.uds.server.services import secured as srv_secured
+from diagbridge.uds.codec.secured import (build_sdt_request, parse_sdt_response,
                                           ones_complement_sign, ones_complement_verify,
                                           ones_complement_sum)
-from diagbridge.uds.srv_secured import set_crypto
+from diagbridge.uds.server.services.secured import set_crypto
 from support import raises
 from test_uds_server import Ecu, make_profile, unlock, MY_SPECS, VIN, _slow_spec, hexstr
 

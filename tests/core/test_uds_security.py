@@ -1,10 +1,10 @@
 # SecurityAccess 0x27 (§10.4, Annex I; the state chart itself is missing from
 # the source: ISO 14229-1:2020 Annex I as reconstructed in uds-digest §6).
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.security import (compute_key, prng16, SecurityAccess, _NEXT, NVM_KEY)
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.server import EV_SECURITY
-from diagbridge.uds.codec_session import build_request_seed, build_send_key, parse_security_response
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.security_access import (compute_key, prng16, SecurityAccess, _NEXT, NVM_KEY)
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.core import EV_SECURITY
+from diagbridge.uds.codec.session import build_request_seed, build_send_key, parse_security_response
 from test_uds_server import Ecu, make_profile, unlock, hexstr
 
 

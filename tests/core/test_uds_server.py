@@ -5,12 +5,15 @@
 from diagbridge.clock import TICKS_PERIOD, ticks_diff, ticks_add
 from diagbridge.codes import EV_NONE
 from diagbridge.errors import ConfigError
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.server import UdsServer, EV_SESSION_CHANGED, EV_RESET, T_PENDING
-from diagbridge.uds.config import UdsServerConfig
-from diagbridge.uds.service import ServiceSpec, SubFunction, RSP_PENDING, RSP_NONE
-from diagbridge.uds import srv_session, srv_security, srv_data, srv_memory
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.core import UdsServer, EV_SESSION_CHANGED, EV_RESET, T_PENDING
+from diagbridge.uds.server.config import UdsServerConfig
+from diagbridge.uds.server.service import ServiceSpec, SubFunction, RSP_PENDING, RSP_NONE
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.services import security as srv_security
+from diagbridge.uds.server.services import data as srv_data
+from diagbridge.uds.server.services import memory as srv_memory
 from support import raises, run_locked
 
 T0 = TICKS_PERIOD - 20000          # 20 ms before the wrap: every test crosses it

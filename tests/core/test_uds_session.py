@@ -1,10 +1,10 @@
 # DiagnosticSessionControl, ECUReset, TesterPresent, CommunicationControl,
 # ControlDTCSetting (§10.2-10.8) and the session transition effects of
 # uds-digest §5.2 (Fig 7 is missing from the source: ISO 14229-1:2020).
-from diagbridge.uds.server import (EV_SESSION_CHANGED, EV_RESET, EV_SECURITY, EV_COMM_CONTROL,
+from diagbridge.uds.server.core import (EV_SESSION_CHANGED, EV_RESET, EV_SECURITY, EV_COMM_CONTROL,
                                    EV_DTC_SETTING, EV_RESPONSE)
-from diagbridge.uds.service import ServiceSpec
-from diagbridge.uds.codec_session import (build_dsc_request, parse_dsc_response,
+from diagbridge.uds.server.service import ServiceSpec
+from diagbridge.uds.codec.session import (build_dsc_request, parse_dsc_response,
                                           build_ecu_reset_request, parse_ecu_reset_response,
                                           build_comm_control_request, build_tester_present_request,
                                           build_control_dtc_setting_request, parse_sf_response,

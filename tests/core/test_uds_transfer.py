@@ -3,10 +3,10 @@
 # Byte layouts and NRC tables are ISO 14229-1:2020 (not in provided text) [K].
 from support import run_locked
 from uds_xfer_driver import make, ask, h, run_pending, T0
-from diagbridge.uds import srv_transfer
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.transfer import context, S_IDLE
-from diagbridge.uds.codec_transfer import (
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.transfer_machine import context, S_IDLE
+from diagbridge.uds.codec.transfer import (
     build_request_download, build_request_upload, build_transfer_data_request,
     build_request_transfer_exit, parse_request_download_response,
     parse_transfer_data_response, parse_request_transfer_exit_response, next_bsc,

@@ -4,9 +4,9 @@
 # until the NVM's sync is over -- the server never blocks waiting for it.
 # Virtual time only; the fake NVM's sync ends after a number of polls.
 from uds_xfer_driver import make, ask, h, run_pending, T0
-from diagbridge.uds import srv_transfer
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.transfer import context, _NEXT, S_IDLE, S_COMMITTING
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.transfer_machine import context, _NEXT, S_IDLE, S_COMMITTING
 
 PROFILE = {"transfer": {"download_regions": [{"start": 0x600000, "size": 0x20000}],
                         "upload_regions": [{"start": 0x600000, "size": 0x20000}],

@@ -2,9 +2,9 @@
 # MemFileStore; TransferData/RequestTransferExit as for 34/35.
 # modeOfOperation values (G.1) and layouts: ISO 14229-1:2020 (not in provided text).
 from uds_xfer_driver import make, ask, h, T0
-from diagbridge.uds import srv_transfer
-from diagbridge.uds.files import MemFileStore, check_path
-from diagbridge.uds.codec_transfer import (
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.file_store import MemFileStore, check_path
+from diagbridge.uds.codec.transfer import (
     build_request_file_transfer, parse_request_file_transfer_response, MOP_ADD_FILE,
     write_file_transfer_response, parse_request_download_response,
     MOP_READ_FILE, MOP_READ_DIR, MOP_RESUME_FILE, MOP_DELETE_FILE)

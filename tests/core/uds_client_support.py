@@ -8,13 +8,19 @@ from diagbridge.sim.kernel import Kernel
 from diagbridge.sim.canbus import CanBus
 from diagbridge.sim.cantp_node import CanTpNode
 from diagbridge.sim.tester_node import TesterNode
-from diagbridge.uds.server import UdsServer, EV_RESET
-from diagbridge.uds.config import UdsServerConfig
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
-from diagbridge.uds import (srv_session, srv_security, srv_data, srv_memory, srv_dtc,
-                            srv_routine, srv_transfer, srv_roe)
+from diagbridge.uds.server.core import UdsServer, EV_RESET
+from diagbridge.uds.server.config import UdsServerConfig
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
+from diagbridge.uds.server.services import session as srv_session
+from diagbridge.uds.server.services import security as srv_security
+from diagbridge.uds.server.services import data as srv_data
+from diagbridge.uds.server.services import memory as srv_memory
+from diagbridge.uds.server.services import dtc as srv_dtc
+from diagbridge.uds.server.services import routine as srv_routine
+from diagbridge.uds.server.services import transfer as srv_transfer
+from diagbridge.uds.server.services import roe as srv_roe
 
 ENGINE_SPECS = [srv_session.SPECS, srv_security.SPECS, srv_data.SPECS, srv_memory.SPECS,
                 srv_dtc.SPECS, srv_routine.SPECS, srv_transfer.SPECS, srv_roe.SPECS]

@@ -2,8 +2,8 @@
 # IO / periodic / DDDID / secured / link tests: one request in, every PDU
 # out, virtual time only.
 from diagbridge.clock import ticks_add, ticks_diff
-from diagbridge.uds.nvm import MemNvm
-from diagbridge.uds.server import UdsServer
+from diagbridge.uds.server.nvm import MemNvm
+from diagbridge.uds.server.core import UdsServer
 
 T0 = 0x1FFFFFFF - 200000       # 200 ms before the tick wrap: timed tests cross it
 

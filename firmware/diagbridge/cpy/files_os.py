@@ -1,6 +1,6 @@
 """RequestFileTransfer 0x38 file store over a real folder (CPython only).
 
-Same interface as diagbridge.uds.files.MemFileStore.  Every path is confined
+Same interface as diagbridge.uds.server.file_store.MemFileStore.  Every path is confined
 to the sandbox folder: the portable name rules (relative, no '..', '.', empty
 components, backslash or drive colon) come first, then the resolved real path
 (symlinks followed) must stay inside the sandbox, so a symlink pointing out of
@@ -15,7 +15,7 @@ import errno
 import os
 import stat
 
-from diagbridge.uds.files import check_path
+from diagbridge.uds.server.file_store import check_path
 
 _NRC_ROOR = 0x31
 _NRC_UDNA = 0x70

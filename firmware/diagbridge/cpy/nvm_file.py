@@ -1,5 +1,5 @@
 """File-backed NVM for the UDS server (CPython only); same interface as
-diagbridge.uds.nvm.MemNvm: get / put / delete / keys.
+diagbridge.uds.server.nvm.MemNvm: get / put / delete / keys.
 
 Each key lives in two slot files, ``<hexkey>.0`` and ``<hexkey>.1``.  A slot
 holds one record::
@@ -14,7 +14,7 @@ record, and ``get`` returns the old or the new value, never garbage.  If both
 slots of a key are corrupt, ``get`` returns None (the profile default) and
 names the key in ``corrupt_keys``; with ``strict=True`` it raises OSError.
 
-Deferred writes (the optional NVM interface of ``uds/transfer.py``): each
+Deferred writes (the optional NVM interface of ``uds/server/transfer_machine.py``): each
 fsync costs a journal commit (milliseconds to tens of milliseconds on an SD
 card), and a 1 MiB download is 256 sector keys.  ``put_nowait`` writes and
 renames the slot like ``put`` but without any fsync; ``sync_start()`` hands

@@ -31,7 +31,7 @@ from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_FF, EV_RX_DO
 from diagbridge.codes import OK, N_ERROR
 from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
-from diagbridge.uds.client import UdsClient, UdsClientConfig
+from diagbridge.uds.client.core import UdsClient, UdsClientConfig
 
 _ADDR_KEYS = ((P.K_TX_ID, "tx_id"), (P.K_RX_ID, "rx_id"), (P.K_TA, "ta"), (P.K_SA, "sa"),
               (P.K_AE, "ae"), (P.K_FUNC_TX_ID, "func_tx_id"), (P.K_FUNC_RX_ID, "func_rx_id"),

@@ -17,12 +17,12 @@ from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, LINK_CLOSED, LINK_OVERSIZE
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.link import proto as P
 from diagbridge.link.msgpack import pack_obj
-from diagbridge.uds.client import EV_DONE as C_DONE, EV_KEEPALIVE_FAILED as C_KA_FAILED
-from diagbridge.uds.functional import (FunctionalQuery, FunctionalConfig, EV_DONE as Q_DONE,
+from diagbridge.uds.client.core import EV_DONE as C_DONE, EV_KEEPALIVE_FAILED as C_KA_FAILED
+from diagbridge.uds.client.functional import (FunctionalQuery, FunctionalConfig, EV_DONE as Q_DONE,
                                        ANS_NONE, ANS_POSITIVE, ANS_NEGATIVE)
-from diagbridge.uds.flash import (Flasher, FlashConfig, EV_STEP as F_STEP,
+from diagbridge.uds.client.flash import (Flasher, FlashConfig, EV_STEP as F_STEP,
                                   EV_PROGRESS as F_PROGRESS, EV_DONE as F_DONE, step_name)
-from diagbridge.uds.security import compute_key
+from diagbridge.uds.seedkey import key_function, ALGORITHMS
 from diagbridge.gateway.endpoint import make_config
 
 
@@ -136,25 +136,18 @@ class FunctionalJob:
         return False
 
 
-_KEY_ALGORITHMS = ("diagbridge1", "twos_complement", "xor")
 _SECRET_MAX = 255
 
 
 def _key_fn(algorithm, secret):
     """A Flasher key function; algorithm and secret are checked here, at
     OP_BEGIN, because the function runs inside the gateway's loop."""
-    if not isinstance(algorithm, str) or algorithm not in _KEY_ALGORITHMS:
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ConfigError("flash.key_algorithm")
     if not isinstance(secret, (bytes, bytearray)) or len(secret) > _SECRET_MAX \
             or (not secret and algorithm != "twos_complement"):
         raise ConfigError("flash.secret")
-    secret = bytes(secret)
-
-    def fn(level, seed):
-        out = bytearray(len(seed))
-        compute_key(algorithm, seed, len(seed), secret, out)
-        return bytes(out)
-    return fn
+    return key_function(algorithm, secret)
 
 
 def flash_config(flash_map, functional_ok):

@@ -14,8 +14,9 @@ from diagbridge.codes import OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORT
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.link import proto as P
 from diagbridge.ecu import Ecu
-from diagbridge.uds.client import UdsClient, UdsClientConfig
-from diagbridge.uds.profile import Profile
+from diagbridge.uds.client.core import UdsClient, UdsClientConfig
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import PROFILES, make as make_profile
 from diagbridge.gateway.endpoint import (Tester, Unsupported, make_transport, bus_of, client_for,
                                    tp_config, has_functional)
 from diagbridge.gateway.jobs import FunctionalJob, FlashJob, flash_config
@@ -325,21 +326,11 @@ def _profile(p, gcfg):
             raise
         except Exception:               # a shape Profile's checks did not expect
             raise ConfigError("profile")
-    if not isinstance(p, str) or not p or len(p) > _NAME_MAX or p[0] == "_" \
-            or not all(c.isalpha() or c.isdigit() or c == "_" for c in p):
+    if not isinstance(p, str) or not p or len(p) > _NAME_MAX:
         raise ConfigError("profile")
-    name = "diagbridge.uds.profiles." + p
-    try:
-        mod = __import__(name)
-        for part in name.split(".")[1:]:
-            mod = getattr(mod, part)
-        make = mod.profile
-    except (ImportError, AttributeError):
+    if p not in PROFILES:
         raise Unsupported("profile " + p)
-    state = getattr(mod, "EngineState", None) or getattr(mod, "State", None)
-    if state is not None and hasattr(mod, "sources"):
-        return Profile(make(), sources=mod.sources(state()))
-    return Profile(make())
+    return make_profile(p)
 
 
 def ecu_sim(gw, now, rid, body):

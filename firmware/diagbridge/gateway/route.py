@@ -19,7 +19,7 @@ from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_DONE
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE
 from diagbridge.link import proto as P
-from diagbridge.uds.client import EV_DONE as C_DONE
+from diagbridge.uds.client.core import EV_DONE as C_DONE
 
 _NRC_GR = const(0x10)       # generalReject
 _NRC_BRR = const(0x21)      # busyRepeatRequest

@@ -334,7 +334,7 @@ WHAT_ROUTE = const(2)           # STATE: a routed request's failure result, REF:
 WHAT_FLASH_STEP = const(3)      # STATE: FLASH_STEP_* index, REF: the OP_START request id
 WHAT_ECU = const(4)             # STATE: 1 reset performed, REF: ECU
 
-# flash steps (EV_STATE WHAT_FLASH_STEP, REPORT "failed_step"), as diagbridge.uds.flash ST_*
+# flash steps (EV_STATE WHAT_FLASH_STEP, REPORT "failed_step"), as diagbridge.uds.client.flash ST_*
 FLASH_STEP_NAMES = ("idle", "pre_session", "dtc_off", "cc_off", "session", "seed", "key",
                     "erase", "download", "transfer", "exit", "upload", "readback",
                     "upload_exit", "checksum", "check", "reset", "cc_on", "dtc_on", "done",

@@ -7,14 +7,14 @@
 #        a 29-bit frame and an FD frame, each with its exact wire time.
 #   K-Line (10400 baud): the fast-init wake-up pattern, StartCommunication
 #        with the tester's own echo, and the ECU's answer.
-#   UDS over CAN-TP (500 kbit/s): the engine ECU of uds/profiles/engine.py
+#   UDS over CAN-TP (500 kbit/s): the engine ECU of uds/server/profiles/engine.py
 #        and a gearbox ECU, each an ecu.Ecu (CAN-TP channel + UdsServer) on
 #        the virtual bus; a tester reads the VIN (22 F1 90) and the DTCs
 #        (19 02 FF) and sends a functional TesterPresent both ECUs answer.
 from diagbridge.cantp import Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE
 from diagbridge.ecu import Ecu
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
 from diagbridge.sim.cantp_node import CanTpNode
 from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel

@@ -3,7 +3,7 @@
 # gateway's host link exposed as a byte-stream pair.  Portable, exact
 # virtual timing, never sleeps.
 #
-#   can0 "diagnostic" 500 kbit/s: engine  (uds/profiles/engine.py, 0x7E0/0x7E8)
+#   can0 "diagnostic" 500 kbit/s: engine  (uds/server/profiles/engine.py, 0x7E0/0x7E8)
 #                                 gearbox (GEARBOX below,          0x7E1/0x7E9)
 #                                 functional 0x7DF
 #   can1 "chassis"    500 kbit/s: abs     (ABS below,              0x7E0/0x7E8)
@@ -24,8 +24,8 @@ from diagbridge.gateway import Gateway, GatewayConfig
 from diagbridge.gateway.loop import GatewayLoop
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.proto import BUS_CAN, ROLE_NONE
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.profiles import engine
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.profiles import engine
 from diagbridge.sim.canbus import CanBus
 from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel, START_TICKS

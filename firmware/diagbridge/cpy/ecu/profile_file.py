@@ -1,4 +1,4 @@
-"""Load an ECU profile (diagbridge.uds.profile) from a JSON or TOML file
+"""Load an ECU profile (diagbridge.uds.server.profile) from a JSON or TOML file
 (CPython only).  TOML needs Python 3.11+ (tomllib); on 3.10 only JSON loads.
 
 Files cannot hold bytes, so byte fields are ASCII strings, lists of ints or
@@ -9,7 +9,7 @@ import json
 import os
 
 from diagbridge.errors import ConfigError
-from diagbridge.uds.profile import Profile
+from diagbridge.uds.server.profile import Profile
 
 try:
     import tomllib

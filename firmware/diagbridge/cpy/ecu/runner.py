@@ -21,10 +21,10 @@ import threading
 import can
 
 from diagbridge.errors import ConfigError
-from diagbridge.uds.profile import Profile
-from diagbridge.uds.nvm import MemNvm
+from diagbridge.uds.server.profile import Profile
+from diagbridge.uds.server.nvm import MemNvm
 from diagbridge.uds.nrc import nrc_name
-from diagbridge.uds.server import T_REQUEST, T_RESPONSE, T_PENDING, T_S3_TIMEOUT
+from diagbridge.uds.server.core import T_REQUEST, T_RESPONSE, T_PENDING, T_S3_TIMEOUT
 from diagbridge.cantp.config import TpConfig
 from diagbridge.cantp.addr import Address
 from diagbridge.ecu import (Ecu, EV_ECU_RESET, EV_TP_FAILED, EV_SESSION_CHANGED, EV_SECURITY,
@@ -46,7 +46,7 @@ def load_profile_spec(spec: str) -> Profile:
     Raises ConfigError with a readable message: missing file, unknown
     extension, a parse error (with the file's line) or a bad field (its path)."""
     if spec in BUILTIN_PROFILES:
-        from diagbridge.uds.profiles import engine
+        from diagbridge.uds.server.profiles import engine
         return Profile(engine.profile(), sources=engine.sources(engine.EngineState()))
     ext = os.path.splitext(spec)[1].lower()
     if ext not in (".json", ".toml"):
@@ -96,7 +96,7 @@ def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
             raise ConfigError("files: the profile does not serve RequestFileTransfer "
                               "(add the 'transfer' module)")
         from diagbridge.cpy.files_os import OsFileStore
-        from diagbridge.uds.srv_transfer import set_file_store
+        from diagbridge.uds.server.services.transfer import set_file_store
         os.makedirs(files_dir, exist_ok=True)
         set_file_store(ecu.srv, OsFileStore(
             files_dir, profile.files.get("max_file_size", 0x100000)))

@@ -16,8 +16,8 @@ import asyncio
 import logging
 
 from diagbridge.codes import N_ERROR
-from diagbridge.uds import api
-from diagbridge.uds.flash import Flasher
+from diagbridge.uds.client import api
+from diagbridge.uds.client.flash import Flasher
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
 from diagbridge.cpy.uds.client import (_Base, TYPED, FlashReport, Response, UdsTimeout,

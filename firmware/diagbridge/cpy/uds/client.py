@@ -1,7 +1,7 @@
 """UDS tester over a CAN-TP channel, blocking API (CPython).
 
-The facade drives the core machines (``diagbridge.uds.client.UdsClient``,
-``diagbridge.uds.flash.Flasher``): it moves PDUs between them and a
+The facade drives the core machines (``diagbridge.uds.client.core.UdsClient``,
+``diagbridge.uds.client.flash.Flasher``): it moves PDUs between them and a
 ``CanTpChannel`` (``diagbridge.cpy.cantp.blocking``) and sleeps until their
 ``deadline()``.  P2/P2*, 0x78 handling, response matching and the S3
 keep-alive are the core's, exactly as on a board or in the simulation::
@@ -28,10 +28,10 @@ import zlib
 from diagbridge.clock import ticks_diff
 from diagbridge.codes import OK, N_ERROR, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, code_name
 from diagbridge.errors import DiagbridgeError
-from diagbridge.uds import api
-from diagbridge.uds.client import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
+from diagbridge.uds.client import api
+from diagbridge.uds.client.core import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
-from diagbridge.uds.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
+from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
 from diagbridge.uds.nrc import nrc_name
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
@@ -57,7 +57,7 @@ class UdsTimeout(DiagbridgeError, TimeoutError):
 class Response:
     """One request's outcome: result (core code) + name, nrc/nrc_name (None
     if positive), data (the positive response bytes), value (decoded by
-    diagbridge.uds.api.decode), pending (0x78 count)."""
+    diagbridge.uds.client.api.decode), pending (0x78 count)."""
     __slots__ = ("request", "sid", "result", "nrc", "data", "value", "pending")
 
     def __init__(self, request, result, nrc, data, value, pending):
@@ -137,7 +137,7 @@ def client_config(p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=
                            keepalive_functional=keepalive_functional)
 
 
-# Typed services: method name -> request builder of diagbridge.uds.api.
+# Typed services: method name -> request builder of diagbridge.uds.client.api.
 TYPED = ("session_control", "ecu_reset", "request_seed", "send_key", "communication_control",
          "tester_present", "control_dtc_setting", "read_data", "read_scaling", "read_memory",
          "write_memory", "clear_dtc", "read_dtc", "response_on_event", "routine",
