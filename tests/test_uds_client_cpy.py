@@ -126,7 +126,7 @@ def test_asyncio_client_same_behaviour(ecu_bus):
 
 def test_zlib_crc_shims_match_the_core():
     from diagbridge.cpy.uds.client import ZlibCrc32, crc16_ccitt_c
-    from diagbridge.uds.client.flash import Crc32, crc16_ccitt
+    from diagbridge.crc import Crc32, crc16_ccitt
     data = bytes((i * 31 + 7) & 0xFF for i in range(3000))
     a, b = Crc32(), ZlibCrc32()
     for off, n in ((0, 1), (1, 1000), (1001, 1999)):

@@ -93,6 +93,11 @@ def test_raw_send_fd_answers_after_the_bus_confirms():
     m = h.request(P.MSG_REQ_CAN_SEND, {P.K_BUS: 1, P.K_ID: 0x123, P.K_DATA: bytes(10),
                                        P.K_FLAGS: P.CAN_FD})
     assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED
+    for n in (65, 300):                 # longer than any FD frame: refused, not a handler fault
+        m = h.request(P.MSG_REQ_CAN_SEND, {P.K_BUS: 1, P.K_ID: 0x123, P.K_DATA: bytes(n),
+                                           P.K_FLAGS: P.CAN_FD})
+        assert m[0] == P.MSG_ERROR and m[2][P.K_TEXT] == "bad field: data"
+    assert v.gw.handler_faults == 0
     m = h.request(P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x800, P.K_DATA: b""})
     assert m[0] == P.MSG_ERROR and m[2][P.K_TEXT] == "bad field: id"
     st = h.ok(P.MSG_REQ_STATUS, {})

@@ -3,7 +3,7 @@
 from diagbridge.codes import OK, LINK_BAD_CRC, LINK_OVERSIZE, LINK_TRUNCATED
 from diagbridge.link.cobs import (Deframer, cobs_encode, encode_frame, frame_size,
                                   EV_FRAME, EV_FRAME_BAD)
-from diagbridge.link.crc16 import crc16, crc16_byte, CRC16_CHECK, CRC16_INIT, CRC16_TABLE
+from diagbridge.crc import crc16, crc16_byte, CRC16_CHECK, CRC16_INIT, CRC16_TABLE
 from support import run_locked
 from test_link_util import FakeRandom
 
@@ -160,3 +160,14 @@ def test_encoder_and_decoder_allocate_nothing():
                     stats[1] += d.length
     run_locked(run)
     assert stats == [40, 40 * len(msg)]
+
+
+def test_one_crc16_serves_the_link_the_checksum_routine_and_the_flasher():
+    from diagbridge.crc import crc16_ccitt, Crc32
+    data = b"123456789"
+    assert crc16_ccitt(data, 0, 9) == CRC16_CHECK == crc16(data)
+    # continuing from a partial value gives the same result as one pass
+    assert crc16_ccitt(data, 4, 5, crc16_ccitt(data, 0, 4)) == CRC16_CHECK
+    c = Crc32()
+    c.update(data, 0, 9)
+    assert c.value() == 0xCBF43926          # CRC-32/IEEE check value

@@ -6,7 +6,7 @@
 # real MicroPython.
 import hashlib
 
-from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.codes import OK
 from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig

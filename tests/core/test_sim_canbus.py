@@ -3,7 +3,8 @@
 from diagbridge.clock import TICKS_MASK, ticks_diff
 from diagbridge.codes import L_OK, L_BUS_OFF
 from diagbridge.errors import UsageError
-from diagbridge.sim.canframe import (FD_LENGTHS, dlc_for_len, len_for_dlc, crc15,
+from diagbridge.can import DLC_LENGTHS
+from diagbridge.sim.canframe import (dlc_for_len, len_for_dlc, crc15,
                                      frame_bits, frame_bitstream, frame_time_ns,
                                      count_stuff, fixed_stuff_bits)
 from diagbridge.sim.canbus import (CanBus, FAULT_NONE, FAULT_DROP, FAULT_ERROR,
@@ -64,7 +65,7 @@ def _naive_bits(can_id, ext, fd, brs, data):
     if fd:
         s += "10"
         brs_at = len(s)
-        s += ("1" if brs else "0") + "0" + _b(FD_LENGTHS.index(n), 4)
+        s += ("1" if brs else "0") + "0" + _b(DLC_LENGTHS.index(n), 4)
     else:
         s += ("00" if ext else "0") + _b(n, 4)
     for b in data:
@@ -213,7 +214,7 @@ def test_stuffing_against_naive_reference():
         if rnd.next(3) == 0:            # runs of equal bits stress stuffing
             data = bytes([(0x00, 0xFF, 0x0F, 0xF8)[rnd.next(4)]]) * n
         assert frame_bits(cid, ext, False, False, data, n) == _naive_bits(cid, ext, False, False, data)
-    for n in FD_LENGTHS:
+    for n in DLC_LENGTHS:
         for brs in (False, True):
             ext = rnd.next(2) == 1
             cid = rnd.next(0x20000000 if ext else 0x800)

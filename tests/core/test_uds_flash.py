@@ -7,7 +7,8 @@ from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, A_VERIFY_FAILED
 from diagbridge.errors import ConfigError
 from diagbridge.sim.canbus import FAULT_DROP
 from diagbridge.sim.recorder import Recorder
-from diagbridge.uds.client.flash import (Flasher, FlashConfig, Crc32, crc16_ccitt, key_diagbridge1,
+from diagbridge.crc import Crc32, crc16_ccitt
+from diagbridge.uds.client.flash import (Flasher, FlashConfig, key_diagbridge1,
                                   EV_DONE, EV_PROGRESS, ST_KEY, ST_CHECKSUM, VERIFY_NONE,
                                   VERIFY_ROUTINE, VERIFY_UPLOAD, step_name)
 from diagbridge.uds.server.transfer_machine import context as transfer_context

@@ -14,6 +14,7 @@
 # and ignore the priority bits on receive.  Functional target address type
 # frames are sent with SF only; a functional FF is ignored on receive.
 from diagbridge._compat import const
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS  # noqa: F401 (also the cantp face's)
 from diagbridge.errors import ConfigError
 
 ADDR_NORMAL_11 = const(0)
@@ -27,10 +28,7 @@ ADDR_MIXED_29 = const(6)
 TA_PHYSICAL = const(0)
 TA_FUNCTIONAL = const(1)
 
-# Frame flags (feed_frame's optional 5th argument, pop_frame's tx_flags).
-FLAG_EXT = const(1)     # 29-bit identifier
-FLAG_FD = const(2)      # CAN FD frame
-FLAG_BRS = const(4)     # CAN FD bit rate switch
+# Frame flags (feed_frame's optional 5th argument, pop_frame's tx_flags): diagbridge.can.
 
 _PF_FIXED_PHYS = const(0xDA)
 _PF_FIXED_FUNC = const(0xDB)

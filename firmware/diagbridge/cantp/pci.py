@@ -12,6 +12,7 @@
 # mixed: N_AE).  Every function here is allocation-free: it reads and writes
 # caller buffers with index loops and returns small ints.
 from diagbridge._compat import const
+from diagbridge.can import DLC_LENGTHS
 
 PCI_SF = const(0x00)
 PCI_FF = const(0x10)
@@ -33,8 +34,6 @@ FF_DL_12BIT_MAX = const(4095)
 PAD_DEFAULT = const(0xCC)
 _STMIN_MAX_US = const(127000)
 
-# DLC -> CAN (FD) data length; index = DLC.
-DLC_LENGTHS = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0c\x10\x14\x18\x20\x30\x40"
 
 
 def fd_len(n):

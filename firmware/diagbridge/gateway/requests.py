@@ -12,6 +12,7 @@
 from diagbridge._compat import const
 from diagbridge.codes import OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORTED
 from diagbridge.errors import ConfigError, UsageError
+from diagbridge.can import DLC_LENGTHS
 from diagbridge.link import proto as P
 from diagbridge.ecu import Ecu
 from diagbridge.uds.client.core import UdsClient, UdsClientConfig
@@ -25,7 +26,6 @@ from diagbridge.gateway.route import Route
 _TEXT_MAX = const(160)
 _ID_MAX = const(0xFFFF)
 
-_FD_LENGTHS = (12, 16, 20, 24, 32, 48, 64)
 
 
 def handle(gw, now):
@@ -169,7 +169,7 @@ def can_send(gw, now, rid, body):
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ConfigError("data")       # 1..8 bytes (FD: 12..64): pop_can()'s 0 is "none"
     n = len(data)
-    if n > 8 and (not flags & P.CAN_FD or n not in _FD_LENGTHS):
+    if n > 8 and (not flags & P.CAN_FD or n > 64 or n not in DLC_LENGTHS):
         raise ConfigError("data")
     if flags & P.CAN_BRS and not flags & P.CAN_FD:
         raise ConfigError("flags")

@@ -8,7 +8,7 @@
 # next 0x00 whatever garbage came before.  Every frame starts with a 0x00 as
 # well as ending with one, so the first frame after line noise is never glued
 # onto the noise; the empty frame between two back-to-back frames (00 00) is
-# ignored.  The CRC is CRC-16/IBM-3740 (crc16.py).
+# ignored.  The CRC is CRC-16/IBM-3740 (diagbridge/crc.py).
 #
 #   encode_frame(msg, n, out, start=0) -> end       encoder, into the caller's buffer
 #   cobs_encode(src, n, out, start, crc=-1) -> end  plain COBS (no delimiters)
@@ -23,7 +23,7 @@
 from diagbridge._compat import const
 from diagbridge.codes import EV_NONE, OK, LINK_BAD_CRC, LINK_OVERSIZE, LINK_TRUNCATED
 from diagbridge.errors import ConfigError, UsageError
-from diagbridge.link.crc16 import CRC16_INIT, CRC16_TABLE as _T, crc16_update
+from diagbridge.crc import CRC16_INIT, CRC16_TABLE as _T, crc16_update
 
 EV_FRAME = const(1)         # a good frame: payload[:length]
 EV_FRAME_BAD = const(2)     # a frame was discarded: see result

@@ -189,6 +189,7 @@
 # requests the gateway can hold.  Each REQ costs one; its RESPONSE (or ERROR
 # with its id) returns it.  Each EV costs one; the host returns them with CREDIT.
 from diagbridge._compat import const
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import TICKS_PERIOD as _TICKS_PERIOD
 
 LINK_PROTOCOL_VERSION = const(1)
@@ -352,9 +353,10 @@ BUS_CAN = const(1)
 BUS_CAN_FD = const(2)
 BUS_KLINE = const(3)
 
-CAN_EXT = const(0x01)       # 29-bit identifier
-CAN_FD = const(0x02)
-CAN_BRS = const(0x04)
+# The frame-flag bits are the core's (diagbridge.can), part of this wire format.
+CAN_EXT = FLAG_EXT          # 29-bit identifier
+CAN_FD = FLAG_FD
+CAN_BRS = FLAG_BRS
 CAN_RTR = const(0x08)
 CAN_ECHO = const(0x10)      # our own transmission, confirmed
 

@@ -140,7 +140,7 @@ class CanPort:
 
     def send(self, can_id, data, n=None, extended=False, fd=False, brs=False):
         """Queue one data frame (data[:n] is copied now); returns the SimFrame.
-        n is 0..8, or with fd one of FD_LENGTHS (padding is the caller's job).
+        n is 0..8, or with fd one of diagbridge.can.DLC_LENGTHS (padding is the caller's job).
         The result comes later through on_tx."""
         if n is None:
             n = len(data)

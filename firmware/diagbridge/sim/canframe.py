@@ -20,9 +20,9 @@
 #   then the same 13-bit tail.  The fixed bits do not depend on the CRC value,
 #   so FD CRCs are not computed.
 from diagbridge._compat import const
+from diagbridge.can import DLC_LENGTHS
 from diagbridge.errors import UsageError
 
-FD_LENGTHS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64)
 
 CRC15_POLY = const(0x4599)      # x^15+x^14+x^10+x^8+x^7+x^4+x^3+1
 # After the stuffed part: CRC delimiter, ACK slot, ACK delimiter, EOF, IFS.
@@ -41,9 +41,9 @@ _NS_PER_S = 1000000000
 
 
 def dlc_for_len(n):
-    """DLC for a data length; n must be one of FD_LENGTHS (0..8 for classical)."""
+    """DLC for a data length; n must be one of DLC_LENGTHS (0..8 for classical)."""
     for dlc in range(16):
-        if FD_LENGTHS[dlc] == n:
+        if DLC_LENGTHS[dlc] == n:
             return dlc
     raise UsageError("not a valid CAN FD data length")
 
@@ -54,7 +54,7 @@ def len_for_dlc(dlc):
     here because classical frames use DLC = n."""
     if not isinstance(dlc, int) or not 0 <= dlc <= 15:
         raise UsageError("dlc must be 0..15")
-    return FD_LENGTHS[dlc]
+    return DLC_LENGTHS[dlc]
 
 
 def check_frame(can_id, extended, fd, brs, n):

@@ -8,7 +8,7 @@
 # frame the core has ready goes to port.send().  Each SimFrame carries the
 # tx_tag the core gave it, so a confirmation reaches the right machine.
 from diagbridge.codes import L_OK
-from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.cantp.mux import Mux
 
 

@@ -17,7 +17,7 @@
 # A host transport drives it in virtual time (feed, run, read) or in real
 # time: feed what arrived, run_for(the real microseconds that passed), read.
 # The link itself is ideal (no byte time): the buses carry the timing.
-from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.codes import L_OK
 from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig

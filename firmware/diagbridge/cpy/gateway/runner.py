@@ -28,7 +28,7 @@ from collections import deque
 
 import can
 
-from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS
+from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import ticks_diff
 from diagbridge.cpy.cantp.base import copies_on_send
 from diagbridge.cpy.clock import now_us

@@ -52,6 +52,7 @@ from diagbridge.uds.codec.transfer import (build_request_download, build_request
                                            parse_transfer_data_response,
                                            build_request_transfer_exit,
                                            parse_request_transfer_exit_response)
+from diagbridge.crc import Crc32, crc16_ccitt
 from diagbridge.uds.seedkey import key_function
 
 EV_SEND = const(1)
@@ -105,55 +106,6 @@ def step_name(step):
 def key_diagbridge1(secret):
     """The server's default seed/key algorithm as a key function."""
     return key_function("diagbridge1", secret)
-
-
-# ---- CRCs (split into 16-bit halves: small ints on 32-bit ports) ---------------------
-def _crc32_tables():
-    hi = [0] * 256
-    lo = [0] * 256
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        hi[i] = c >> 16
-        lo[i] = c & 0xFFFF
-    return hi, lo
-
-
-class Crc32:
-    """CRC-32/IEEE (zlib.crc32), fed incrementally without big ints."""
-
-    def __init__(self):
-        self._thi, self._tlo = _crc32_tables()
-        self.reset()
-
-    def reset(self):
-        self._hi = 0xFFFF
-        self._lo = 0xFFFF
-
-    def update(self, data, off, count):
-        thi = self._thi
-        tlo = self._tlo
-        hi = self._hi
-        lo = self._lo
-        for i in range(off, off + count):
-            j = (lo ^ data[i]) & 0xFF
-            lo = (((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[j])
-            hi = (hi >> 8) ^ thi[j]
-        self._hi = hi
-        self._lo = lo
-
-    def value(self):
-        return ((self._hi ^ 0xFFFF) << 16) | (self._lo ^ 0xFFFF)
-
-
-def crc16_ccitt(data, off, count, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as the checksum routine reports."""
-    for i in range(off, off + count):
-        crc ^= data[i] << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
 
 
 class FlashConfig:

@@ -21,6 +21,7 @@
 # server never waits on the NVM inside a handler (cpy/nvm_file.FileNvm
 # syncs in a thread).  A store without it (MemNvm) is durable at put().
 from diagbridge._compat import const
+from diagbridge.crc import crc16_ccitt
 from diagbridge.uds.nrc import NRC_GPF
 
 # commit() / commit_poll() of a target: the commit is still running
@@ -216,9 +217,4 @@ class MemoryStore:
         self._mirror(i, addr, size, False)
         buf = self._buf[i]
         o = addr - self._start[i]
-        crc = 0xFFFF
-        for j in range(o, o + size):
-            crc ^= buf[j] << 8
-            for _ in range(8):
-                crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-        return crc
+        return crc16_ccitt(buf, o, size)

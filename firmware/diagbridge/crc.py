@@ -1,7 +1,14 @@
+# The project's CRCs, one copy each (a leaf: every folder may use it).
+#
 # CRC-16/IBM-3740 (also called CRC-16/CCITT-FALSE): poly 0x1021, init 0xFFFF,
 # not reflected, no final XOR; check value crc16(b"123456789") == 0x29B1.
+# Users: the host link's frame check, the checksum routine 0x0202 of the
+# memory store, the flasher's verification.
 #
-# The host link appends it big-endian to every message before COBS framing.
+# CRC-32/IEEE (zlib.crc32, check value 0xCBF43926): Crc32, the flasher's
+# image check, kept as two 16-bit halves so it never makes a long int.
+#
+# The host link appends CRC-16 big-endian to every message before COBS framing.
 # Because the CRC is not reflected and has no final XOR, running it over a
 # message followed by its own CRC gives 0 (the residue), so a decoder can
 # check a frame in the same pass that decodes it.
@@ -72,3 +79,48 @@ def crc16_byte(crc, b):
     j = (((crc >> 8) ^ b) & 0xFF) << 1
     t = CRC16_TABLE
     return ((crc << 8) & 0xFF00) ^ (t[j] << 8) ^ t[j + 1]
+
+
+def crc16_ccitt(data, off, count, crc=CRC16_INIT):
+    """CRC-16/CCITT-FALSE over data[off:off+count], continuing from crc."""
+    return crc16_update(crc, data, off, off + count)
+
+
+def _crc32_tables():
+    hi = [0] * 256
+    lo = [0] * 256
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        hi[i] = c >> 16
+        lo[i] = c & 0xFFFF
+    return hi, lo
+
+
+class Crc32:
+    """CRC-32/IEEE (zlib.crc32), fed incrementally in 16-bit halves (small
+    ints on 32-bit ports).  The tables are built per instance, on use."""
+
+    def __init__(self):
+        self._thi, self._tlo = _crc32_tables()
+        self.reset()
+
+    def reset(self):
+        self._hi = 0xFFFF
+        self._lo = 0xFFFF
+
+    def update(self, data, off, count):
+        thi = self._thi
+        tlo = self._tlo
+        hi = self._hi
+        lo = self._lo
+        for i in range(off, off + count):
+            j = (lo ^ data[i]) & 0xFF
+            lo = (((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[j])
+            hi = (hi >> 8) ^ thi[j]
+        self._hi = hi
+        self._lo = lo
+
+    def value(self):
+        return ((self._hi ^ 0xFFFF) << 16) | (self._lo ^ 0xFFFF)
