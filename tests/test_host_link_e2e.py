@@ -47,7 +47,7 @@ def test_connect_request_events_and_close(served):
         assert uds.read_data_by_identifier(0xF190) == VIN
         nrc = uds.request(b"\x2e\xf1\x90\x00")          # an NRC is data
         assert nrc.result == A_NEGATIVE_RESPONSE and nrc.nrc == 0x11
-        assert nrc == b"\x7f\x2e\x11" and nrc.nrc_name == "serviceNotSupported"
+        assert nrc == b"\x7f\x2e\x11" and nrc.nrc_name == "SNS" and nrc.nrc_text == "serviceNotSupported"
         with pytest.raises(diagbridge_host.errors.NegativeResponseError) as ei:
             nrc.raise_for_nrc()
         assert ei.value.nrc == 0x11

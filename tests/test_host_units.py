@@ -84,8 +84,8 @@ def test_uds_response_is_bytes_with_the_outcome():
     assert r == b"\x62\xf1\x90A" and r.ok and r.nrc is None and r.raise_for_result() is r
     n = UdsResponse.from_body(b"\x27\x02", {P.K_RESULT: A_NEGATIVE_RESPONSE,
                                             P.K_DATA: b"\x7f\x27\x35"})
-    assert n.nrc == 0x35 and n.nrc_name == "invalidKey" and "NRC 0x35" in repr(n)
-    with pytest.raises(NegativeResponseError, match="0x27: negative response 0x35 invalidKey"):
+    assert n.nrc == 0x35 and n.nrc_name == "IK" and n.nrc_text == "invalidKey" and "NRC 0x35" in repr(n)
+    with pytest.raises(NegativeResponseError, match=r"0x27: negative response 0x35 invalidKey \(IK\)"):
         n.raise_for_nrc()
     t = UdsResponse.from_body(b"\x3e\x00", {P.K_RESULT: A_TIMEOUT_P2})
     assert t == b"" and t.nrc is None and t.result_name == "A_TIMEOUT_P2"

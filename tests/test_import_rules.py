@@ -10,8 +10,12 @@ HOST = os.path.join(ROOT, "host", "diagbridge_host")
 
 # Adapter folders: CPython, MicroPython.  sim is portable and counts as core+.
 ADAPTERS = ("cpy", "mpy")
-# What the host may import from the gateway package: the wire format and codes.
-HOST_MAY_USE = ("diagbridge.link", "diagbridge.codes", "diagbridge.errors", "diagbridge.msgpack")
+# What the host may import from the gateway package: the wire format, the codes
+# and the pure leaves and tables (no state machine): the UDS layouts, names and
+# seed/key algorithms, the CRCs and the CAN facts.  One copy of each fact.
+HOST_MAY_USE = ("diagbridge.link", "diagbridge.codes", "diagbridge.errors",
+                "diagbridge.crc", "diagbridge.can", "diagbridge.uds.codec", "diagbridge.uds.sid",
+                "diagbridge.uds.nrc", "diagbridge.uds.seedkey")
 # ... plus the simulated vehicle, only for the sim:// transport (an in-process
 # gateway), imported inside the function that opens it.
 HOST_SIM_TRANSPORT = os.path.join(HOST, "transports", "sim.py")

@@ -52,7 +52,7 @@ def test_blocking_client_services_and_nrcs(ecu_bus):
             dtcs = uds.read_dtc(SF_RDTCBSM, status_mask=0x08).value["dtcs"]
             assert len(dtcs) == 11 and dtcs[0].confirmedDTC
             rsp = uds.read_data(0x1234)
-            assert rsp.nrc == 0x31 and rsp.nrc_name == "ROOR" and rsp.result == A_NEGATIVE_RESPONSE
+            assert rsp.nrc == 0x31 and rsp.nrc_name == "ROOR" and rsp.nrc_text == "requestOutOfRange" and rsp.result == A_NEGATIVE_RESPONSE
             with pytest.raises(NegativeResponseError):
                 rsp.raise_for_nrc()
             assert uds.start_routine(0x0201).value.rid == 0x0201

@@ -192,7 +192,7 @@ def cmd_scan(args, conn: Connection, out: TextIO, err: TextIO) -> int:
                 continue
             vin = c.request(b"\x22\xf1\x90")
             text = _ascii(bytes(vin[3:])) if vin.ok and len(vin) > 3 else \
-                "(no VIN: %s)" % (vin.nrc_name or vin.result_name)
+                "(no VIN: %s)" % (vin.nrc_text or vin.result_name)
             print("0x%03X -> 0x%03X  %s" % (tx, rx, text), file=out)
     finally:
         for c in clients:
@@ -226,7 +226,7 @@ def cmd_read_did(args, conn: Connection, out: TextIO, err: TextIO) -> int:
 
 def _why(rsp) -> str:
     if rsp.nrc is not None:
-        return "negative response 0x%02X %s" % (rsp.nrc, rsp.nrc_name)
+        return "negative response 0x%02X %s" % (rsp.nrc, rsp.nrc_text)
     return "%s (no answer: is the ECU id right and the ECU awake?)" % rsp.result_name
 
 

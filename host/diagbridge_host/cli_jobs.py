@@ -13,7 +13,7 @@ from diagbridge.link import proto as P
 from diagbridge_host import events as E
 from diagbridge_host.cli_common import CliError, _free_channel, _key_bytes, _open, _say
 from diagbridge_host.connection import Connection
-from diagbridge_host.uds import nrc_name
+from diagbridge.uds.nrc_names import nrc_text
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
             step = P.FLASH_STEP_NAMES[step]
         why = rep.result_name
         if rep.nrc is not None:
-            why = "negative response 0x%02X %s" % (rep.nrc, nrc_name(rep.nrc))
+            why = "negative response 0x%02X %s" % (rep.nrc, nrc_text(rep.nrc))
         hint = " (check --secret and --key-algorithm)" if step in ("seed", "key") else ""
         raise CliError("flash FAILED at step %r: %s%s; steps: %s"
                        % (step, why, hint, " ".join(rep.steps)))

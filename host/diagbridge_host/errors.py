@@ -78,8 +78,9 @@ class NegativeResponseError(UdsError):
     """The ECU answered 7F SID NRC (raised only on request: raise_for_nrc())."""
 
     def __init__(self, response):
-        super().__init__("0x%02X: negative response 0x%02X %s"
-                         % (response.sid, response.nrc, response.nrc_name), response)
+        super().__init__("0x%02X: negative response 0x%02X %s (%s)"
+                         % (response.sid, response.nrc, response.nrc_text, response.nrc_name),
+                         response)
         self.nrc = response.nrc
 
 

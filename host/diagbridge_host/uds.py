@@ -20,34 +20,16 @@ from typing import Callable, Optional, Union
 
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, code_name
 from diagbridge.link import proto as P
+from diagbridge.uds.nrc_names import nrc_name, nrc_text
 
 from diagbridge_host import events as E
 from diagbridge_host.errors import (NegativeResponseError, UdsError, UdsTimeout, UsageError)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UdsClient", "UdsResponse", "FlashReport", "endpoint", "nrc_name"]
-
-# ISO 14229-1 Table A.1, the common ones (names for messages only).
-_NRC_NAMES = {0x10: "generalReject", 0x11: "serviceNotSupported",
-              0x12: "subFunctionNotSupported", 0x13: "incorrectMessageLengthOrInvalidFormat",
-              0x14: "responseTooLong", 0x21: "busyRepeatRequest", 0x22: "conditionsNotCorrect",
-              0x24: "requestSequenceError", 0x25: "noResponseFromSubnetComponent",
-              0x26: "failurePreventsExecutionOfRequestedAction", 0x31: "requestOutOfRange",
-              0x33: "securityAccessDenied", 0x34: "authenticationRequired", 0x35: "invalidKey",
-              0x36: "exceededNumberOfAttempts", 0x37: "requiredTimeDelayNotExpired",
-              0x70: "uploadDownloadNotAccepted", 0x71: "transferDataSuspended",
-              0x72: "generalProgrammingFailure", 0x73: "wrongBlockSequenceCounter",
-              0x78: "requestCorrectlyReceived-ResponsePending",
-              0x7E: "subFunctionNotSupportedInActiveSession",
-              0x7F: "serviceNotSupportedInActiveSession"}
+__all__ = ["UdsClient", "UdsResponse", "FlashReport", "endpoint", "nrc_name", "nrc_text"]
 
 _FLASH_CHUNK_OVERHEAD = 64      # msgpack keys and header of an OP_DATA request
-
-
-def nrc_name(nrc: int) -> str:
-    """The standard's name of a negative response code."""
-    return _NRC_NAMES.get(nrc, "NRC_0x%02X" % nrc)
 
 
 def endpoint(bus: int = 0, addressing: Union[str, int] = "normal_11", *,
@@ -112,7 +94,13 @@ class UdsResponse(bytes):
 
     @property
     def nrc_name(self) -> Optional[str]:
+        """The NRC's mnemonic from ISO 14229-1 Annex A.1 ("ROOR"), None if positive."""
         return None if self.nrc is None else nrc_name(self.nrc)
+
+    @property
+    def nrc_text(self) -> Optional[str]:
+        """The NRC's name from ISO 14229-1 Annex A.1 ("requestOutOfRange")."""
+        return None if self.nrc is None else nrc_text(self.nrc)
 
     def raise_for_nrc(self) -> "UdsResponse":
         """Raise NegativeResponseError if the ECU said no; else self."""
@@ -131,7 +119,7 @@ class UdsResponse(bytes):
 
     def __repr__(self) -> str:
         if self.nrc is not None:
-            return "UdsResponse(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_name)
+            return "UdsResponse(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_text)
         return "UdsResponse(%s %s)" % (self.result_name, self.hex(" "))
 
 

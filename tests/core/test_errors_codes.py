@@ -61,3 +61,16 @@ def test_event_queue_does_not_allocate():
         out[0] = s
     run_locked(hot)
     assert out[0] == sum(range(1, 40))
+
+
+def test_nrc_names_are_one_table_with_the_mnemonic_and_the_standard_name():
+    from diagbridge.uds.nrc_names import nrc_name, nrc_text
+    from diagbridge.uds import nrc
+    assert (nrc_name(0x31), nrc_text(0x31)) == ("ROOR", "requestOutOfRange")
+    assert (nrc_name(0x78), nrc_text(0x78)) == ("RCRRP", "requestCorrectlyReceived-ResponsePending")
+    assert nrc_name(0xA0) == "RFSCNC_0xA0" and nrc_text(0xA0) == "reservedForSpecificConditionsNotCorrect"
+    assert nrc_name(0xF3) == "VMSCNC_0xF3" and nrc_text(0x3B) == "ISOSAEReserved"
+    # every NRC_* constant has its own mnemonic as its name
+    for name in dir(nrc):
+        if name.startswith("NRC_"):
+            assert nrc_name(getattr(nrc, name)) == name[4:], name

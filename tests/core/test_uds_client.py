@@ -11,7 +11,7 @@ from diagbridge.uds.client.core import (UdsClient, UdsClientConfig, EV_SEND, EV_
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED, S_IDLE, S_QUEUED,
                                    S_SENDING, S_WAIT, S_RECEIVING, N_STATES, match, M_POSITIVE,
                                    M_NEGATIVE, M_PENDING, M_MALFORMED, M_OTHER, suppressed)
-from diagbridge.uds.nrc import nrc_name
+from diagbridge.uds.nrc_names import nrc_name
 from support import raises, run_locked
 
 T0 = TICKS_PERIOD - 100000      # 100 ms before the wrap

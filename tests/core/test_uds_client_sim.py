@@ -6,7 +6,7 @@ from diagbridge.sim.recorder import Recorder
 from diagbridge.sim.canframe import frame_time_ns
 from diagbridge.uds.client import api
 from diagbridge.uds.client.core import UdsClient, UdsClientConfig, EV_DONE, EV_UNEXPECTED, EV_PENDING
-from diagbridge.uds.nrc import nrc_name
+from diagbridge.uds.nrc_names import nrc_name
 from diagbridge.uds.server.profiles import engine
 from diagbridge.uds.codec.session import CC_ENABLE_RX_DISABLE_TX, COMM_NORMAL
 from diagbridge.uds.codec.dtc import SF_RDTCBSM, SF_RNODTCBSM, SF_RDTCSSBDTC, SF_RDTCEDRBDN

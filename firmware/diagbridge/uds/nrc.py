@@ -64,35 +64,6 @@ NRC_VTH = const(0x92)       # voltageTooHigh
 NRC_VTL = const(0x93)       # voltageTooLow
 NRC_RTNA = const(0x94)      # ResourceTemporarilyNotAvailable (2020)
 
-_NAMES = (
-    (0x00, "PR"), (0x10, "GR"), (0x11, "SNS"), (0x12, "SFNS"), (0x13, "IMLOIF"),
-    (0x14, "RTL"), (0x21, "BRR"), (0x22, "CNC"), (0x24, "RSE"), (0x25, "NRFSC"),
-    (0x26, "FPEORA"), (0x31, "ROOR"), (0x33, "SAD"), (0x34, "AR"), (0x35, "IK"),
-    (0x36, "ENOA"), (0x37, "RTDNE"), (0x38, "SDTR"), (0x39, "SDTNA"), (0x3A, "SDTF"),
-    (0x50, "CVF_ITP"), (0x51, "CVF_ISIG"), (0x52, "CVF_ICOT"), (0x53, "CVF_IT"),
-    (0x54, "CVF_IF"), (0x55, "CVF_IC"), (0x56, "CVF_ISCP"), (0x57, "CVF_ICERT"),
-    (0x58, "OVF"), (0x59, "CCF"), (0x5A, "SARF"), (0x5B, "SKCDF"), (0x5C, "CDUF"),
-    (0x5D, "DAF"), (0x70, "UDNA"), (0x71, "TDS"), (0x72, "GPF"), (0x73, "WBSC"),
-    (0x78, "RCRRP"), (0x7E, "SFNSIAS"), (0x7F, "SNSIAS"), (0x81, "RPMTH"),
-    (0x82, "RPMTL"), (0x83, "EIR"), (0x84, "EINR"), (0x85, "ERTTL"), (0x86, "TEMPTH"),
-    (0x87, "TEMPTL"), (0x88, "VSTH"), (0x89, "VSTL"), (0x8A, "TPTH"), (0x8B, "TPTL"),
-    (0x8C, "TRNIN"), (0x8D, "TRNIG"), (0x8F, "BSNC"), (0x90, "SLNIP"), (0x91, "TCCL"),
-    (0x92, "VTH"), (0x93, "VTL"), (0x94, "RTNA"),
-)
-
-
-def nrc_name(code):
-    """The mnemonic of an NRC ("ROOR"), or the range it falls in (Annex A.1)."""
-    for c, name in _NAMES:
-        if c == code:
-            return name
-    if 0x95 <= code <= 0xEF:
-        return "RFSCNC_0x%02X" % code       # reservedForSpecificConditionsNotCorrect
-    if 0xF0 <= code <= 0xFE:
-        return "VMSCNC_0x%02X" % code       # vehicleManufacturerSpecificConditionsNotCorrect
-    return "ISOSAERESRVD_0x%02X" % code
-
-
 def suppressed_if_functional(code):
     """NRCs never sent for a functionally addressed request (§8.7.1), unless
     a 0x78 was sent first (§8.7.5)."""

@@ -23,7 +23,7 @@ import can
 from diagbridge.errors import ConfigError
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.nvm import MemNvm
-from diagbridge.uds.nrc import nrc_name
+from diagbridge.uds.nrc_names import nrc_name
 from diagbridge.uds.server.core import T_REQUEST, T_RESPONSE, T_PENDING, T_S3_TIMEOUT
 from diagbridge.cantp.config import TpConfig
 from diagbridge.cantp.addr import Address

@@ -32,7 +32,7 @@ from diagbridge.uds.client import api
 from diagbridge.uds.client.core import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
 from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
-from diagbridge.uds.nrc import nrc_name
+from diagbridge.uds.nrc_names import nrc_name, nrc_text
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
 
@@ -44,8 +44,8 @@ __all__ = ["UdsClient", "Response", "FlashReport", "NegativeResponseError", "Uds
 
 class NegativeResponseError(DiagbridgeError):
     def __init__(self, response):
-        super().__init__("0x%02X: negative response 0x%02X %s"
-                         % (response.sid, response.nrc, response.nrc_name))
+        super().__init__("0x%02X: negative response 0x%02X %s (%s)"
+                         % (response.sid, response.nrc, response.nrc_text, response.nrc_name))
         self.response = response
         self.nrc = response.nrc
 
@@ -55,7 +55,7 @@ class UdsTimeout(DiagbridgeError, TimeoutError):
 
 
 class Response:
-    """One request's outcome: result (core code) + name, nrc/nrc_name (None
+    """One request's outcome: result (core code) + name, nrc/nrc_name/nrc_text (None
     if positive), data (the positive response bytes), value (decoded by
     diagbridge.uds.client.api.decode), pending (0x78 count)."""
     __slots__ = ("request", "sid", "result", "nrc", "data", "value", "pending")
@@ -79,7 +79,13 @@ class Response:
 
     @property
     def nrc_name(self):
+        """The NRC's mnemonic, ISO 14229-1 Annex A.1 ("ROOR"); None if positive."""
         return None if self.nrc is None else nrc_name(self.nrc)
+
+    @property
+    def nrc_text(self):
+        """The NRC's name, ISO 14229-1 Annex A.1 ("requestOutOfRange")."""
+        return None if self.nrc is None else nrc_text(self.nrc)
 
     def raise_for_nrc(self):
         if self.nrc is not None:
@@ -88,7 +94,7 @@ class Response:
 
     def __repr__(self):
         if self.nrc is not None:
-            return "Response(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_name)
+            return "Response(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_text)
         return "Response(0x%02X %s %r)" % (self.sid, self.result_name, self.value)
 
 

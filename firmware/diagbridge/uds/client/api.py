@@ -24,7 +24,7 @@ from diagbridge.uds.codec import periodic as _pe
 from diagbridge.uds.codec import dddid as _dd
 from diagbridge.uds.codec import secured as _sd
 from diagbridge.uds.codec import link as _lc
-from diagbridge.uds.nrc import nrc_name
+from diagbridge.uds.nrc_names import nrc_name
 from diagbridge.uds.seedkey import key_function  # noqa: F401 (re-exported: api.key_function)
 
 _BUF = 4095
