@@ -101,8 +101,8 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     secs = r.get("elapsed_us", 0) / 1e6
     if not rep.ok:
         step = r.get("failed_step", r.get("step_name", "?"))
-        if isinstance(step, int) and 0 <= step < len(P.FLASH_STEP_NAMES):
-            step = P.FLASH_STEP_NAMES[step]
+        if isinstance(step, int):
+            step = P.flash_step_name(step)
         why = rep.result_name
         if rep.nrc is not None:
             why = "negative response 0x%02X %s" % (rep.nrc, nrc_text(rep.nrc))

@@ -139,8 +139,8 @@ class StateChange:
     @property
     def state_name(self) -> str:
         """The flash step's name, or the result code's name."""
-        if self.what == P.WHAT_FLASH_STEP and 0 <= self.state < len(P.FLASH_STEP_NAMES):
-            return P.FLASH_STEP_NAMES[self.state]
+        if self.what == P.WHAT_FLASH_STEP:
+            return P.flash_step_name(self.state)
         if self.what == P.WHAT_ECU:
             return "reset" if self.state == 1 else str(self.state)
         return code_name(self.state)

@@ -10,7 +10,9 @@ from diagbridge.sim.recorder import Recorder
 from diagbridge.crc import Crc32, crc16_ccitt
 from diagbridge.uds.client.flash import (Flasher, FlashConfig, key_diagbridge1,
                                   EV_DONE, EV_PROGRESS, ST_KEY, ST_CHECKSUM, VERIFY_NONE,
-                                  VERIFY_ROUTINE, VERIFY_UPLOAD, step_name)
+                                  VERIFY_ROUTINE, VERIFY_UPLOAD)
+from diagbridge.uds.client import flash as F
+from diagbridge.link.proto import FLASH_STEP_NAMES, flash_step_name as step_name
 from diagbridge.uds.server.transfer_machine import context as transfer_context
 from uds_client_support import Rig, engine_server
 from support import MICROPYTHON, raises
@@ -168,3 +170,11 @@ def test_injected_crc_functions_are_used():
     assert f.result == OK and f.verified
     assert _CountingCrc32.made == 2 and calls == [3000]
     assert f.crc_image == crc32(img)
+
+
+def test_the_wire_names_of_the_flash_steps_are_the_flashers_steps():
+    steps = [(n, getattr(F, n)) for n in dir(F) if n.startswith("ST_")]
+    assert len(steps) == len(FLASH_STEP_NAMES) == F.ST_FAILED + 1
+    for name, value in steps:
+        assert FLASH_STEP_NAMES[value] == name[3:].lower(), name
+    assert step_name(99) == "?" and step_name(-1) == "?"

@@ -21,7 +21,7 @@ from diagbridge.uds.client.core import EV_DONE as C_DONE, EV_KEEPALIVE_FAILED as
 from diagbridge.uds.client.functional import (FunctionalQuery, FunctionalConfig, EV_DONE as Q_DONE,
                                        ANS_NONE, ANS_POSITIVE, ANS_NEGATIVE)
 from diagbridge.uds.client.flash import (Flasher, FlashConfig, EV_STEP as F_STEP,
-                                  EV_PROGRESS as F_PROGRESS, EV_DONE as F_DONE, step_name)
+                                  EV_PROGRESS as F_PROGRESS, EV_DONE as F_DONE)
 from diagbridge.uds.seedkey import key_function, ALGORITHMS
 from diagbridge.gateway.endpoint import make_config
 
@@ -268,5 +268,5 @@ class FlashJob:
                 "retries": f.repeats, "pending": f.pending, "block_len": f.block_len,
                 "elapsed_us": f.elapsed_us, "rate_bps": f.rate_bps,
                 "crc_image": f.crc_image, "verified": f.verified,
-                "failed_step": f.failed_step, "step_name": step_name(f.step),
-                "failed_step_name": step_name(f.failed_step)}
+                "failed_step": f.failed_step, "step_name": P.flash_step_name(f.step),
+                "failed_step_name": P.flash_step_name(f.failed_step)}

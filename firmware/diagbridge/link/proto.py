@@ -341,6 +341,10 @@ FLASH_STEP_NAMES = ("idle", "pre_session", "dtc_off", "cc_off", "session", "seed
                     "upload_exit", "checksum", "check", "reset", "cc_on", "dtc_on", "done",
                     "failed")
 
+
+def flash_step_name(step):
+    return FLASH_STEP_NAMES[step] if 0 <= step < len(FLASH_STEP_NAMES) else "?"
+
 # ---- roles (ordered: a higher role may do everything a lower one may) -------
 ROLE_NONE = const(0)        # not authenticated: HELLO and AUTH only
 ROLE_MONITOR = const(1)     # read and listen

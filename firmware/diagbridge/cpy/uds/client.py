@@ -31,7 +31,8 @@ from diagbridge.errors import DiagbridgeError
 from diagbridge.uds.client import api
 from diagbridge.uds.client.core import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
-from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE, step_name
+from diagbridge.link.proto import flash_step_name
+from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE
 from diagbridge.uds.nrc_names import nrc_name, nrc_text
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
@@ -105,7 +106,7 @@ class FlashReport:
         self.result = f.result
         self.result_name = code_name(f.result)
         self.nrc = f.nrc or None
-        self.failed_step = step_name(f.failed_step) if f.result != OK else None
+        self.failed_step = flash_step_name(f.failed_step) if f.result != OK else None
         self.bytes = f.done_bytes
         self.total = f.total
         self.blocks = f.blocks

@@ -25,7 +25,7 @@
 # and compares its 2-byte status with the image's CRC-16/CCITT-FALSE.
 #
 # Events:  EV_SEND      a PDU is ready (the client's)
-#          EV_STEP      `step` changed (step_name(step))
+#          EV_STEP      `step` changed (its name: link/proto.py flash_step_name)
 #          EV_PROGRESS  done_bytes / total / rate_bps / elapsed_us
 #          EV_DONE      result (OK or the failing step's code), nrc,
 #                       failed_step, and the report attributes
@@ -89,18 +89,13 @@ ST_DTC_ON = const(18)
 ST_DONE = const(19)
 ST_FAILED = const(20)
 
-_STEP_NAMES = ("idle", "pre_session", "dtc_off", "cc_off", "session", "seed", "key", "erase",
-               "download", "transfer", "exit", "upload", "readback", "upload_exit",
-               "checksum", "check", "reset", "cc_on", "dtc_on", "done", "failed")
+# Their names travel on the host link: diagbridge.link.proto FLASH_STEP_NAMES
+# (the wire format's table, index = ST_*), pinned by tests/core/test_uds_flash.py.
 
 # The order of the linear steps; a step the config leaves out is skipped.
 _ORDER = (ST_PRE_SESSION, ST_DTC_OFF, ST_CC_OFF, ST_SESSION, ST_SEED, ST_KEY, ST_ERASE,
           ST_DOWNLOAD, ST_TRANSFER, ST_EXIT, ST_UPLOAD, ST_READBACK, ST_UPLOAD_EXIT,
           ST_CHECKSUM, ST_CHECK, ST_RESET, ST_CC_ON, ST_DTC_ON, ST_DONE)
-
-
-def step_name(step):
-    return _STEP_NAMES[step] if 0 <= step < len(_STEP_NAMES) else "?"
 
 
 def key_diagbridge1(secret):
