@@ -109,3 +109,45 @@ def test_gateway_error_text_reads_cleanly():
     assert "no reason given" in str(error_for(LINK_MALFORMED, b""))
     f = RequestFailed(3, P.MSG_REQ_FLASH, LINK_MALFORMED, b"bad field: total")
     assert str(f.exception()) == "gateway refused the request: bad field: total (LINK_MALFORMED)"
+
+
+class _Recorder:
+    """A connection stand-in: records the request PDUs and answers each with
+    the positive response a test queued."""
+
+    def __init__(self, answers):
+        self.sent = []
+        self.answers = list(answers)
+
+    def request(self, kind, body, timeout_s=None):
+        self.sent.append(body[P.K_DATA])
+        return {P.K_RESULT: OK, P.K_DATA: self.answers.pop(0) if self.answers else b"\x7e\x00"}
+
+
+def test_typed_helpers_send_the_core_codecs_layouts_and_refuse_bad_arguments():
+    from diagbridge_host.uds import UdsClient
+    conn = _Recorder([b"\x50\x03\x00\x32\x01\xf4", b"\x62\xf1\x90VIN",
+                      b"\x59\x02\xff\x01\x02\x03\x2f\x0a\x0b\x0c\x08",
+                      b"\x63\xaa\xbb", b"\x67\x01\x12\x34", b"\x67\x02"])
+    u = UdsClient(conn, 1, 0)
+    u.change_session(0x03)
+    assert u.read_data_by_identifier(0xF190) == b"VIN"
+    assert u.read_dtc_by_status_mask(0xFF) == [(0x010203, 0x2F), (0x0A0B0C, 0x08)]
+    assert u.read_memory_by_address(0x1000, 2, addr_len=2, size_len=1) == b"\xaa\xbb"
+    assert u.unlock(1, lambda level, seed: bytes(b ^ 0xFF for b in seed)).ok
+    u.clear_dtc()
+    u.routine_control(1, 0xFF00, b"\x01")
+    u.communication_control(0x03, 0x01)
+    u.control_dtc_setting(False)
+    u.write_data_by_identifier(0xF190, b"X")
+    assert conn.sent == [b"\x10\x03", b"\x22\xf1\x90", b"\x19\x02\xff",
+                         b"\x23\x12\x10\x00\x02", b"\x27\x01", b"\x27\x02\xed\xcb",
+                         b"\x14\xff\xff\xff", b"\x31\x01\xff\x00\x01", b"\x28\x03\x01",
+                         b"\x85\x02", b"\x2e\xf1\x90X"]
+    for call in (lambda: u.read_data_by_identifier(0x10000), lambda: u.change_session(-1),
+                 lambda: u.clear_dtc(1 << 24), lambda: u.unlock(2, None),
+                 lambda: u.read_memory_by_address(0x10000, 1, addr_len=2),
+                 lambda: u.routine_control(1, 0xFF00, bytes(5000)), lambda: u.ecu_reset(True)):
+        with pytest.raises(UsageError):
+            call()
+    assert len(conn.sent) == 11                 # nothing was sent for a bad argument

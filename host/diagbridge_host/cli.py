@@ -23,6 +23,7 @@ import os
 import sys
 from typing import List, Optional, TextIO, Tuple
 
+from diagbridge.uds.codec.dtc import dtc_text, status_names
 from diagbridge_host.connection import Connection, connect
 from diagbridge_host.errors import (DiagbridgeError, LinkAuthError, LinkError, LinkRefused,
                                     LinkTimeout, NegativeResponseError, UdsError, UdsTimeout,
@@ -230,17 +231,6 @@ def _why(rsp) -> str:
     return "%s (no answer: is the ECU id right and the ECU awake?)" % rsp.result_name
 
 
-def dtc_text(code: int) -> str:
-    """A 3-byte DTC as SAE J2012 text (P0101) plus its failure-type byte."""
-    hi = code >> 8
-    return "%s%X%03X-%02X" % ("PCBU"[hi >> 14], (hi >> 12) & 3, hi & 0xFFF, code & 0xFF)
-
-
-_STATUS_BITS = ("testFailed", "testFailedThisOperationCycle", "pending", "confirmed",
-                "testNotCompletedSinceLastClear", "testFailedSinceLastClear",
-                "testNotCompletedThisOperationCycle", "warningIndicatorRequested")
-
-
 def cmd_dtc(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     _free_channel(conn)
     with _open(conn, args.bus, args.ecu) as uds:
@@ -252,8 +242,8 @@ def cmd_dtc(args, conn: Connection, out: TextIO, err: TextIO) -> int:
             return 0
         dtcs = uds.read_dtc_by_status_mask(args.mask)
     for code, status in dtcs:
-        bits = [n for i, n in enumerate(_STATUS_BITS) if status >> i & 1]
-        print("%s  %06X  status %02X  %s" % (dtc_text(code), code, status, " ".join(bits)),
+        print("%s  %06X  status %02X  %s" % (dtc_text(code), code, status,
+                                             " ".join(status_names(status))),
               file=out)
     _say(err, "%d DTC(s) with status mask %02X on 0x%03X" % (len(dtcs), args.mask, args.ecu[0]))
     return 0

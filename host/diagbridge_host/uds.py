@@ -9,8 +9,9 @@ and reads answers as plain bytes.
     uds.unlock(3, lambda level, seed: my_key(seed))
     report = uds.flash(image, 0x8000, progress=print, security_level=3)
 
-The typed helpers build and parse the few layouts a laptop needs by hand:
-the host may not import the gateway's UDS codecs (diagbridge.uds).
+The typed helpers build and parse their layouts with the core's own codecs
+(diagbridge.uds.codec: pure functions, the same the gateway's tester and the
+ECU use); a caller's out-of-range argument raises UsageError.
 """
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from typing import Callable, Optional, Union
 
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, code_name
 from diagbridge.link import proto as P
+from diagbridge.uds.codec import data as D
+from diagbridge.uds.codec import dtc as DTC
+from diagbridge.uds.codec import memory as M
+from diagbridge.uds.codec import routine as R
+from diagbridge.uds.codec import session as S
 from diagbridge.uds.nrc_names import nrc_name, nrc_text
 
 from diagbridge_host import events as E
@@ -30,6 +36,31 @@ log = logging.getLogger(__name__)
 __all__ = ["UdsClient", "UdsResponse", "FlashReport", "endpoint", "nrc_name", "nrc_text"]
 
 _FLASH_CHUNK_OVERHEAD = 64      # msgpack keys and header of an OP_DATA request
+_BUILD_MAX = 4095 + 16          # the largest classical CAN-TP message, and then some
+
+
+def _build(fn, *args) -> bytes:
+    """One request from a core codec builder (it writes into a buffer)."""
+    out = bytearray(_BUILD_MAX)
+    try:
+        n = fn(out, *args)
+    except IndexError:
+        raise UsageError("request longer than %d bytes" % _BUILD_MAX) from None
+    return bytes(out[:n])
+
+
+def _uint(name: str, v, k: int) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << (8 * k):
+        raise UsageError("%s must be an int in 0..0x%X" % (name, (1 << (8 * k)) - 1))
+    return v
+
+
+def _u8(name: str, v) -> int:
+    return _uint(name, v, 1)
+
+
+def _u16(name: str, v) -> int:
+    return _uint(name, v, 2)
 
 
 def endpoint(bus: int = 0, addressing: Union[str, int] = "normal_11", *,
@@ -222,20 +253,20 @@ class UdsClient:
 
     def change_session(self, session: int) -> UdsResponse:
         """DiagnosticSessionControl (0x10)."""
-        return self.request(bytes((0x10, session)))
+        return self.request(_build(S.build_dsc_request, _u8("session", session)))
 
     def ecu_reset(self, kind: int = 0x01) -> UdsResponse:
         """ECUReset (0x11): 1 hard, 2 key off/on, 3 soft."""
-        return self.request(bytes((0x11, kind)))
+        return self.request(_build(S.build_ecu_reset_request, _u8("kind", kind)))
 
     def tester_present(self, suppress: bool = False) -> UdsResponse:
         """TesterPresent (0x3E); suppressed: no answer expected."""
-        return self.request(bytes((0x3E, 0x80 if suppress else 0x00)))
+        return self.request(_build(S.build_tester_present_request, bool(suppress)))
 
     def read_data_by_identifier(self, did: int) -> bytes:
         """ReadDataByIdentifier (0x22) of one DID: its raw value.
         Raises NegativeResponseError / UdsTimeout / UdsError."""
-        rsp = self._positive(bytes((0x22, did >> 8, did & 0xFF)), 3)
+        rsp = self._positive(_build(D.build_rdbi_request, (_u16("did", did),)), 3)
         if rsp[1] != did >> 8 or rsp[2] != did & 0xFF:
             raise UdsError("0x22: answer for DID %02X%02X, asked %04X" % (rsp[1], rsp[2], did),
                            rsp)
@@ -243,50 +274,59 @@ class UdsClient:
 
     def write_data_by_identifier(self, did: int, value: bytes) -> UdsResponse:
         """WriteDataByIdentifier (0x2E)."""
-        return self.request(bytes((0x2E, did >> 8, did & 0xFF)) + bytes(value))
+        return self.request(_build(D.build_wdbi_request, _u16("did", did), bytes(value)))
 
     def read_dtc_by_status_mask(self, mask: int = 0xFF) -> list[tuple[int, int]]:
         """ReadDTCInformation (0x19 0x02): [(dtc code (24 bit), status), ...]."""
-        rsp = self._positive(bytes((0x19, 0x02, mask)), 3)
-        recs = rsp[3:]
-        return [((recs[i] << 16) | (recs[i + 1] << 8) | recs[i + 2], recs[i + 3])
-                for i in range(0, len(recs) - 3, 4)]
+        rsp = self._positive(_build(DTC.build_read_dtc_request, DTC.SF_RDTCBSM,
+                                    _u8("mask", mask)), 3)
+        r = DTC.parse_read_dtc_response(rsp, len(rsp))
+        if r is None or "dtcs" not in r:
+            raise UdsError("0x19: malformed response (%s)" % rsp.hex(" "), rsp)
+        return list(r["dtcs"])
 
     def clear_dtc(self, group: int = 0xFFFFFF) -> UdsResponse:
         """ClearDiagnosticInformation (0x14) of a DTC group (all by default)."""
-        return self.request(bytes((0x14, group >> 16 & 0xFF, group >> 8 & 0xFF, group & 0xFF)))
+        return self.request(_build(DTC.build_clear_dtc_request, _uint("group", group, 3)))
 
     def routine_control(self, sub_function: int, rid: int, data: bytes = b"") -> UdsResponse:
         """RoutineControl (0x31): 1 start, 2 stop, 3 request results."""
-        return self.request(bytes((0x31, sub_function, rid >> 8, rid & 0xFF)) + bytes(data))
+        return self.request(_build(R.build_routine_control_request, _u8("sub_function", sub_function),
+                                   _u16("rid", rid), bytes(data)))
 
     def communication_control(self, control: int, comm_type: int = 0x01) -> UdsResponse:
         """CommunicationControl (0x28)."""
-        return self.request(bytes((0x28, control, comm_type)))
+        return self.request(_build(S.build_comm_control_request, _u8("control", control),
+                                   _u8("comm_type", comm_type)))
 
     def control_dtc_setting(self, on: bool) -> UdsResponse:
         """ControlDTCSetting (0x85): 1 on, 2 off."""
-        return self.request(bytes((0x85, 0x01 if on else 0x02)))
+        return self.request(_build(S.build_control_dtc_setting_request,
+                                   S.DTC_SETTING_ON if on else S.DTC_SETTING_OFF))
 
     def read_memory_by_address(self, address: int, size: int, addr_len: int = 4,
                                size_len: int = 2) -> bytes:
         """ReadMemoryByAddress (0x23): the bytes read."""
-        alfid = (size_len << 4) | addr_len
-        req = bytes((0x23, alfid)) + address.to_bytes(addr_len, "big") + \
-            size.to_bytes(size_len, "big")
+        if not (isinstance(addr_len, int) and 1 <= addr_len <= 15
+                and isinstance(size_len, int) and 1 <= size_len <= 15):
+            raise UsageError("addr_len and size_len must be 1..15")
+        req = _build(M.build_rmba_request, _uint("address", address, addr_len),
+                     _uint("size", size, size_len), addr_len, size_len)
         return bytes(self._positive(req, 1)[1:])
 
     def unlock(self, level: int, key_fn: Callable[[int, bytes], bytes]) -> UdsResponse:
         """SecurityAccess: requestSeed ``level`` (odd), ``key_fn(level, seed)``
         -> key, sendKey ``level + 1``.  An all-zero seed means unlocked
         already: no key is sent.  The last response (NRCs as data)."""
-        rsp = self.request(bytes((0x27, level)))
+        if not isinstance(level, int) or not 1 <= level <= 0x7D or not level & 1:
+            raise UsageError("level must be an odd requestSeed level 0x01..0x7D")
+        rsp = self.request(_build(S.build_request_seed, level))
         if not rsp.ok or len(rsp) < 2:
             return rsp
         seed = bytes(rsp[2:])
         if not any(seed):
             return rsp
-        return self.request(bytes((0x27, level + 1)) + bytes(key_fn(level, seed)))
+        return self.request(_build(S.build_send_key, level, bytes(key_fn(level, seed))))
 
     # ---- a whole programming job on the gateway ----------------------------------------
     def flash(self, image: bytes, address: int, *,

@@ -106,21 +106,9 @@ class DidRegistry:
 
 
 # ---- DTC records ---------------------------------------------------------------------------
-STATUS_BITS = ((_dtc.TF, "testFailed"), (_dtc.TFTOC, "testFailedThisOperationCycle"),
-               (_dtc.PDTC, "pendingDTC"), (_dtc.CDTC, "confirmedDTC"),
-               (_dtc.TNCSLC, "testNotCompletedSinceLastClear"),
-               (_dtc.TFSLC, "testFailedSinceLastClear"),
-               (_dtc.TNCTOC, "testNotCompletedThisOperationCycle"),
-               (_dtc.WIR, "warningIndicatorRequested"))
-
-
-def status_names(status):
-    return tuple(name for bit, name in STATUS_BITS if status & bit)
-
-
-def dtc_text(code):
-    """The SAE J2012 form of a 3-byte DTC: P0101-00 style (high 2 bytes + FTB)."""
-    return "%s%04X-%02X" % ("PCBU"[(code >> 22) & 3], (code >> 8) & 0x3FFF, code & 0xFF)
+STATUS_BITS = _dtc.STATUS_BITS
+status_names = _dtc.status_names
+dtc_text = _dtc.dtc_text
 
 
 class Dtc:

@@ -51,6 +51,23 @@ TFSLC = const(0x20)     # testFailedSinceLastClear
 TNCTOC = const(0x40)    # testNotCompletedThisOperationCycle
 WIR = const(0x80)       # warningIndicatorRequested
 
+# The status bits' names (Annex D.2), low bit first; for display, never the hot path.
+STATUS_BITS = ((TF, "testFailed"), (TFTOC, "testFailedThisOperationCycle"),
+               (PDTC, "pendingDTC"), (CDTC, "confirmedDTC"),
+               (TNCSLC, "testNotCompletedSinceLastClear"),
+               (TFSLC, "testFailedSinceLastClear"),
+               (TNCTOC, "testNotCompletedThisOperationCycle"),
+               (WIR, "warningIndicatorRequested"))
+
+
+def status_names(status):
+    return tuple(name for bit, name in STATUS_BITS if status & bit)
+
+
+def dtc_text(code):
+    """The SAE J2012 form of a 3-byte DTC: P0101-00 (high 2 bytes + failure type byte)."""
+    return "%s%04X-%02X" % ("PCBU"[(code >> 22) & 3], (code >> 8) & 0x3FFF, code & 0xFF)
+
 GROUP_ALL = const(0xFFFFFF)         # groupOfDTC: all groups (D.1 [K])
 GROUP_EMISSIONS = const(0xFFFF33)
 GROUP_SAFETY = const(0xFFFFD0)
