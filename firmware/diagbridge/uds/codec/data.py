@@ -1,30 +1,8 @@
 # Layouts of ReadDataByIdentifier 0x22, ReadScalingDataByIdentifier 0x24 and
 # WriteDataByIdentifier 0x2E (§11.2, 11.4, 11.7), plus the scaling-byte
 # helpers of Annex C.2/C.3.  Pure functions shared by client and server.
+from diagbridge.uds.codec.ints import put_u16, get_u16, put_uint, get_uint  # noqa: F401 (also data's names)
 from diagbridge.uds.sid import SID_RDBI, SID_RSDBI, SID_WDBI
-
-
-def put_u16(out, pos, v):
-    out[pos] = (v >> 8) & 0xFF
-    out[pos + 1] = v & 0xFF
-
-
-def get_u16(data, pos):
-    return (data[pos] << 8) | data[pos + 1]
-
-
-def put_uint(out, pos, v, k):
-    """v big-endian in k bytes at out[pos] (the low k bytes of v)."""
-    for i in range(k - 1, -1, -1):
-        out[pos + i] = v & 0xFF
-        v >>= 8
-
-
-def get_uint(data, pos, k):
-    v = 0
-    for i in range(k):
-        v = (v << 8) | data[pos + i]
-    return v
 
 
 # ---- 0x22 -------------------------------------------------------------------------

@@ -8,8 +8,9 @@
 # position is 1-based (a 2-byte DID element: position 1, size = its length,
 # §11.6.1).  Tables 236-242 are missing from the source: layouts [K].
 from diagbridge._compat import const
-from diagbridge.uds.codec.data import put_u16, get_u16, put_uint, get_uint
-from diagbridge.uds.codec.memory import put_address_and_size, alfid
+from diagbridge.uds.codec.ints import put_u16, get_u16, put_uint, get_uint
+from diagbridge.uds.codec.ints import alfid
+from diagbridge.uds.codec.memory import put_address_and_size
 from diagbridge.uds.sid import SID_DDDI
 
 DEFINE_BY_IDENTIFIER = const(0x01)

@@ -10,6 +10,7 @@
 #           (CPython-friendly; allocates).
 from diagbridge._compat import const
 from diagbridge.errors import UsageError
+from diagbridge.uds.codec.ints import get_u24, put_u24
 
 SID_CDTCI = const(0x14)
 SID_RDTCI = const(0x19)
@@ -114,18 +115,6 @@ def request_length(sf):
     """Exact length of a `19 sf ...` request, or -1 if sf has no layout."""
     n = _LENGTHS[sf & 0x7F]
     return n if n else -1
-
-
-# ---- byte helpers (server and client) --------------------------------------
-def get_u24(data, pos):
-    return (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
-
-
-def put_u24(out, pos, v):
-    out[pos] = (v >> 16) & 0xFF
-    out[pos + 1] = (v >> 8) & 0xFF
-    out[pos + 2] = v & 0xFF
-    return pos + 3
 
 
 def put_dtc_status(out, pos, code, status):

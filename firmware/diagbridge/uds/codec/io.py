@@ -9,7 +9,7 @@
 # byte 0 enables the first parameter (§13.2.5.3).  IOCP values are Table E.1
 # (missing from the source) [K].
 from diagbridge._compat import const
-from diagbridge.uds.codec.data import put_u16, get_u16
+from diagbridge.uds.codec.ints import put_u16, get_u16
 from diagbridge.uds.sid import SID_IOCBI
 
 IOCP_RETURN_CONTROL_TO_ECU = const(0x00)

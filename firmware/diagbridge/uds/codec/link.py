@@ -8,7 +8,7 @@
 # linkControlModeIdentifier values are Table B.3 (missing from the source)
 # [K]; linkRecord is the baud rate in bit/s, big-endian (150 kBit/s = 02 49 F0).
 from diagbridge._compat import const
-from diagbridge.uds.codec.data import put_uint, get_uint
+from diagbridge.uds.codec.ints import put_uint, get_uint
 from diagbridge.uds.sid import SID_LC
 
 VERIFY_FIXED = const(0x01)

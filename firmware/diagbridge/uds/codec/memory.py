@@ -2,14 +2,10 @@
 # §11.8) and the addressAndLengthFormatIdentifier (ALFID) shared with
 # RequestDownload/Upload and DynamicallyDefineDataIdentifier: high nibble =
 # bytes of memorySize, low nibble = bytes of memoryAddress (§11.3.1).
-from diagbridge.uds.codec.data import put_uint, get_uint
+from diagbridge.uds.codec.ints import put_uint, get_uint, alfid  # noqa: F401
 from diagbridge.uds.sid import SID_RMBA, SID_WMBA
 
 MAX_FIELD = 4               # address/size fields this implementation manages
-
-
-def alfid(addr_len, size_len):
-    return (size_len << 4) | addr_len
 
 
 def alfid_valid(a):

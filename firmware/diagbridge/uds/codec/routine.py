@@ -6,7 +6,7 @@
 # FF01 checkProgrammingDependencies.  eraseMemory's option record is
 # `ALFID memoryAddress memorySize` (as in 0x34, §9.1).
 from diagbridge._compat import const
-from diagbridge.uds.codec.transfer import alfid, put_uint
+from diagbridge.uds.codec.ints import alfid, put_uint
 
 SID_ROUTINE_CONTROL = const(0x31)
 RC_START = const(0x01)

@@ -14,7 +14,7 @@
 # from the AdministrativeParameter to the end of the internal message (a
 # VM choice where the tables are missing).
 from diagbridge._compat import const
-from diagbridge.uds.codec.data import put_u16, get_u16
+from diagbridge.uds.codec.ints import put_u16, get_u16
 from diagbridge.uds.sid import SID_SDT
 
 AP_REQUEST = const(0x0001)              # b0: a request (0 in a response)

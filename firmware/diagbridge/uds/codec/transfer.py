@@ -7,6 +7,7 @@
 # A parse that finds the PDU malformed returns None (or -1 where the result is
 # an int); it never raises because of the peer.
 from diagbridge._compat import const
+from diagbridge.uds.codec.ints import get_uint, put_uint, uint_len, alfid  # noqa: F401
 
 SID_REQUEST_DOWNLOAD = const(0x34)
 SID_REQUEST_UPLOAD = const(0x35)
@@ -25,37 +26,6 @@ MOP_RESUME_FILE = const(0x06)
 _RSP = const(0x40)
 _FILE_POSITION_LEN = const(8)   # filePosition of ResumeFile is 8 bytes (digest §9.5)
 _DIR_INFO_PARAM_LEN = const(2)  # fileSizeOrDirInfoParameterLength is 2 bytes
-
-
-# ---- integers -----------------------------------------------------------------
-def get_uint(data, off, nbytes):
-    """Big-endian unsigned int of nbytes at data[off]."""
-    v = 0
-    for i in range(nbytes):
-        v = (v << 8) | data[off + i]
-    return v
-
-
-def put_uint(out, off, value, nbytes):
-    """Write value big-endian in nbytes at out[off]; returns the next offset."""
-    for i in range(nbytes - 1, -1, -1):
-        out[off + i] = value & 0xFF
-        value >>= 8
-    return off + nbytes
-
-
-def uint_len(value):
-    """Bytes needed for value (at least 1)."""
-    n = 1
-    while value > 0xFF:
-        value >>= 8
-        n += 1
-    return n
-
-
-def alfid(addr_len, size_len):
-    """addressAndLengthFormatIdentifier: high nibble = size bytes, low = address bytes (§9.1)."""
-    return ((size_len & 0x0F) << 4) | (addr_len & 0x0F)
 
 
 def read_address_and_size(req, off, n):
