@@ -34,12 +34,12 @@ _ids = itertools.count()
 class Rig:
     """A daemon on a fresh virtual channel with the engine ECU beside it."""
 
-    def __init__(self, serial=None, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE):
+    def __init__(self, serial=None, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE, **kw):
         self.channel = "dtest%d-%d" % (os.getpid(), next(_ids))
         board = Board(name="test-gw", can=({"interface": "virtual", "channel": self.channel,
                                             "bitrate": 500000},),
                       link_tcp="tcp://127.0.0.1:0", link_serial=serial)
-        self.daemon = Daemon(board, keys, open_role).open().start()
+        self.daemon = Daemon(board, keys, open_role, **kw).open().start()
         self.url = self.daemon.urls[0]
         self.ecu_bus = can.Bus(interface="virtual", channel=self.channel)
         self.ecu = EcuRunner(self.ecu_bus, build_ecu("engine"), name="engine")
@@ -115,11 +115,29 @@ def test_one_host_at_a_time_and_the_next_one_after(rig):
         assert conn.is_up
 
 
-def test_wrong_key_is_refused_and_the_gateway_stays_up(rig):
-    with pytest.raises(LinkAuthError):
-        rig.connect(key=b"not-the-key-0123456789abcdefghij")
-    with rig.connect() as conn:
-        assert conn.status().stats["auth_failures"] == 1
+class FakeClock:
+    """Seconds, moved by the test (the TCP port's lingering and back-off)."""
+
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def test_wrong_key_is_refused_and_the_gateway_stays_up():
+    clock = FakeClock()
+    r = Rig(clock=clock)
+    try:
+        with pytest.raises(LinkAuthError):
+            r.connect(key=b"not-the-key-0123456789abcdefghij")
+        with pytest.raises(LinkError, match="too many failed logins"):
+            r.connect()                                 # the peer's back-off: 0.2 s
+        clock.t += 0.25
+        with r.connect() as conn:
+            assert conn.status().stats["auth_failures"] == 1
+    finally:
+        r.close()
 
 
 def test_key_file_and_board_file_parsing(tmp_path):

@@ -135,8 +135,10 @@ def _key_value(text: str, where: str) -> bytes:
             key = base64.b64decode(text[7:].strip(), validate=True)
         else:
             key = text.encode("utf-8")
-    except (binascii.Error, ValueError) as e:
-        raise ConfigError("%s: bad key value (%s)" % (where, e)) from None
+    except (binascii.Error, ValueError):
+        # the decoder's message is not repeated: it may quote part of the value
+        raise ConfigError("%s: bad key value (hex: wants an even number of hex digits, "
+                          "base64: wants padded base64)" % where) from None
     if len(key) < MIN_KEY_LEN:
         raise ConfigError("%s: a key needs at least %d bytes, this one has %d"
                           % (where, MIN_KEY_LEN, len(key)))
@@ -181,8 +183,12 @@ def read_key_file(path: str) -> tuple:
     except PermissionError:
         raise ConfigError("key file %s: permission denied (run the daemon as the user "
                           "that owns it)" % path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("key file %s: cannot read it: %s" % (path, e)) from None
+    except UnicodeDecodeError:
+        # not the decoder's message: it quotes the offending byte, a byte of the key
+        raise ConfigError("key file %s: not UTF-8 text (write a binary key as hex:... or "
+                          "base64:...)" % path) from None
+    except OSError as e:
+        raise ConfigError("key file %s: cannot read it: %s" % (path, e.strerror or e)) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("key file %s can be read by other users: chmod 600 %s", path, path)
     return parse_keys(text, "key file %s" % path)

@@ -12,12 +12,25 @@ a time (diagbridge.cpy.gateway.link).  Logs go to stderr (the systemd journal
 captures them); ``--log-level`` sets the level.  SIGINT or SIGTERM stops it
 cleanly: the host gets a BYE, buses and ports are closed.
 
+Exposure: without a board file the TCP host link listens on loopback only
+(tcp://127.0.0.1:6520); a network address is asked for explicitly (the
+board file's LINK_TCP, or --listen tcp://0.0.0.0:6520).  A role granted
+without a key on a network address is logged as a warning, and the full role
+(--open-role full, or a board's link_config() granting it) on a network
+address is refused (exit status 2) unless --allow-open-full-role-on-network
+confirms it.  Failed logins on TCP back off per peer address
+(diagbridge.cpy.gateway.backoff); STATUS counts them (``auth_failures``),
+the log says who failed and how often, and the port's counters are logged
+when the daemon stops.  No message or log line holds any part of a key.
+
 Exit status: 0 after a clean stop; 2 for a bad board file, key file or
 option; 1 when a bus or a link port cannot be opened, or the loop failed.
 The bound host-link addresses are printed on stdout once it runs
 (``diagbridge-gw: host link on tcp://0.0.0.0:6520``), so ``--listen
 tcp://127.0.0.1:0`` gives a free port and says which.
 """
+from __future__ import annotations
+
 import argparse
 import hashlib
 import logging
@@ -25,20 +38,29 @@ import os
 import signal
 import sys
 import threading
+import time
+from typing import TYPE_CHECKING, Callable, Optional
 
 from diagbridge.errors import ConfigError
 from diagbridge.gateway import Gateway
-from diagbridge.link.proto import ROLE_NONE
+from diagbridge.link.proto import ROLE_NONE, ROLE_FULL
 from diagbridge.cpy.gateway.config import (Board, load_board, read_key_file, role_number,
                                       DEFAULT_PORT)
-from diagbridge.cpy.gateway.link import LinkHub, TcpLinkPort, SerialLinkPort, LinkSetupError
+from diagbridge.cpy.gateway.backoff import LoginBackoff
+from diagbridge.cpy.gateway.link import (LinkHub, TcpLinkPort, SerialLinkPort, LinkSetupError,
+                                         tcp_is_loopback)
 from diagbridge.cpy.gateway.runner import GatewayRunner
+
+if TYPE_CHECKING:
+    import can
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Daemon", "DaemonError", "main", "build_parser"]
+__all__ = ["Daemon", "DaemonError", "main", "build_parser", "DEFAULT_LISTEN", "ALLOW_OPEN_FULL"]
 
 DEFAULT_KEY_FILE = "/etc/diagbridge/key"
+DEFAULT_LISTEN = "tcp://127.0.0.1:%d" % DEFAULT_PORT       # loopback unless asked otherwise
+ALLOW_OPEN_FULL = "--allow-open-full-role-on-network"
 _SETS_BITRATE = ("socketcan", "virtual")     # interfaces python-can must not be given one
 
 
@@ -46,7 +68,7 @@ class DaemonError(Exception):
     """A bus or a port could not be opened (exit status 1)."""
 
 
-def open_can(spec: dict):
+def open_can(spec: dict) -> can.BusABC:
     """A python-can bus from a board's CAN entry; DaemonError says what to do."""
     import can
     kw = {"interface": spec["interface"], "channel": spec["channel"]}
@@ -70,25 +92,64 @@ def open_can(spec: dict):
 class Daemon:
     """The pieces of a running gateway: buses, link ports, the Gateway and its
     runner.  ``open()`` builds them (DaemonError / ConfigError), ``run()``
-    loops in this thread, ``start()`` in a new one, ``stop()`` ends it."""
+    loops in this thread, ``start()`` in a new one, ``stop()`` ends it.
 
-    def __init__(self, board: Board, keys=(), open_role: int = ROLE_NONE, sha256=hashlib.sha256,
-                 urandom=os.urandom):
+    ``allow_open_full_on_network`` confirms a full role without a key on a
+    non-loopback TCP address (refused otherwise); ``clock`` (seconds,
+    monotonic) and ``backoff`` go to the TCP port (lingering and the
+    failed-login back-off), so tests can run them on a fake clock."""
+
+    def __init__(self, board: Board, keys: tuple = (), open_role: int = ROLE_NONE,
+                 sha256: Callable = hashlib.sha256, urandom: Callable = os.urandom, *,
+                 allow_open_full_on_network: bool = False,
+                 clock: Callable[[], float] = time.monotonic,
+                 backoff: Optional[LoginBackoff] = None) -> None:
         self.board = board
-        self.gw = Gateway(board.gateway_config(), board.link_config(keys, open_role),
-                          sha256, urandom)
-        self.buses = []
+        self.link_cfg = board.link_config(keys, open_role)
+        self.gw = Gateway(board.gateway_config(), self.link_cfg, sha256, urandom)
+        self.buses: list = []
         self.hub = LinkHub(self.gw)
-        self.runner = None
-        self.urls = []
+        self.runner: Optional[GatewayRunner] = None
+        self.urls: list = []
+        self.tcp: Optional[TcpLinkPort] = None
+        self.allow_open_full_on_network = allow_open_full_on_network
+        self._clock = clock
+        self._backoff = backoff
+
+    def check_exposure(self) -> None:
+        """ConfigError when a key-less full role would face the network;
+        a warning for a lower key-less role there."""
+        url = self.board.link_tcp
+        open_role = self.link_cfg.open_role
+        if not url or open_role == ROLE_NONE:
+            return
+        try:
+            loopback = tcp_is_loopback(url)
+        except LinkSetupError as e:
+            raise ConfigError(str(e)) from None
+        if loopback:
+            return
+        from diagbridge.cpy.gateway.config import ROLE_NAMES
+        if open_role >= ROLE_FULL and not self.allow_open_full_on_network:
+            raise ConfigError(
+                "%s is reachable from the network and the full role is granted without a key "
+                "there: anyone who reaches the port could clear DTCs, reset ECUs and flash. "
+                "Listen on loopback (--listen tcp://127.0.0.1:%d), give hosts keys "
+                "(--key-file) instead of --open-role full, or confirm with %s"
+                % (url, DEFAULT_PORT, ALLOW_OPEN_FULL))
+        log.warning("%s is reachable from the network and the %s role is granted there "
+                    "without a key", url, ROLE_NAMES.get(open_role, open_role))
 
     def open(self) -> "Daemon":
         b = self.board
+        self.check_exposure()
         try:
             for spec in b.can:
                 self.buses.append(open_can(spec))
             if b.link_tcp:
-                self.urls.append(TcpLinkPort(self.hub, b.link_tcp).url)
+                self.tcp = TcpLinkPort(self.hub, b.link_tcp, clock=self._clock,
+                                       backoff=self._backoff)
+                self.urls.append(self.tcp.url)
             if b.link_serial:
                 self.urls.append(SerialLinkPort(self.hub, b.link_serial, b.serial_baudrate).url)
         except (DaemonError, LinkSetupError) as e:
@@ -97,6 +158,10 @@ class Daemon:
         if not self.hub.ports:
             self.close()
             raise DaemonError("no host link: give --listen tcp://HOST:PORT and/or --serial DEV")
+        if self.tcp is not None and not self.tcp.is_loopback:
+            log.info("%s: the host link is open to the network (hosts need a key%s)",
+                     self.tcp.url, "" if self.link_cfg.open_role == ROLE_NONE
+                     else " above the key-less role")
         self.runner = GatewayRunner(self.gw, self.buses, self.hub,
                                     ["%s %s" % (c["interface"], c["channel"]) for c in b.can])
         for i, c in enumerate(b.can):
@@ -126,6 +191,22 @@ class Daemon:
             self.runner.stop(timeout_s)
             self.runner.stopped.wait(timeout_s)
 
+    def status(self) -> dict:
+        """The daemon's own counters (beside the gateway's STATUS): the TCP
+        port's (accepted, refused_busy, refused_backoff, login_failures,
+        closed_early, accept_errors, client_errors), lingering connections,
+        the runner's survived client errors and failed logins on serial."""
+        st: dict = {}
+        if self.tcp is not None:
+            st.update(self.tcp.stats)
+            st["lingering"] = self.tcp.lingering
+            st["backoff_peers"] = len(self.tcp.backoff)
+        st["runner_client_errors"] = self.runner.client_errors if self.runner else 0
+        st["serial_login_failures"] = sum(getattr(p, "login_failures", 0)
+                                          for p in self.hub.ports if p is not self.tcp)
+        st["auth_failures"] = self.gw.link.auth_failures
+        return st
+
     def close(self) -> None:
         for bus in self.buses:
             try:
@@ -148,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitrate", type=int, help="nominal bit rate (default 500000; socketcan "
                    "takes it from `ip link`)")
     p.add_argument("--listen", metavar="tcp://HOST:PORT",
-                   help="TCP host link (default tcp://0.0.0.0:%d; port 0 picks a free one)"
-                   % DEFAULT_PORT)
+                   help="TCP host link (default %s: loopback only; tcp://0.0.0.0:%d listens on "
+                   "every network interface; port 0 picks a free one)"
+                   % (DEFAULT_LISTEN, DEFAULT_PORT))
     p.add_argument("--no-tcp", action="store_true", help="no TCP host link (serial only)")
     p.add_argument("--serial", metavar="DEV", help="serial host link: a device such as "
                    "/dev/ttyGS0 (USB gadget), or `pty` to make a pseudo-terminal")
@@ -157,19 +239,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", metavar="FILE", help="pre-shared keys (default %s)"
                    % DEFAULT_KEY_FILE)
     p.add_argument("--open-role", default=None, choices=("none", "monitor", "diagnostic", "full"),
-                   help="role granted without a key (default none: every role needs a key)")
+                   help="role granted without a key (default none: every role needs a key); "
+                   "full on a non-loopback address needs %s too" % ALLOW_OPEN_FULL)
+    p.add_argument(ALLOW_OPEN_FULL, dest="allow_open_full", action="store_true",
+                   help="confirm that anyone who can reach a non-loopback --listen address "
+                   "gets the full role without a key")
     p.add_argument("--name", help="gateway name shown to hosts")
     p.add_argument("--log-level", default="info",
                    choices=("debug", "info", "warning", "error"), help="default info")
     return p
 
 
-def board_from_args(args) -> Board:
+def board_from_args(args: argparse.Namespace) -> Board:
     """The board file (if any) with the command line's overrides applied."""
     board = load_board(args.board) if args.board else Board(
         name="diagbridge-gw", can=({"interface": "socketcan", "channel": "can0",
                                     "bitrate": 500000},),
-        link_tcp="tcp://0.0.0.0:%d" % DEFAULT_PORT, key_file=DEFAULT_KEY_FILE)
+        link_tcp=DEFAULT_LISTEN, key_file=DEFAULT_KEY_FILE)
     if args.interface or args.channel or args.bitrate:
         base = board.can[0] if board.can else {"interface": "socketcan", "channel": "can0",
                                                "bitrate": 500000}
@@ -197,7 +283,7 @@ def board_from_args(args) -> Board:
     return board
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[list] = None) -> int:
     """Entry point of the ``diagbridge-gw`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -212,7 +298,8 @@ def main(argv=None) -> int:
             keys = read_key_file(board.key_file)
         if not keys and open_role == ROLE_NONE:
             raise ConfigError("no key file and --open-role none: no host could ever log in")
-        daemon = Daemon(board, keys, open_role).open()
+        daemon = Daemon(board, keys, open_role,
+                        allow_open_full_on_network=args.allow_open_full).open()
     except ConfigError as e:
         print("diagbridge-gw: %s" % e, file=sys.stderr)
         return 2
@@ -221,7 +308,7 @@ def main(argv=None) -> int:
         return 1
     runner = daemon.runner
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: object) -> None:
         log.info("signal %d: stopping", signum)
         runner.stop(0)
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -236,6 +323,9 @@ def main(argv=None) -> int:
     except Exception as e:              # noqa: BLE001 (logged with its traceback)
         print("diagbridge-gw: stopped by an error: %s" % e, file=sys.stderr)
         return 1
+    finally:
+        log.info("host link counters: %s", ", ".join(
+            "%s %d" % kv for kv in sorted(daemon.status().items())))
     print("diagbridge-gw: stopped", flush=True)
     return 0
 

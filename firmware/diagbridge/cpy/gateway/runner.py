@@ -2,7 +2,8 @@
 section 6 around one portable ``diagbridge.gateway.Gateway``::
 
     while running:
-        wait (select) until a CAN frame, host bytes, a command or gw.deadline()
+        wait (selectors: epoll on Linux) until a CAN frame, host bytes, a
+            command or gw.deadline()
         t = now_us()
         feed:  CAN frames -> gw.feed_can, host bytes -> gw.feed_link
         gw.on_timer(t)
@@ -11,20 +12,33 @@ section 6 around one portable ``diagbridge.gateway.Gateway``::
 One thread does all of it; the gateway is never touched from anywhere else
 (``call(fn)`` runs a function in that thread).  No protocol logic lives here.
 
+The descriptors to wait on are asked of the ports at each turn (the link
+ports' ``read_fds`` / ``write_fds``) and kept registered in one
+``selectors.DefaultSelector``, changed only where they differ, so there is
+no limit on descriptor numbers (``select`` stops at 1023).  A link port's
+client is on its own: anything unexpected while handling one descriptor of a
+link port (an ``OSError`` the port did not expect, a bug) is logged, that
+client is dropped (``port.drop_client(fd, now)``) and counted in
+``client_errors``, and the loop goes on.
+
 CAN input: a bus with a file descriptor (socketcan on the Pi) is read
-directly after ``select``; any other bus (python-can ``virtual`` in tests,
-vendor interfaces) through a ``can.Notifier`` whose listener queues frames
-and wakes the loop through a pipe.  python-can has no transmit confirmation:
-a frame is confirmed (``confirm_can``) as soon as ``bus.send`` returned, or
-failed when it raised.  Frames get the gateway's own timestamp when they are
-fed (``now_us()``), so they share one clock with the gateway's timers.
+directly when it is readable; any other bus (python-can ``virtual`` in
+tests, vendor interfaces) through a ``can.Notifier`` whose listener queues
+frames and wakes the loop through a pipe.  python-can has no transmit
+confirmation: a frame is confirmed (``confirm_can``) as soon as ``bus.send``
+returned, or failed when it raised.  Frames get the gateway's own timestamp
+when they are fed (``now_us()``), so they share one clock with the gateway's
+timers.
 """
+from __future__ import annotations
+
 import logging
 import os
 import queue
-import select
+import selectors
 import threading
 from collections import deque
+from typing import Any, Callable, Optional
 
 import can
 
@@ -139,11 +153,28 @@ class CanPort:
             self.notifier = None
 
 
+def _fd_of(obj: Any) -> int:
+    """The descriptor number of a socket or an int (-1: closed)."""
+    if isinstance(obj, int):
+        return obj
+    try:
+        return obj.fileno()
+    except (OSError, ValueError):
+        return -1
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Two (who, obj) registrations name the same descriptor object."""
+    if a[0] is not b[0]:
+        return False
+    return a[1] is b[1] or (isinstance(a[1], int) and isinstance(b[1], int) and a[1] == b[1])
+
+
 class GatewayRunner:
     """Runs ``gw`` with python-can ``buses`` (bus i = gateway bus i) and the
     link ports of ``hub`` (diagbridge.cpy.gateway.link) in one thread."""
 
-    def __init__(self, gw, buses, hub, names=()):
+    def __init__(self, gw, buses, hub, names=()) -> None:
         self.gw = gw
         self.hub = hub
         self._wake_r, self._wake_w = os.pipe()
@@ -151,16 +182,18 @@ class GatewayRunner:
         os.set_blocking(self._wake_w, False)
         self.ports = [CanPort(i, b, self._wake, names[i] if i < len(names) else "")
                       for i, b in enumerate(buses)]
-        self._calls = queue.SimpleQueue()
-        self._running = False
-        self._thread = None
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._running = True           # until stop(), even one that comes before run()
+        self._thread: Optional[threading.Thread] = None
         self._out = bytearray(64)
-        self.error = None
+        self._sel: Optional[selectors.BaseSelector] = None
+        self._reg: dict = {}            # fd -> (events, (who, obj)) as registered
+        self.error: Optional[BaseException] = None
+        self.client_errors = 0          # unexpected errors of one link client, survived
         self.stopped = threading.Event()
 
     # ---- control (any thread) -----------------------------------------------------
     def start(self) -> None:
-        self._running = True
         self._thread = threading.Thread(target=self.run, name="diagbridge-gw", daemon=True)
         self._thread.start()
 
@@ -171,9 +204,9 @@ class GatewayRunner:
         if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
 
-    def call(self, fn, timeout_s: float = 10.0):
+    def call(self, fn: Callable, timeout_s: float = 10.0):
         """Run ``fn(gw, now)`` in the loop thread; its result (or its exception)."""
-        box = queue.SimpleQueue()
+        box: queue.SimpleQueue = queue.SimpleQueue()
         self._calls.put((fn, box))
         self._wake()
         ok, v = box.get(timeout=timeout_s)
@@ -190,42 +223,35 @@ class GatewayRunner:
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> None:
         """The loop; returns after stop() (or raises what broke it)."""
-        self._running = True
         gw = self.gw
         hub = self.hub
+        self._sel = sel = selectors.DefaultSelector()
+        self._reg = {}
         try:
             while self._running:
                 timeout = self._timeout()
-                rmap = {self._wake_r: None}
-                for p in self.ports:
-                    if p.fd >= 0:
-                        rmap[p.fd] = p
-                wl = []
-                for lp in hub.ports:
-                    for fd in lp.read_fds():
-                        rmap[fd] = lp
-                    wl += lp.write_fds()
+                self._sync(now_us())
                 if any(p.has_more() for p in self.ports):
                     timeout = 0
-                r, w, _ = select.select(list(rmap), wl, [], timeout)
+                events = sel.select(timeout)
                 now = now_us()
-                for fd in r:
-                    who = rmap[fd]
+                for key, mask in events:
+                    who, obj = key.data
                     if who is None:
                         self._commands(now)
                     elif isinstance(who, CanPort):
                         self._feed_can(who)
                     else:
-                        who.on_readable(fd, now)
-                        self._flush()
+                        self._client_io(who, obj, mask, now)
                 for p in self.ports:
                     if p.fd < 0:
                         self._feed_can(p)
                 for lp in hub.ports:
-                    for fd in w:
-                        if fd in lp.write_fds():
-                            lp.on_writable()
-                    lp.on_timer(now)
+                    try:
+                        lp.on_timer(now)
+                    except Exception:       # noqa: BLE001 (one port's trouble, not the loop's)
+                        self.client_errors += 1
+                        log.exception("%s: timer handling failed", lp.name)
                 now = now_us()
                 gw.on_timer(now)
                 self._flush()
@@ -235,8 +261,92 @@ class GatewayRunner:
             raise
         finally:
             self._shutdown()
+            sel.close()
+            self._sel = None
+            self._reg = {}
 
-    def _timeout(self):
+    def _client_io(self, lp, obj, mask: int, now: int) -> None:
+        """A link port's descriptor is ready; trouble drops that client only."""
+        try:
+            if mask & selectors.EVENT_READ:
+                lp.on_readable(obj, now)
+            if mask & selectors.EVENT_WRITE:
+                lp.on_writable()
+        except Exception:                   # noqa: BLE001 (a client must not end the loop)
+            self.client_errors += 1
+            log.exception("%s: unexpected error on a client connection; that client is "
+                          "dropped", lp.name)
+            self._drop_client(lp, obj, now)
+        self._flush()
+
+    def _drop_client(self, lp, obj, now: int) -> None:
+        try:
+            lp.drop_client(obj, now)
+        except Exception:                   # noqa: BLE001
+            log.exception("%s: dropping the client failed", lp.name)
+
+    def _wanted(self) -> dict:
+        """fd -> (events, (who, obj)) for this turn."""
+        R, W = selectors.EVENT_READ, selectors.EVENT_WRITE
+        want = {self._wake_r: (R, (None, None))}
+        for p in self.ports:
+            if p.fd >= 0:
+                want[p.fd] = (R, (p, p.fd))
+        for lp in self.hub.ports:
+            for obj in lp.read_fds():
+                fd = _fd_of(obj)
+                if fd >= 0:
+                    want[fd] = (R, (lp, obj))
+            for obj in lp.write_fds():
+                fd = _fd_of(obj)
+                if fd >= 0:
+                    ev = want[fd][0] if fd in want and _same(want[fd][1], (lp, obj)) else 0
+                    want[fd] = (ev | W, (lp, obj))
+        return want
+
+    def _sync(self, now: int) -> None:
+        """Make the selector's registrations what the ports want now.  A
+        descriptor number whose object changed (closed, number reused) is
+        registered afresh; closing a descriptor removes it from epoll."""
+        sel = self._sel
+        reg = self._reg
+        want = self._wanted()
+        for fd in [fd for fd in reg if fd not in want]:
+            self._unregister(fd)
+        for fd, (ev, data) in want.items():
+            old = reg.get(fd)
+            if old is not None:
+                if _same(old[1], data):
+                    if old[0] == ev:
+                        continue
+                    try:
+                        sel.modify(fd, ev, data)
+                        reg[fd] = (ev, data)
+                        continue
+                    except (OSError, ValueError, KeyError):
+                        pass
+                self._unregister(fd)
+            try:
+                sel.register(fd, ev, data)
+            except (OSError, ValueError, KeyError) as e:
+                who, obj = data
+                if who is None or isinstance(who, CanPort):
+                    raise
+                self.client_errors += 1
+                log.warning("%s: cannot wait on a client descriptor (%s); that client is "
+                            "dropped", who.name, e)
+                self._drop_client(who, obj, now)
+                continue
+            reg[fd] = (ev, data)
+
+    def _unregister(self, fd: int) -> None:
+        self._reg.pop(fd, None)
+        try:
+            self._sel.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _timeout(self) -> Optional[float]:
         d = self.gw.deadline()
         t = None if d is None else max(0.0, ticks_diff(d, now_us()) / 1e6)
         for lp in self.hub.ports:
@@ -299,7 +409,10 @@ class GatewayRunner:
         except Exception:                   # noqa: BLE001 (best effort on the way out)
             log.debug("closing the link failed", exc_info=True)
         for lp in self.hub.ports:
-            lp.close()
+            try:
+                lp.close()
+            except Exception:               # noqa: BLE001
+                log.debug("closing %s failed", lp.name, exc_info=True)
         for p in self.ports:
             p.stop()
         os.close(self._wake_r)
