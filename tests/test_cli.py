@@ -13,6 +13,7 @@ import pytest
 from diagbridge_host import main as gw_cli
 from diagbridge.link import proto as P
 from diagbridge_host import cli
+from diagbridge_host.cli_common import CliError
 from diagbridge_host.cli_jobs import Progress
 
 from test_daemon import Rig, KEY
@@ -175,3 +176,46 @@ def test_monitor_stops_after_its_duration(gw):
     rc, out, err = run("monitor", "--url", gw.url, "--key", KEY.decode(), "--duration-s", "0.5")
     assert rc == 0 and out == "" and "0 frames" in err
     assert time.monotonic() - t0 < 30
+
+
+def test_the_cli_reads_every_key_encoding_the_daemon_accepts(tmp_path):
+    """One parser (diagbridge.link.keyfile) for both ends: a base64: key, which
+    the daemon always accepted, now also logs the CLI in."""
+    import base64
+    from diagbridge.cpy.gateway.config import parse_keys
+    from diagbridge_host.cli import read_key_file
+    full = b"\x00\xffbinary-full-key-0123"
+    diag = b"diagnostic-key-0123456"
+    text = ("# keys\nfull: base64:%s\ndiagnostic: hex:%s\nmonitor: plain-monitor-key-123\n"
+            % (base64.b64encode(full).decode(), diag.hex()))
+    f = tmp_path / "key"
+    f.write_text(text)
+    assert parse_keys(text) == ((3, full), (2, diag), (1, b"plain-monitor-key-123"))
+    assert read_key_file(str(f), "full") == full
+    assert read_key_file(str(f), "diagnostic") == diag
+    assert read_key_file(str(f), "monitor") == b"plain-monitor-key-123"
+    f.write_text("full: base64:%s\n" % base64.b64encode(full).decode())
+    assert read_key_file(str(f), "monitor") == full          # a higher role's key proves it
+    for bad in ("full: base64:AAAA!AAA", "full: hex:abc", "full: short", "x: y\nz"):
+        f.write_text(bad)
+        with pytest.raises(CliError) as e:
+            read_key_file(str(f), "full")
+        assert "AAAA" not in str(e.value) and "abc" not in str(e.value)
+
+
+def test_a_base64_key_file_logs_the_cli_into_the_daemon(tmp_path):
+    """The bug this pins: the daemon read `full: base64:...` and the CLI sent the
+    literal text as the key, so the login failed."""
+    import base64
+    key = bytes(range(200, 224))                # binary: only hex:/base64: can say it
+    r = Rig(keys=((P.ROLE_FULL, key),))
+    try:
+        f = tmp_path / "key"
+        f.write_text("full: base64:%s\n" % base64.b64encode(key).decode())
+        rc, out, err = run("status", "--url", r.url, "--key-file", str(f), "--role", "full")
+        assert rc == 0 and "role full" in out, err
+        rc, out, err = run("status", "--url", r.url, "--role", "full", "--key",
+                           "base64:" + base64.b64encode(key).decode())
+        assert rc == 0 and "role full" in out, err
+    finally:
+        r.close()

@@ -23,12 +23,14 @@ import os
 import sys
 from typing import List, Optional, TextIO, Tuple
 
+from diagbridge.errors import ConfigError
+from diagbridge.link import keyfile
 from diagbridge.uds.codec.dtc import dtc_text, status_names
 from diagbridge_host.connection import Connection, connect
 from diagbridge_host.errors import (DiagbridgeError, LinkAuthError, LinkError, LinkRefused,
                                     LinkTimeout, NegativeResponseError, UdsError, UdsTimeout,
                                     UsageError)
-from diagbridge_host.cli_common import CliError, _free_channel, _key_bytes, _open, _say
+from diagbridge_host.cli_common import CliError, _free_channel, _open, _say
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ __all__ = ["main", "add_commands", "run", "parse_ecu", "read_key_file", "COMMAND
 
 DEFAULT_URL = "tcp://127.0.0.1:6520"
 COMMANDS = ("scan", "read-did", "dtc", "flash", "monitor", "status")
-_ROLES = ("monitor", "diagnostic", "full")
+_ROLES = tuple(w for w, _ in keyfile.ROLE_WORDS)      # monitor, diagnostic, full
 
 
 # ---- arguments ---------------------------------------------------------------------------
@@ -72,24 +74,24 @@ def _filter(text: str) -> Tuple[int, int]:
 
 
 def read_key_file(path: str, role: str) -> bytes:
-    """The key for ``role`` from a key file (the gateway's format: ``ROLE: KEY``
-    lines, or one bare key = full); a key of a higher role also works."""
+    """The key for ``role`` from a key file (the gateway's format, read by the
+    same parser, diagbridge.link.keyfile); a key of a higher role also works."""
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+            text = fh.read()
+    except UnicodeDecodeError:
+        raise CliError("key file %s: not UTF-8 text (write a binary key as hex:... or "
+                       "base64:...)" % path) from None
     except OSError as e:
-        raise CliError("key file %s: %s" % (path, e.strerror or e))
-    keys = {}
-    for ln in lines:
-        head, sep, rest = ln.partition(":")
-        if sep and head.strip() in _ROLES:
-            keys[head.strip()] = _key_bytes(rest.strip())
-        elif len(lines) == 1:
-            keys["full"] = _key_bytes(ln)
-    for r in _ROLES[_ROLES.index(role):]:
-        if r in keys:
-            return keys[r]
-    raise CliError("key file %s has no key for the %s role" % (path, role))
+        raise CliError("key file %s: %s" % (path, e.strerror or e)) from None
+    try:
+        keys = keyfile.parse_keys(text, "key file %s" % path)
+    except ConfigError as e:
+        raise CliError(str(e)) from None
+    key = keyfile.key_for_role(keys, keyfile.ROLE_WORDS[_ROLES.index(role)][1])
+    if key is None:
+        raise CliError("key file %s has no key for the %s role" % (path, role))
+    return key
 
 
 def _common() -> argparse.ArgumentParser:
@@ -97,8 +99,8 @@ def _common() -> argparse.ArgumentParser:
     g = c.add_argument_group("gateway")
     g.add_argument("--url", default=None, help="gateway URL (default $DIAGBRIDGE_URL or %s)"
                    % DEFAULT_URL)
-    g.add_argument("--key", default=None, help="pre-shared key (text, or hex:...; default "
-                   "$DIAGBRIDGE_KEY)")
+    g.add_argument("--key", default=None, help="pre-shared key (text, hex:... or base64:...; "
+                   "default $DIAGBRIDGE_KEY)")
     g.add_argument("--key-file", default=None, help="file with the key (the gateway's format)")
     g.add_argument("--role", default=None, choices=_ROLES, help="role to ask for")
     g.add_argument("--timeout-s", type=float, default=10.0, help="link timeout (default 10)")
@@ -129,7 +131,8 @@ def add_commands(sub) -> None:
     p.add_argument("--key-algorithm", default="diagbridge1",
                    choices=("diagbridge1", "twos_complement", "xor"))
     p.add_argument("--security-level", type=_int, default=3, help="odd level, 0 = none")
-    p.add_argument("--secret", default="", help="the key algorithm's secret (text or hex:..)")
+    p.add_argument("--secret", default="",
+                   help="the key algorithm's secret (text, hex:... or base64:...)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="other FlashConfig fields (erase_rid=-1, verify=1, block_max=256)")
     p.add_argument("--functional-id", type=_hex, default=0x7DF, metavar="ID",
@@ -153,7 +156,10 @@ def _connect(args, default_role: str) -> Connection:
     if args.key_file:
         key = read_key_file(args.key_file, role)
     elif args.key or os.environ.get("DIAGBRIDGE_KEY"):
-        key = _key_bytes(args.key or os.environ["DIAGBRIDGE_KEY"])
+        try:
+            key = keyfile.key_value(args.key or os.environ["DIAGBRIDGE_KEY"], "--key")
+        except ConfigError as e:
+            raise CliError(str(e)) from None
     try:
         return connect(url, key=key, role=role, timeout_s=args.timeout_s)
     except LinkAuthError as e:

@@ -1,9 +1,11 @@
 """What the CLI's command modules share (cli.py, cli_jobs.py): the user-facing
-error, key text, messages to the user and the gateway channel helpers."""
+error, key and secret text, messages to the user and the gateway channel helpers."""
 from __future__ import annotations
 
 from typing import TextIO
 
+from diagbridge.errors import ConfigError
+from diagbridge.link.keyfile import value_bytes
 from diagbridge_host.connection import Connection
 
 
@@ -11,10 +13,12 @@ class CliError(Exception):
     """A failure with a message for the user (exit status 1)."""
 
 
-def _key_bytes(text: str) -> bytes:
-    if text.startswith("hex:"):
-        return bytes.fromhex(text[4:].strip())
-    return text.encode("utf-8")
+def _value_bytes(text: str, what: str) -> bytes:
+    """Text, hex:... or base64:... (the key file's encodings) -> bytes."""
+    try:
+        return value_bytes(text, what)
+    except ConfigError as e:
+        raise CliError(str(e)) from None
 
 
 def _say(err: TextIO, text: str) -> None:

@@ -11,7 +11,7 @@ from typing import Callable, Sequence, TextIO
 from diagbridge.link import proto as P
 
 from diagbridge_host import events as E
-from diagbridge_host.cli_common import CliError, _free_channel, _key_bytes, _open, _say
+from diagbridge_host.cli_common import CliError, _free_channel, _open, _say, _value_bytes
 from diagbridge_host.connection import Connection
 from diagbridge.uds.nrc_names import nrc_text
 
@@ -94,7 +94,7 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     with _open(conn, args.bus, args.ecu, func_tx_id=args.functional_id) as uds:
         rep = uds.flash(image, args.address, progress=bar.update,
                         on_step=lambda s: log.info("flash step: %s", s),
-                        key_algorithm=args.key_algorithm, secret=_key_bytes(args.secret),
+                        key_algorithm=args.key_algorithm, secret=_value_bytes(args.secret, "--secret"),
                         **fields)
     bar.finish()
     r = rep.report

@@ -23,8 +23,6 @@ and every lower one, and never crosses the link (HMAC challenge)::
 A file with a single bare line holds the key of the full role.  Values are
 text, ``hex:...`` or ``base64:...``; keys are at least 16 bytes.
 """
-import base64
-import binascii
 import importlib.util
 import logging
 import os
@@ -32,7 +30,7 @@ import stat
 
 from diagbridge.errors import ConfigError
 from diagbridge.gateway import GatewayConfig
-from diagbridge.link.auth import MIN_KEY_LEN
+from diagbridge.link import keyfile
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.proto import (ROLE_NONE, ROLE_MONITOR, ROLE_DIAGNOSTIC, ROLE_FULL,
                                    BUS_CAN, BUS_CAN_FD)
@@ -127,47 +125,9 @@ def load_board(path: str) -> Board:
         raise ConfigError("board file %s: %s" % (path, e)) from None
 
 
-def _key_value(text: str, where: str) -> bytes:
-    try:
-        if text.startswith("hex:"):
-            key = binascii.unhexlify(text[4:].strip())
-        elif text.startswith("base64:"):
-            key = base64.b64decode(text[7:].strip(), validate=True)
-        else:
-            key = text.encode("utf-8")
-    except (binascii.Error, ValueError):
-        # the decoder's message is not repeated: it may quote part of the value
-        raise ConfigError("%s: bad key value (hex: wants an even number of hex digits, "
-                          "base64: wants padded base64)" % where) from None
-    if len(key) < MIN_KEY_LEN:
-        raise ConfigError("%s: a key needs at least %d bytes, this one has %d"
-                          % (where, MIN_KEY_LEN, len(key)))
-    return key
-
-
 def parse_keys(text: str, where: str = "key file") -> tuple:
-    """The key file's text -> ((role, key), ...) for LinkConfig.keys."""
-    keys = []
-    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
-    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
-    for no, ln in lines:
-        head, sep, rest = ln.partition(":")
-        if sep and head.strip() in ("monitor", "diagnostic", "full"):
-            role = role_number(head.strip())
-            value = rest.strip()
-        elif len(lines) == 1:
-            role, value = ROLE_FULL, ln
-        else:
-            raise ConfigError("%s, line %d: write `ROLE: KEY` (ROLE monitor, diagnostic or "
-                              "full)" % (where, no))
-        if any(r == role for r, _ in keys):
-            raise ConfigError("%s, line %d: a second key for the %s role"
-                              % (where, no, ROLE_NAMES[role]))
-        keys.append((role, _key_value(value, "%s, line %d" % (where, no))))
-    if not keys:
-        raise ConfigError("%s: no key in it" % where)
-    keys.sort(key=lambda rk: -rk[0])
-    return tuple(keys)
+    """The key file's text -> ((role, key), ...) for LinkConfig.keys (diagbridge.link.keyfile)."""
+    return keyfile.parse_keys(text, where)
 
 
 def read_key_file(path: str) -> tuple:
