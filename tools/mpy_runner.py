@@ -6,8 +6,10 @@
 # traceback) per failure, then one machine-readable line for the caller:
 #     @@mpy_runner passed=N failed=M
 #
-# tools/mpy_run_tests.mjs runs it in the WebAssembly build.  It should also run
-# on a board, e.g.:
+# tools/mpy_run_tests.mjs runs it in the WebAssembly build (main: the whole
+# directory in one interpreter), tools/mpy_unix_tests.py in the unix port at a
+# fixed heap (main_file: one module per interpreter).  It should also run on a
+# board, e.g.:
 #   mpremote mount . exec "import sys; sys.path[:0] = ['firmware', 'tools'];
 #                          import mpy_runner; mpy_runner.main('tests/core')"
 import gc
@@ -61,6 +63,35 @@ def _fail(label, exc):
         traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
+def run_module(modname, src_path):
+    # Import one test module and run its tests; returns (passed, failed).
+    # src_path is the module's source (for the test order); the module itself
+    # may be imported from a .mpy file.
+    passed = failed = 0
+    try:
+        mod = __import__(modname)
+    except BaseException as e:
+        _unlock_heap()  # before anything that allocates
+        _fail(modname + " (import)", e)
+        return 0, 1
+    for name in _test_names(mod, src_path):
+        gc.collect()  # each test starts from a collected heap
+        try:
+            getattr(mod, name)()
+            err = None
+        except BaseException as e:
+            err = e
+        locked = _unlock_heap()
+        if err is None and locked:
+            err = AssertionError("test returned with the heap still locked (depth %d)" % locked)
+        if err is None:
+            passed += 1
+        else:
+            _fail(modname + "." + name, err)
+            failed += 1
+    return passed, failed
+
+
 def main(test_dir="/tests/core"):
     if test_dir not in sys.path:
         sys.path.insert(0, test_dir)
@@ -68,29 +99,16 @@ def main(test_dir="/tests/core"):
     for fname in sorted(os.listdir(test_dir)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
-        modname = fname[:-3]
-        try:
-            mod = __import__(modname)
-        except BaseException as e:
-            _unlock_heap()  # before anything that allocates
-            _fail(modname + " (import)", e)
-            failed += 1
-            continue
-        for name in _test_names(mod, test_dir + "/" + fname):
-            gc.collect()  # each test starts from a collected heap
-            try:
-                getattr(mod, name)()
-                err = None
-            except BaseException as e:
-                err = e
-            locked = _unlock_heap()
-            if err is None and locked:
-                err = AssertionError("test returned with the heap still locked (depth %d)" % locked)
-            if err is None:
-                passed += 1
-            else:
-                _fail(modname + "." + name, err)
-                failed += 1
+        p, f = run_module(fname[:-3], test_dir + "/" + fname)
+        passed += p
+        failed += f
+    print("@@mpy_runner passed=%d failed=%d" % (passed, failed))
+    return failed
+
+
+def main_file(modname, src_path):
+    # One test module only (tools/mpy_unix_tests.py runs one interpreter per file).
+    passed, failed = run_module(modname, src_path)
     print("@@mpy_runner passed=%d failed=%d" % (passed, failed))
     return failed
 

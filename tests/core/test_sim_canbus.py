@@ -65,7 +65,7 @@ def _naive_bits(can_id, ext, fd, brs, data):
     if fd:
         s += "10"
         brs_at = len(s)
-        s += ("1" if brs else "0") + "0" + _b(DLC_LENGTHS.index(n), 4)
+        s += ("1" if brs else "0") + "0" + _b(dlc_for_len(n), 4)
     else:
         s += ("00" if ext else "0") + _b(n, 4)
     for b in data:
