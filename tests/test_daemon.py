@@ -151,7 +151,8 @@ def test_key_file_and_board_file_parsing(tmp_path):
             parse_keys(bad)
     board = load_board(os.path.join(ROOT, "boards", "pi-can-hat", "board.py"))
     assert board.can[0]["channel"] == "can0" and board.can[0]["bitrate"] == 500000
-    assert board.link_tcp.endswith(":6520") and board.link_serial == "/dev/ttyGS0"
+    # loopback by default, as the daemon: the network is asked for explicitly
+    assert board.link_tcp == "tcp://127.0.0.1:6520" and board.link_serial == "/dev/ttyGS0"
     assert board.gateway_config().n_buses == 1
     assert board.link_config(keys, 0).buses == ((0, P.BUS_CAN, 500000, 0),)
     p = tmp_path / "bad.py"

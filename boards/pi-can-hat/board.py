@@ -17,8 +17,10 @@ KLINE_BAUDRATE = 10400
 
 # Host link: TCP for a laptop on the network (or the USB Ethernet gadget),
 # and the USB serial gadget (dtoverlay=dwc2, modules-load=dwc2,g_serial)
-# for a laptop on the Pi's USB port.  One host at a time.
-LINK_TCP = "tcp://0.0.0.0:6520"
+# for a laptop on the Pi's USB port.  One host at a time.  Loopback by
+# default, as the daemon: listening on the network is asked for explicitly
+# (LINK_TCP = "tcp://0.0.0.0:6520" here, or --listen on the command line).
+LINK_TCP = "tcp://127.0.0.1:6520"
 LINK_SERIAL = "/dev/ttyGS0"
 SERIAL_BAUDRATE = 115200
 

@@ -7,7 +7,7 @@ example::
 
     NAME = "pi-can-hat"
     CAN = ({"interface": "socketcan", "channel": "can0", "bitrate": 500000},)
-    LINK_TCP = "tcp://0.0.0.0:6520"         # or None
+    LINK_TCP = "tcp://127.0.0.1:6520"       # loopback; tcp://0.0.0.0:6520 listens on the network; or None
     LINK_SERIAL = "/dev/ttyGS0"             # or None (a USB serial gadget, a UART)
     KEY_FILE = "/etc/diagbridge/key"
     def gateway_config(): ...               # optional: a diagbridge.gateway.GatewayConfig
