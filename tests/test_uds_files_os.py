@@ -46,11 +46,11 @@ def test_add_read_list_delete(tmp_path):
 
 
 def test_resume_continues_the_part_file(tmp_path):
+    # a '.part' a power loss left behind (no abort ran) is what ResumeFile continues
     s = _srv(tmp_path)
     ask(s, T0, _req(1, b"fw.bin", 300))
     assert ask(s, T0, h("36 01") + bytes(range(200))) == h("76 01")
-    s.set_session(T0, 3)
-    s.set_session(T0, 2)
+    s = _srv(tmp_path)                                  # power cut, power up
     r = ask(s, T0, _req(6, b"fw.bin", 300))
     assert r[-8:] == (200).to_bytes(8, "big")
     assert ask(s, T0, h("36 01") + bytes(100)) == h("76 01")
@@ -99,3 +99,56 @@ def test_a_planted_part_file_is_never_followed(tmp_path):
     assert ask(s, T0, _req(1, b"e.bin", 4))[:2] == h("78 01")
     assert (box / "e.bin.part").read_bytes() == b""
     assert not (box / "e.bin.part").is_symlink()
+
+
+def _abort(s):
+    s.set_session(T0, 3)                    # a session change ends the transfer
+    s.set_session(T0, 2)
+
+
+def test_64_aborted_writes_leave_no_part_file_no_descriptor_no_bytes(tmp_path):
+    s = _srv(tmp_path)
+    store = srv_transfer.context(s).files
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for i in range(64):
+        assert ask(s, T0, _req(1, b"logs/f%d.bin" % i, 4096)) == h("78 01 02 01 02 00")
+        assert store.held == 4096
+        assert (tmp_path / "logs" / ("f%d.bin.part" % i)).exists()
+        for bsc in range(1, 1 + i % 4):
+            assert ask(s, T0, bytes((0x36, bsc)) + bytes(256)) == bytes((0x76, bsc))
+        _abort(s)
+        assert store.held == 0
+        assert ask(s, T0, h("36 01")) == h("7F 36 24")
+    assert sorted(os.listdir(str(tmp_path / "logs"))) == []
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
+    assert store._open == {}
+
+
+def test_a_write_past_the_bound_is_70_and_creates_nothing(tmp_path):
+    s = make(PROFILE, [srv_transfer.SPECS], session=2)
+    store = OsFileStore(str(tmp_path), 4096, max_open_bytes=1000)
+    srv_transfer.set_file_store(s, store)
+    assert ask(s, T0, _req(1, b"big.bin", 1001)) == h("7F 38 70")
+    assert os.listdir(str(tmp_path)) == [] and store.held == 0
+    assert ask(s, T0, _req(1, b"big.bin", 1000))[:2] == h("78 01")
+    assert store.held == 1000
+    data = bytes(range(250)) * 4
+    for bsc, pos in ((1, 0), (2, 256), (3, 512), (4, 768)):
+        assert ask(s, T0, bytes((0x36, bsc)) + data[pos:pos + 256]) == bytes((0x76, bsc))
+    assert ask(s, T0, h("37")) == h("77")
+    assert store.held == 0 and (tmp_path / "big.bin").read_bytes() == data
+    assert os.listdir(str(tmp_path)) == ["big.bin"]
+
+
+def test_blocks_stream_to_the_part_file(tmp_path):
+    # nothing of the file is held in RAM: each block is in the '.part' at once
+    s = _srv(tmp_path)
+    assert ask(s, T0, _req(1, b"a.bin", 512))[:2] == h("78 01")
+    assert ask(s, T0, h("36 01") + bytes(range(256))) == h("76 01")
+    assert (tmp_path / "a.bin.part").read_bytes() == bytes(range(256))
+    assert ask(s, T0, h("36 02") + bytes(256)) == h("76 02")
+    assert ask(s, T0, h("37")) == h("77")
+    assert srv_transfer.context(s).files.held == 0
+    assert not (tmp_path / "a.bin.part").exists()
+    assert (tmp_path / "a.bin").read_bytes() == bytes(range(256)) + bytes(256)

@@ -1,7 +1,8 @@
 # RequestTransferExit over a slow NVM (a file system's fsync): TransferData
 # only marks RAM sectors dirty, 0x37 hands them all to a deferred NVM
-# (put_nowait + one sync_start) and answers 7F 37 78 before P2 and every P2*
-# until the NVM's sync is over -- the server never blocks waiting for it.
+# (put_nowait + one sync_start), then, once they are durable, the slot record
+# that makes them the image (a second sync), and answers 7F 37 78 before P2
+# and every P2* until the last sync is over -- the server never blocks.
 # Virtual time only; the fake NVM's sync ends after a number of polls.
 from uds_xfer_driver import make, ask, h, run_pending, T0
 from diagbridge.uds.server.services import transfer as srv_transfer
@@ -78,7 +79,8 @@ def test_a_quick_sync_answers_77_after_a_poll_without_0x78():
     _download(s, data)
     assert nvm.unsynced == []                       # TransferData writes RAM only
     assert ask(s, T0, h("37")) == h("77")           # synced within the handler's poll
-    assert nvm.syncs == 1 and len(nvm.durable) == 4     # 4 sectors, one sync
+    assert nvm.syncs == 2 and len(nvm.durable) == 5     # 4 sectors, then the record
+    assert nvm.durable[-1] == "mem.image"
 
 
 def test_a_slow_sync_gets_0x78_before_p2_then_77():
@@ -92,21 +94,21 @@ def test_a_slow_sync_gets_0x78_before_p2_then_77():
     assert ask(s, T0, h("36 21")) == h("7F 36 21")  # busy meanwhile
     pend, final, at = run_pending(s, T0, 0x37)
     assert pend == [P2_US] and final == h("77")
-    assert at == 30 * POLL_US                       # the poll that saw the sync end
-    assert context(s).machine.state == S_IDLE and len(nvm.durable) == 32
+    assert at == 2 * 30 * POLL_US                   # sectors synced, then the record
+    assert context(s).machine.state == S_IDLE and len(nvm.durable) == 33
     s2 = make(PROFILE, [srv_transfer.SPECS], session=2, nvm=nvm.power_cycle())
     assert ask(s2, T0, h("35 00 33 60 00 00 00 00 10")) == h("75 20 04 02")
     assert ask(s2, T0, h("36 01")) == h("76 01") + data[:16]
 
 
 def test_a_sync_longer_than_p2star_gets_0x78_every_p2star():
-    nvm = DeferredNvm(polls=6000)                   # 12 s
+    nvm = DeferredNvm(polls=6000)                   # 12 s per sync, two syncs
     s = make(PROFILE, [srv_transfer.SPECS], session=2, nvm=nvm)
     _download(s, _image(5000))
     assert ask(s, T0, h("37")) is None
     pend, final, at = run_pending(s, T0, 0x37)
-    assert pend == [P2_US, P2_US + P2STAR_US, P2_US + 2 * P2STAR_US] and final == h("77")
-    assert at == 6000 * POLL_US
+    assert pend == [P2_US + k * P2STAR_US for k in range(5)] and final == h("77")
+    assert at == 2 * 6000 * POLL_US
 
 
 def test_a_failed_sync_is_72_after_the_0x78():
@@ -133,14 +135,14 @@ def test_a_plain_nvm_commits_inside_the_handler_as_before():
     s = make(PROFILE, [srv_transfer.SPECS], session=2, nvm=nvm)
     _download(s, _image(5000))
     w = nvm.writes
-    assert ask(s, T0, h("37")) == h("77") and nvm.writes == w + 2
+    assert ask(s, T0, h("37")) == h("77") and nvm.writes == w + 3    # 2 sectors, record
 
 
 def test_erase_waits_for_its_sync():
     nvm = DeferredNvm(polls=100)
     s = make(PROFILE, [srv_transfer.SPECS], session=2, nvm=nvm)
     assert context(s).store.erase(0x600000, 8192) == 0
-    assert nvm.unsynced == [] and len(nvm.durable) == 2
+    assert nvm.unsynced == [] and len(nvm.durable) == 3     # 2 sectors, record
     nvm.fail = True
     assert context(s).store.erase(0x600000, 4096) == 0x72
 

@@ -31,19 +31,21 @@ import errno
 import os
 import threading
 import zlib
+from typing import Dict, List, Optional, Set, Tuple
 
 _MAGIC = b"DBNV"
 _HEAD = 16                  # magic + generation + length
 _TMP = ".tmp"
 
 
-def encode_record(generation, value):
+def encode_record(generation: int, value: bytes) -> bytes:
+    """One slot record: magic, generation, length, value, CRC-32."""
     value = bytes(value)
     body = _MAGIC + generation.to_bytes(8, "big") + len(value).to_bytes(4, "big") + value
     return body + zlib.crc32(body).to_bytes(4, "big")
 
 
-def decode_record(data):
+def decode_record(data: bytes) -> Optional[Tuple[int, bytes]]:
     """(generation, value) of a complete, intact record, else None."""
     if len(data) < _HEAD + 4 or data[:4] != _MAGIC:
         return None
@@ -56,37 +58,40 @@ def decode_record(data):
 
 
 class FileNvm:
-    def __init__(self, folder, strict=False, fsync=True):
+    """The NVM interface over a folder, two slot files per key (see the top)."""
+
+    def __init__(self, folder: str, strict: bool = False, fsync: bool = True) -> None:
         self.folder = folder
         self.strict = strict
         self._fsync = fsync
-        self.corrupt_keys = set()
+        self.corrupt_keys: Set[str] = set()
         self.fsyncs = 0                 # fsync calls made (files and folder)
-        self._unsynced = {}             # key -> slot path written by put_nowait
-        self._syncing = {}              # the same, handed to the sync thread
-        self._thread = None
-        self._sync_error = None
+        self._unsynced: Dict[str, str] = {}     # key -> slot path written by put_nowait
+        self._syncing: Dict[str, str] = {}      # the same, handed to the sync thread
+        self._thread: Optional[threading.Thread] = None
+        self._sync_error: Optional[OSError] = None
         os.makedirs(folder, exist_ok=True)
         for name in os.listdir(folder):
             if name.endswith(_TMP):             # a write that never reached its rename
                 os.remove(os.path.join(folder, name))
 
     # ---- interface --------------------------------------------------------------
-    def get(self, key):
+    def get(self, key: str) -> Optional[bytes]:
+        """The newest intact value of key, or None."""
         best = self._newest(key)
         return None if best is None else best[1]
 
-    def put(self, key, value):
+    def put(self, key: str, value: bytes) -> None:
         """Store value durably (fsync'd) before returning."""
         self._put(key, value, self._fsync)
 
-    def put_nowait(self, key, value):
+    def put_nowait(self, key: str, value: bytes) -> None:
         """As put(), but durable only after the next sync (no fsync here)."""
         path = self._put(key, value, False)
         if self._fsync:
             self._unsynced[key] = path
 
-    def _put(self, key, value, durable):
+    def _put(self, key: str, value: bytes, durable: bool) -> str:
         if not isinstance(key, str):
             raise TypeError("nvm key must be str")
         self._settle(key)
@@ -97,7 +102,7 @@ class FileNvm:
         self.corrupt_keys.discard(key)
         return path
 
-    def sync_start(self):
+    def sync_start(self) -> None:
         """Begin making every put_nowait durable, in a thread (no wait).
         A sync still running is waited for first; its failure, not yet
         seen by sync_poll, is then reported for this one too."""
@@ -114,7 +119,7 @@ class FileNvm:
                                         name="nvm-sync", daemon=True)
         self._thread.start()
 
-    def sync_poll(self):
+    def sync_poll(self) -> int:
         """0: every put_nowait before the last sync_start is durable;
         1: the sync still runs; -1: it failed (the values may be lost)."""
         t = self._thread
@@ -124,7 +129,7 @@ class FileNvm:
             self._join()
         return -1 if self._sync_error is not None else 0
 
-    def sync(self):
+    def sync(self) -> None:
         """Make every put_nowait durable now; OSError if that failed."""
         self.sync_start()
         if self._thread is not None:
@@ -134,18 +139,18 @@ class FileNvm:
             self._sync_error = None
             raise err
 
-    def _join(self):
+    def _join(self) -> None:
         self._thread.join()
         self._thread = None
         self._syncing = {}
 
-    def _settle(self, key):
+    def _settle(self, key: str) -> None:
         # the key's other slot is its only durable record while the newest one
         # is unsynced: make that one durable before the other is overwritten
         if key in self._unsynced or key in self._syncing:
             self.sync()
 
-    def _sync_files(self, paths):
+    def _sync_files(self, paths: Tuple[str, ...]) -> None:
         try:
             for path in paths:
                 fd = os.open(path, os.O_RDONLY)
@@ -158,7 +163,8 @@ class FileNvm:
         except OSError as e:
             self._sync_error = e
 
-    def delete(self, key):
+    def delete(self, key: str) -> None:
+        """Forget key (both slots); no error if absent."""
         self._settle(key)
         for slot in (0, 1):
             try:
@@ -167,7 +173,8 @@ class FileNvm:
                 pass
         self._sync_dir()
 
-    def keys(self):
+    def keys(self) -> List[str]:
+        """Every key with an intact record, sorted."""
         out = set()
         for name in os.listdir(self.folder):
             stem, _, slot = name.rpartition(".")
@@ -181,10 +188,10 @@ class FileNvm:
         return sorted(out)
 
     # ---- files ------------------------------------------------------------------
-    def _path(self, key, slot):
+    def _path(self, key: str, slot: int) -> str:
         return os.path.join(self.folder, "%s.%d" % (key.encode("utf-8").hex(), slot))
 
-    def _newest(self, key):
+    def _newest(self, key: str) -> Optional[Tuple[int, bytes, int]]:
         """(generation, value, slot) of the newest intact record, or None."""
         best = None
         seen = False
@@ -204,7 +211,7 @@ class FileNvm:
                 raise OSError(errno.EIO, "nvm: every copy of %r is corrupt" % key)
         return best
 
-    def _write_slot(self, key, slot, record, durable=True):
+    def _write_slot(self, key: str, slot: int, record: bytes, durable: bool = True) -> str:
         path = self._path(key, slot)
         tmp = path + _TMP
         with open(tmp, "wb") as f:
@@ -218,7 +225,7 @@ class FileNvm:
             self._sync_dir()
         return path
 
-    def _sync_dir(self, force=False):
+    def _sync_dir(self, force: bool = False) -> None:
         if not (self._fsync or force) or not hasattr(os, "O_DIRECTORY"):
             return
         fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -2,7 +2,7 @@
 # §9.5).  A store maps a filePathAndName to file data and hands the transfer
 # machine (uds/server/transfer_machine.py) a *target* for TransferData:
 #   read(addr, out, off, count) -> count   write(addr, data, off, count) -> 0|NRC
-#   commit() -> 0|NRC
+#   commit() -> 0|NRC      discard(): the write was aborted, free it
 #
 # Store interface (MemFileStore here, OsFileStore in cpy/files_os.py):
 #   check_path(raw) -> str | None   None: the name is not acceptable (0x31)
@@ -14,10 +14,20 @@
 #   list_dir(path) -> bytes | NRC   directory information (one name per line,
 #                                   directories end in '/'; VM format)
 #   max_file_size                   bytes; larger files are 0x31
+#   max_open_bytes                  bytes all open writes may hold together;
+#                                   a write past it is 0x70 (digest §9.5)
+#   held                            bytes the open writes hold now
+#
+# An open write holds its bytes until RequestTransferExit commits it or the
+# transfer machine's abort (session change, S3 timeout, reset, 0x71) calls
+# discard(), which frees them.  ResumeFile continues a write that neither
+# committed nor was aborted (cut by a power loss: cpy/files_os.py keeps the
+# '.part' file; a MemFileStore built again over survives in simulation only).
 #
 # Paths are relative, '/'-separated, without empty, '.' or '..' components:
 # the server decides where they live, the tester never does.
 from diagbridge.uds.nrc import NRC_ROOR, NRC_UDNA
+from diagbridge.errors import ConfigError
 
 
 
@@ -72,6 +82,10 @@ class _BytesTarget:
             return self._store._committed(self._path, self)
         return 0
 
+    def discard(self):
+        if self._store is not None:
+            self._store._discarded(self._path, self)
+
 
 class MemFileStore:
     """Portable in-memory file system (simulation, tests, boards without a
@@ -79,9 +93,15 @@ class MemFileStore:
     progress (or interrupted: ResumeFile) lives apart from the complete file,
     which stays readable until the new content is committed."""
 
-    def __init__(self, max_file_size=65536, max_files=32):
+    def __init__(self, max_file_size=65536, max_files=32, max_open_bytes=-1):
+        if max_open_bytes < 0:
+            max_open_bytes = max_file_size
+        if max_file_size < 0 or max_open_bytes < 0:
+            raise ConfigError("files.max_open_bytes")
         self.max_file_size = max_file_size
         self.max_files = max_files
+        self.max_open_bytes = max_open_bytes
+        self.held = 0           # bytes of the writes in _partial
         self._files = {}        # path -> complete _BytesTarget
         self._partial = {}      # path -> _BytesTarget being written
 
@@ -114,7 +134,9 @@ class MemFileStore:
         if path not in self._files:
             return NRC_ROOR
         del self._files[path]
-        self._partial.pop(path, None)
+        t = self._partial.get(path)
+        if t is not None:
+            self._discarded(path, t)
         return 0
 
     def open_write(self, path, size, resume):
@@ -127,14 +149,30 @@ class MemFileStore:
             return t, t.length
         if path not in self._files and len(self._files) >= self.max_files:
             return NRC_UDNA
+        old = self._partial.get(path)
+        if old is not None:
+            self._discarded(path, old)     # a new write replaces one never resumed
+        if self.held + size > self.max_open_bytes:
+            return NRC_UDNA
+        # the file's own storage, once per open write; blocks land in it
         t = _BytesTarget(bytearray(size), self, path)
         self._partial[path] = t
+        self.held += size
         return t, 0
 
     def _committed(self, path, t):
         self._files[path] = t
-        self._partial.pop(path, None)
+        if self._partial.get(path) is t:
+            del self._partial[path]
+            self.held -= len(t.data)
         return 0
+
+    def _discarded(self, path, t):
+        if self._partial.get(path) is t:
+            del self._partial[path]
+            self.held -= len(t.data)
+        t.data = bytearray(0)           # freed even if someone still holds t
+        t.length = 0
 
     def open_read(self, path):
         t = self._files.get(path)

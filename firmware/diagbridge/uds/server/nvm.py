@@ -9,6 +9,9 @@
 #   keys() -> list of str
 # A store that cannot write raises OSError; the server answers 0x72
 # generalProgrammingFailure.  Keys are short str, values bytes.
+# Atomicity is per key only: keys that must change together (the memory
+# image's sectors) are made consistent above the store, by writing new keys
+# and then flipping one record (uds/server/mem_store.py).
 #
 # MemNvm is the simulation store (a dict).  The CPython file store is
 # diagbridge.cpy.nvm_file.FileNvm; a board flash-file store can follow the

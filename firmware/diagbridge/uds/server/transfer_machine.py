@@ -2,6 +2,8 @@
 # (digest §9): one transfer at a time, opened by RequestDownload 0x34,
 # RequestUpload 0x35 or RequestFileTransfer 0x38, fed by TransferData 0x36,
 # closed by RequestTransferExit 0x37 (or aborted by a session change/reset).
+# A download's target stages what TransferData wrote; only the exit of that
+# same download commits it, an abort calls the target's discard().
 #
 #              START_DOWN                BLOCK (accepted)
 #    S_IDLE ─────────────▶ S_DOWNLOAD ─────────────────▶ S_WRITING
@@ -81,6 +83,7 @@ class Transfer:
         self.program_us_per_kib = 0
         self.fault = 0          # fault injection: the next block fails with this NRC
         self.writes = 0         # blocks written (a repeat does not count)
+        self.writes_open = False  # a download target holds staged data
         self._busy_until = None
         self._bsc_pending = 0
 
@@ -105,6 +108,7 @@ class Transfer:
         self.any_block = False
         self.block_max = block_max
         self.program_us_per_kib = program_us_per_kib
+        self.writes_open = not upload
         return 0
 
     def exit(self, now, record_len):
@@ -125,6 +129,7 @@ class Transfer:
             return nrc                  # 0x72: finalising failed
         self._go(_I_EXIT)
         self.target = None
+        self.writes_open = False
         return 0
 
     def exit_resume(self, now):
@@ -139,14 +144,26 @@ class Transfer:
             return RSP_PENDING
         self._busy_until = None
         self._go(_I_COMMITTED)
+        if nrc:
+            t = self.target             # the commit failed: nothing of it stays staged
+            self.target = None
+            self.writes_open = False
+            t.discard()
+            return nrc
         self.target = None
+        self.writes_open = False
         return nrc
 
     def abort(self):
-        """Session change, reset, or 0x71: drop the transfer (data written stays)."""
+        """Session change, reset, or 0x71: drop the transfer and what it
+        staged (the target's discard(): only its own exit commits it)."""
+        t = self.target
         self._go(_I_ABORT)
         self.target = None
         self._busy_until = None
+        if t is not None and self.writes_open:
+            t.discard()
+        self.writes_open = False
 
     # ---- TransferData -------------------------------------------------------------
     def transfer_data(self, now, req, n, rsp):

@@ -61,6 +61,8 @@ def _start_memory(srv, req, n, upload):
     if ctx.refuse or (not upload and region.get("erase_required") and
                       not _erased(ctx, addr, size)):
         return -NRC_UDNA
+    if not upload:
+        ctx.store.discard()         # nothing staged before this download is its own
     m.start(upload, ctx.store, addr, size, ctx.max_block_length, 0, ctx.program_us_per_kib)
     ctx.last_download = None if upload else (addr, size)
     return write_transfer_response(srv.rsp, req[0], ctx.max_block_length)
@@ -194,9 +196,14 @@ def _on_reset(srv, now, kind):
     _on_session(srv, now, 0, 1)
 
 
+def _on_build(srv):
+    # power-up: finish a memory-image commit cut after its flip
+    context(srv).store.recover()
+
+
 SPECS = (
     ServiceSpec(SID_REQUEST_DOWNLOAD, _h_download, min_len=3, sessions=NON_DEFAULT,
-                on_session=_on_session, on_reset=_on_reset),
+                on_session=_on_session, on_reset=_on_reset, on_build=_on_build),
     ServiceSpec(SID_REQUEST_UPLOAD, _h_upload, min_len=3, sessions=NON_DEFAULT),
     ServiceSpec(SID_TRANSFER_DATA, _h_transfer_data, min_len=2, sessions=NON_DEFAULT,
                 resume=_r_transfer_data, deadline=_d_transfer_data),
