@@ -329,7 +329,8 @@ def _until_sent(stack):
 def test_hold_reaches_wft_max_then_the_reception_fails(wire):
     spy = wire()
     with open_channel(wire(), tx_id=0x7E0, rx_id=0x7E8, tx_wft_max=100) as t, \
-            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, n_br_ms=10, wft_max=3) as e:
+            open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, n_br_ms=10, wft_max=3,
+                         raise_rx_errors=True) as e:
         e.hold()
         with pytest.raises(TransportError):     # the receiver gave up: no FC any more
             t.send(bytes(100), timeout=T)
@@ -409,4 +410,103 @@ def test_async_cancelled_send_aborts_and_recv_message(wire):
                 p = await e.recv_message(timeout=T)
                 assert (f.data, f.functional) == (b"\x3E\x80", True)
                 assert (p.data, p.functional) == (bytes(range(40)), False)
+    asyncio.run(main())
+
+
+# -- a peer's broken transfer to us: skipped and reported, or raised --------------------
+
+def _broken_then_good(raw):
+    """FF of 20 bytes, our FC, a CF with SN 2 (N_WRONG_SN); then a good SF."""
+    raw.send(can.Message(arbitration_id=0x7E0, is_extended_id=False,
+                         data=b"\x10\x14" + bytes(6)))
+    fc = raw.recv(T)
+    assert fc.arbitration_id == 0x7E8 and fc.data[0] == 0x30
+    raw.send(can.Message(arbitration_id=0x7E0, is_extended_id=False,
+                         data=b"\x22" + bytes(7)))
+    raw.send(can.Message(arbitration_id=0x7E0, is_extended_id=False,
+                         data=b"\x03\x22\xF1\x90"))
+
+
+def test_broken_reception_is_skipped_counted_and_reported(wire):
+    from diagbridge.codes import N_WRONG_SN
+    raw = wire()
+    seen = []
+    with open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, on_error=seen.append) as e:
+        assert e.raise_rx_errors is False and e.rx_errors[N_WRONG_SN] == 0
+        _broken_then_good(raw)
+        assert e.recv(timeout=T) == b"\x22\xF1\x90"
+        assert e.rx_errors[N_WRONG_SN] == 1 and sum(e.rx_errors.values()) == 1
+        assert seen == [N_WRONG_SN]
+        assert e.recv(timeout=0.05) is None
+
+
+def test_broken_reception_raises_with_the_option(wire):
+    from diagbridge.codes import N_WRONG_SN
+    raw = wire()
+    seen = []
+    with open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, raise_rx_errors=True,
+                      on_error=seen.append) as e:
+        _broken_then_good(raw)
+        with pytest.raises(TransportError) as ei:
+            e.recv(timeout=T)
+        assert ei.value.result == N_WRONG_SN and ei.value.name == "N_WRONG_SN"
+        assert e.recv(timeout=T) == b"\x22\xF1\x90"     # raised once, then the next one
+        assert e.rx_errors[N_WRONG_SN] == 1 and seen == [N_WRONG_SN]
+        # per call: the default channel raises when one recv() asks for it
+        e.raise_rx_errors = False
+        _broken_then_good(raw)
+        with pytest.raises(TransportError) as ei:
+            e.recv(timeout=T, raise_rx_errors=True)
+        assert ei.value.result == N_WRONG_SN and e.rx_errors[N_WRONG_SN] == 2
+        assert e.recv(timeout=T) == b"\x22\xF1\x90"
+
+
+def test_n_cr_timeout_is_skipped_within_the_callers_timeout(wire):
+    """A silent sender (N_TIMEOUT_CR after 100 ms) while recv() waits: the
+    wait goes on past the failure and ends at the caller's timeout."""
+    from diagbridge.codes import N_TIMEOUT_CR
+    raw = wire()
+    with CanTpBus(wire()) as tb:
+        e = tb.open(tx_id=0x7E8, rx_id=0x7E0, n_cr_ms=100)
+        raw.send(can.Message(arbitration_id=0x7E0, is_extended_id=False,
+                             data=b"\x10\x14" + bytes(6)))
+        assert e.recv(timeout=1.0) is None
+        assert dict(e.rx_errors) == {N_TIMEOUT_CR: 1}
+
+
+def test_a_failing_on_error_callback_never_stops_the_loop(wire):
+    from diagbridge.codes import N_WRONG_SN
+    raw = wire()
+
+    def boom(result):
+        raise RuntimeError("user bug")
+    with open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, on_error=boom) as e:
+        _broken_then_good(raw)
+        assert e.recv(timeout=T) == b"\x22\xF1\x90"
+        assert e.rx_errors[N_WRONG_SN] == 1
+    with pytest.raises(TypeError):
+        open_channel(wire(), tx_id=0x7E8, rx_id=0x7E0, on_error=5)
+
+
+def test_async_broken_reception_skipped_or_raised(wire):
+    from diagbridge.codes import N_WRONG_SN
+    from diagbridge.cpy.cantp.aio import AsyncCanTpBus, open_async_channel
+    raw = wire()
+
+    async def main():
+        seen = []
+        async with AsyncCanTpBus(wire()) as tb:
+            e = tb.open(tx_id=0x7E8, rx_id=0x7E0, on_error=seen.append)
+            await asyncio.to_thread(_broken_then_good, raw)
+            assert await e.recv(timeout=T) == b"\x22\xF1\x90"
+            assert e.rx_errors[N_WRONG_SN] == 1 and seen == [N_WRONG_SN]
+            assert await e.recv(timeout=0.05) is None
+        async with await open_async_channel(wire(), tx_id=0x7E8, rx_id=0x7E0,
+                                            raise_rx_errors=True) as e:
+            await asyncio.to_thread(_broken_then_good, raw)
+            with pytest.raises(TransportError) as ei:
+                await e.recv(timeout=T)
+            assert ei.value.result == N_WRONG_SN
+            assert await e.recv(timeout=T) == b"\x22\xF1\x90"
+            assert e.rx_errors[N_WRONG_SN] == 1
     asyncio.run(main())

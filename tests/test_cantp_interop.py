@@ -261,7 +261,7 @@ def test_sender_without_flow_control_times_out_n_bs(peer):
 def _misbehaving_sender(cf_sn):
     name = "interop-bad-%d-%d" % (os.getpid(), next(_seq))
     ours_bus, raw = _raw(name), _raw(name)
-    tp = open_channel(ours_bus, tx_id=0x7E8, rx_id=0x7E0, n_cr_ms=200)
+    tp = open_channel(ours_bus, tx_id=0x7E8, rx_id=0x7E0, n_cr_ms=200, raise_rx_errors=True)
     raw.send(can.Message(arbitration_id=0x7E0, is_extended_id=False,
                          data=b"\x10\x14" + bytes(6)))                  # FF, 20 bytes
     fc = raw.recv(T)

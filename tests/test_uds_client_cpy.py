@@ -12,6 +12,7 @@ import pytest
 from diagbridge.codes import OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE
 from diagbridge.cpy.cantp.blocking import open_channel
 from diagbridge.cpy.cantp.aio import AsyncCanTpBus
+from diagbridge.cpy.cantp.blocking import CanTpBus
 from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
 from diagbridge.cpy.uds.client import UdsClient, NegativeResponseError, UdsTimeout
 from diagbridge.cpy.uds.aio import AsyncUdsClient
@@ -171,3 +172,202 @@ def test_run_machine_on_a_closed_channel_raises(ecu_bus):
             uds.tester_present()
     finally:
         uds.close()
+
+
+# -- P2 stops at a segmented response's first frame (ISO 14229-2 §6.3) ---------------
+
+def _slow_responder(raw, n_cf, gap_s, stop):
+    """Answer one 22 F1 90 with a segmented response of 6 + 7 * n_cf bytes
+    whose consecutive frames come gap_s apart (the transfer outlasts P2)."""
+    length = 6 + 7 * n_cf
+    rsp = bytes([0x62, 0xF1, 0x90]) + bytes(i & 0xFF for i in range(length - 3))
+    while not stop.is_set():
+        m = raw.recv(0.05)
+        if m is None or m.arbitration_id != 0x7E0 or bytes(m.data[:4]) != b"\x03\x22\xF1\x90":
+            continue
+        raw.send(can.Message(arbitration_id=0x7E8, is_extended_id=False,
+                             data=bytes([0x10 | (length >> 8), length & 0xFF]) + rsp[:6]))
+        while True:                         # our tester's FC (BS 0: one is enough)
+            fc = raw.recv(5.0)
+            assert fc is not None
+            if fc.arbitration_id == 0x7E0 and fc.data[0] == 0x30:
+                break
+        for k in range(n_cf):
+            stop.wait(gap_s)
+            raw.send(can.Message(arbitration_id=0x7E8, is_extended_id=False,
+                                 data=bytes([0x20 | ((k + 1) & 0xF)]) + rsp[6 + 7 * k:13 + 7 * k]))
+        return rsp
+
+
+def _with_slow_ecu(body):
+    ch = "uds-slow-%d" % next(_chan)
+    raw = can.Bus(interface="virtual", channel=ch, receive_own_messages=False)
+    bus = can.Bus(interface="virtual", channel=ch, receive_own_messages=False)
+    stop = threading.Event()
+    out = []
+    t = threading.Thread(target=lambda: out.append(_slow_responder(raw, 24, 0.05, stop)))
+    t.start()
+    try:
+        body(bus)
+    finally:
+        stop.set()
+        t.join(10)
+        raw.shutdown()
+        bus.shutdown()
+    return out[0]
+
+
+def test_blocking_p2_stops_at_the_first_frame_of_a_long_response():
+    """P2 = 0.3 s; the response takes about 1.2 s to stream in: it completes."""
+    got = []
+
+    def body(bus):
+        with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8, n_cr_ms=5000) as tp:
+            with UdsClient(tp, p2_timeout=0.3, keepalive=False) as uds:
+                got.append(uds.request(b"\x22\xF1\x90"))
+    rsp = _with_slow_ecu(body)
+    assert got[0].result == OK and got[0].data == rsp and len(rsp) == 174
+
+
+def test_asyncio_p2_stops_at_the_first_frame_of_a_long_response():
+    got = []
+
+    def body(bus):
+        async def main():
+            async with AsyncCanTpBus(bus) as tb:
+                tp = tb.open(tx_id=0x7E0, rx_id=0x7E8, n_cr_ms=5000)
+                uds = AsyncUdsClient(tp, p2_timeout=0.3, keepalive=False)
+                got.append(await uds.request(b"\x22\xF1\x90"))
+                assert tp.on_first_frame is None        # the hook is given back
+                await uds.close()
+        asyncio.run(main())
+    rsp = _with_slow_ecu(body)
+    assert got[0].result == OK and got[0].data == rsp
+
+
+# -- a flash read from a file block by block (cpy/uds/image.py) -------------------------
+
+class _CountingFile:
+    """A file-like object that records every read() and what it returned."""
+
+    def __init__(self, path):
+        self._fh = open(path, "rb")
+        self.sizes = []
+
+    def read(self, n=-1):
+        d = self._fh.read(n)
+        self.sizes.append(len(d))
+        return d
+
+    def seek(self, off, whence=0):
+        return self._fh.seek(off, whence)
+
+    def tell(self):
+        return self._fh.tell()
+
+    def seekable(self):
+        return True
+
+    def close(self):
+        self._fh.close()
+
+
+def test_blocking_flash_of_1_mib_from_a_file_like_object(ecu_bus, tmp_path):
+    from diagbridge.uds.client.flash import VERIFY_ROUTINE
+    from diagbridge.cpy.uds.image import ImageReader
+    bus, runner, _ = ecu_bus
+    size = 0x100000
+    img = bytes((i * 7 + (i >> 10)) & 0xFF for i in range(size))
+    path = tmp_path / "ecu.bin"
+    path.write_bytes(img)
+    src = _CountingFile(path)
+    reader = ImageReader(src)
+    with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF) as tp:
+        with UdsClient(tp, p2_timeout=2.0) as uds:
+            rep = uds.flash(reader, FlashConfig(0x10000, key_fn=KEY3, verify=VERIFY_ROUTINE,
+                                                functional_prep=False))
+    src.close()
+    assert rep.ok, rep
+    assert rep.bytes == size and rep.crc_image == zlib.crc32(img) and rep.verified
+    # the ECU's memory holds exactly the file
+    out = bytearray(size)
+    runner.call(lambda e: e.srv.uds_transfer.store.read(0x10000, out, 0, size), runner.ecu)
+    assert bytes(out) == img
+    # read block by block: one read per TransferData block, never the image
+    blk = rep.block_len
+    assert rep.blocks == (size + blk - 1) // blk
+    assert len(src.sizes) == rep.blocks and max(src.sizes) == blk
+    assert sum(src.sizes) == size
+    assert reader.reads == rep.blocks and reader.peak_bytes == blk
+
+
+def test_image_reader_iterable_path_and_misuse(tmp_path):
+    from diagbridge.cpy.uds.image import ImageReader, as_image
+    from diagbridge.cpy.uds.client import crc16_ccitt_c
+    from diagbridge.crc import crc16_ccitt
+    from diagbridge.errors import ConfigError, UsageError
+    data = bytes(range(256)) * 40                       # 10240 bytes
+    chunks = [data[i:i + 1000] for i in range(0, len(data), 1000)]
+    r = as_image(iter(chunks), size=len(data))
+    assert isinstance(r, ImageReader) and len(r) == len(data)
+    assert bytes(r[0:300]) == data[:300] and bytes(r[0:300]) == data[:300]   # a repeat
+    assert r[300] == data[300] and bytes(r[301:1700]) == data[301:1700]
+    assert r.reads == 2 and r.peak_bytes <= 2000
+    with pytest.raises(UsageError):                     # an iterable cannot go back
+        r[0:10]
+    assert crc16_ccitt_c(r, 0, len(r)) == crc16_ccitt(data, 0, len(data))
+    path = tmp_path / "img.bin"
+    path.write_bytes(data)
+    with as_image(str(path)) as p:
+        assert len(p) == len(data) and bytes(p[5000:5010]) == data[5000:5010]
+        assert bytes(p[10:20]) == data[10:20]           # a file seeks back
+        assert p.crc16() == crc16_ccitt(data, 0, len(data))
+    assert as_image(data) is data
+    with pytest.raises(ConfigError):
+        as_image(iter(chunks))                          # an iterable needs its size
+    with pytest.raises(ConfigError):
+        as_image(data, size=5)
+    short = as_image(iter(chunks[:2]), size=len(data))
+    with pytest.raises(ConfigError):                    # the source ended too soon
+        short[0:3000]
+
+
+# -- functional requests to several ECUs ---------------------------------------------
+
+def _small_ecu():
+    from diagbridge.ecu import Ecu
+    return Ecu({"name": "small", "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9,
+                                               "functional_id": 0x7DF},
+                "modules": ["session", "data"], "sessions": {1: {}, 3: {}},
+                "dids": {0xF190: {"length": 17, "value": "WVWZZZ1JZXW000777"}}})
+
+
+def test_blocking_functional_request_collects_every_ecu():
+    ch = "uds-func-%d" % next(_chan)
+    buses = [can.Bus(interface="virtual", channel=ch) for _ in range(3)]
+    try:
+        with EcuRunner(buses[0], build_ecu("engine")), EcuRunner(buses[2], _small_ecu()), \
+                CanTpBus(buses[1]) as tpbus:
+            eng = tpbus.open(tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF)
+            gbx = tpbus.open(tx_id=0x7E1, rx_id=0x7E9)
+            silent = tpbus.open(tx_id=0x7E2, rx_id=0x7EA)       # no ECU there
+            with UdsClient(eng, registry=REG, keepalive=False) as uds:
+                got = uds.functional(api.read_data(0xF190), (eng, gbx, silent),
+                                     window_ms=300)
+                assert sorted(got) == [0x7E8, 0x7E9]
+                assert got[0x7E8].ok and got[0x7E8].value == {0xF190: "W0L000043MB541326"}
+                # the small ECU's 20-byte answer is segmented: collected whole
+                assert got[0x7E9].ok and got[0x7E9].data == b"\x62\xF1\x90WVWZZZ1JZXW000777"
+                # an NRC is an answer too (0x13: a functional request keeps it)
+                got = uds.functional(b"\x22\xF1", (eng, gbx), window_ms=300)
+                assert sorted(got) == [0x7E8, 0x7E9]
+                assert all(r.nrc == 0x13 and r.result == A_NEGATIVE_RESPONSE
+                           for r in got.values())
+                # 0x31 is dropped for a functional request (ISO 14229-1 §7.5): no answer
+                assert uds.functional(b"\x22\x12\x34", (eng, gbx), window_ms=200) == {}
+                # the channels are given back: physical requests work as before
+                assert uds.read_did(0xF190) == "W0L000043MB541326"
+                assert gbx.recv(timeout=0.2) is None
+    finally:
+        for b in buses:
+            b.shutdown()

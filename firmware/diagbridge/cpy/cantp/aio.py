@@ -15,7 +15,10 @@ instead of a thread::
 
 A ``send`` whose ``timeout`` runs out aborts its transfer (no further frame
 goes out); ``hold()`` / ``ready()`` and ``rx_queue_max`` give flow-control
-backpressure, as in ``blocking``.
+backpressure, as in ``blocking``.  A peer's transfer to us that breaks is
+skipped by ``recv()``, counted in ``channel.rx_errors`` (by N_* code) and
+passed to ``on_error(result)`` (called in the event loop), or raised with
+``raise_rx_errors=True``, as in ``blocking``.
 
 Frames arrive through ``can.Notifier(bus, ..., loop=loop)``: the loop watches
 the bus's file descriptor where there is one (socketcan), otherwise a reader
@@ -32,6 +35,7 @@ there keep block sizes small (BS=8 is the default).
 """
 import asyncio
 import logging
+from typing import Callable
 
 import can
 
@@ -43,7 +47,7 @@ from diagbridge.errors import UsageError
 from diagbridge.cpy.cantp.base import (TransportError, TransportTimeout, channel_config,
                                        check_node)
 from diagbridge.cpy.cantp.engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
-                                         HOLD_APP)
+                                         RxErrors, HOLD_APP)
 from diagbridge.cpy.clock import now_us
 
 log = logging.getLogger(__name__)
@@ -76,13 +80,16 @@ class AsyncCanTpBus:
         self._task = self._loop.create_task(self._run(), name="%s-io" % name)
 
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
-             rx_queue_max: "int | None" = None, **params) -> "AsyncCanTpChannel":
+             rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
+             on_error: "Callable[[int], None] | None" = None,
+             **params) -> "AsyncCanTpChannel":
         """A new CAN-TP channel on this bus (keywords: see base;
-        ``rx_queue_max``: see ``blocking``)."""
+        ``rx_queue_max``, ``raise_rx_errors``, ``on_error``: see ``blocking``)."""
         if self._closed:
             raise TransportError("CAN-TP bus closed")
         cfg, addr = channel_config(config, address, **params)
-        return AsyncCanTpChannel(self, Channel(cfg, addr), False, rx_queue_max)
+        return AsyncCanTpChannel(self, Channel(cfg, addr), False, rx_queue_max,
+                                 raise_rx_errors=raise_rx_errors, on_error=on_error)
 
     def add_node(self, node, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
@@ -193,20 +200,26 @@ def _wake(fut):
 
 
 class AsyncCanTpChannel:
-    """One CAN-TP link on an ``AsyncCanTpBus``: ``await send()``, ``await recv()``."""
+    """One CAN-TP link on an ``AsyncCanTpBus``: ``await send()``, ``await recv()``.
+
+    ``rx_errors`` / ``raise_rx_errors``: as ``CanTpChannel``."""
 
     def __init__(self, tpbus: AsyncCanTpBus, channel: Channel, owns_bus_loop: bool,
-                 rx_queue_max: "int | None" = None) -> None:
+                 rx_queue_max: "int | None" = None, *, raise_rx_errors: bool = False,
+                 on_error: "Callable[[int], None] | None" = None) -> None:
         self._tpbus = tpbus
         self._rx = asyncio.Queue()
         self._closed = False
         self._owns = owns_bus_loop
         a = channel.addr
+        name = "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id)
+        errors = RxErrors(on_error, name)
+        self.rx_errors = errors.counts
+        self.raise_rx_errors = bool(raise_rx_errors)
         flow = self._flow = RxFlow(tpbus._engine, self._rx.put_nowait, self._rx.qsize,
                                    rx_queue_max)
-        deliver = self._rx.put_nowait if rx_queue_max is None else flow.deliver
-        self._slot = flow.slot = Slot(channel, deliver,
-                                      "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
+        deliver = errors.wrap(self._rx.put_nowait if rx_queue_max is None else flow.deliver)
+        self._slot = flow.slot = Slot(channel, deliver, name)
         self.config = channel.cfg
         self.address = a
         tpbus._engine.add(self._slot)
@@ -245,32 +258,56 @@ class AsyncCanTpChannel:
         self._tpbus._engine.abort(self._slot, req)
         self._tpbus._poke()                 # the next queued send may start
 
-    async def recv(self, timeout: "float | None" = None) -> "bytes | None":
+    async def recv(self, timeout: "float | None" = None,
+                   raise_rx_errors: "bool | None" = None) -> "bytes | None":
         """The next received message, or None after ``timeout`` seconds.
 
-        A failed reception raises ``TransportError`` in its turn."""
-        m = await self.recv_message(timeout)
+        A failed reception is skipped (counted in ``rx_errors``, reported to
+        ``on_error``) or, with ``raise_rx_errors`` (this call's, else the
+        channel's), raised as ``TransportError`` in its turn."""
+        m = await self.recv_message(timeout, raise_rx_errors)
         return None if m is None else m.data
 
-    async def recv_message(self, timeout: "float | None" = None) -> "RxMessage | None":
+    async def recv_message(self, timeout: "float | None" = None,
+                           raise_rx_errors: "bool | None" = None) -> "RxMessage | None":
         """As ``recv``, as an ``RxMessage`` (``data``, ``functional``, ``ts_us``)."""
         if self._closed:
             raise TransportError("channel closed")
-        if timeout is None:
-            item = await self._rx.get()
-        else:
-            try:
-                item = await asyncio.wait_for(self._rx.get(), timeout)
-            except asyncio.TimeoutError:
-                return None
-        if self._flow.held and self._flow.release():
-            self._tpbus._poke()             # an FC.CTS is due
-        if item is None:
-            self._rx.put_nowait(None)
-            raise TransportError("channel closed")
-        if item.__class__ is RxMessage:
-            return item
-        raise item
+        raising = self.raise_rx_errors if raise_rx_errors is None else raise_rx_errors
+        clock = self._tpbus._loop.time
+        end = None if timeout is None else clock() + timeout
+        while True:
+            if end is None:
+                item = await self._rx.get()
+            else:
+                try:
+                    item = await asyncio.wait_for(self._rx.get(), max(0.0, end - clock()))
+                except asyncio.TimeoutError:
+                    return None
+            if self._flow.held and self._flow.release():
+                self._tpbus._poke()         # an FC.CTS is due
+            if item is None:
+                self._rx.put_nowait(None)
+                raise TransportError("channel closed")
+            if item.__class__ is RxMessage:
+                return item
+            if raising or getattr(item, "result", None) is None:
+                raise item
+            # skipped (counted and reported on arrival): wait on
+
+
+    @property
+    def on_first_frame(self) -> "Callable[[int], None] | None":
+        """Called with the announced length when a segmented message to this
+        channel begins (its first frame, N_USData_FF.ind), in the event loop;
+        None (the default) for nothing.  Testers stop P2 there."""
+        return self._slot.on_ff
+
+    @on_first_frame.setter
+    def on_first_frame(self, fn: "Callable[[int], None] | None") -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError("on_first_frame must be callable")
+        self._slot.on_ff = fn
 
     def hold(self) -> None:
         """Hold receptions (FC.WAIT to a segmented sender) until ``ready()``;
@@ -303,9 +340,14 @@ async def open_async_channel(bus: can.BusABC, *, spin_us: int = 1000,
                              config: "TpConfig | None" = None,
                              address: "Address | None" = None,
                              rx_queue_max: "int | None" = None,
+                             raise_rx_errors: bool = False,
+                             on_error: "Callable[[int], None] | None" = None,
                              **params) -> AsyncCanTpChannel:
-    """A single CAN-TP channel with its own task on ``bus`` (closing it stops the task)."""
+    """A single CAN-TP channel with its own task on ``bus`` (closing it stops
+    the task).  Keywords: ``AsyncCanTpBus.open``."""
     cfg, addr = channel_config(config, address, **params)
     RxFlow(None, None, None, rx_queue_max)     # checked before the task starts
+    RxErrors(on_error, "")
     tpbus = AsyncCanTpBus(bus, spin_us=spin_us)
-    return AsyncCanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max)
+    return AsyncCanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max,
+                             raise_rx_errors=raise_rx_errors, on_error=on_error)

@@ -90,6 +90,7 @@ from diagbridge.cantp.addr import (Address, ADDR_NORMAL_11, ADDR_NORMAL_29,
                                    ADDR_EXTENDED_29, ADDR_MIXED_11, ADDR_MIXED_29)
 from diagbridge.cantp.config import TpConfig
 from diagbridge.cantp.channel import Channel
+from diagbridge.cpy.canbus import copies_on_send   # (re-exported: the fronts' contract)
 
 log = logging.getLogger(__name__)
 
@@ -203,16 +204,4 @@ def check_node(node) -> None:
     if missing:
         raise TypeError("not a CAN-TP node (%s has no %s)"
                         % (type(node).__name__, ", ".join(missing)))
-
-
-def copies_on_send(bus) -> bool:
-    """True for a bus whose ``send`` copies the message before it returns and
-    keeps no reference to it: python-can's ``VirtualBus`` (exactly that class;
-    it deep-copies the message for every receiver).  Such a bus may be given
-    the same ``can.Message`` object again and again."""
-    try:
-        from can.interfaces.virtual import VirtualBus
-    except ImportError:                 # pragma: no cover - python-can without it
-        return False
-    return type(bus) is VirtualBus
 

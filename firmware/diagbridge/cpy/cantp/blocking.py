@@ -25,6 +25,17 @@ channel answers a segmented sender with FC.WAIT (``wft_max`` in a row, every
 takes any object that follows the node contract of ``base`` (a
 Channel's frame verbs plus ``events.count`` / ``poll()``), e.g. an Ecu.
 
+A peer's transfer to us that breaks (N_WRONG_SN, N_UNEXP_PDU, N_TIMEOUT_CR,
+N_WFT_OVRN ...) is dropped, as can-isotp does, and reported, as Linux's
+CAN_ISOTP socket does: ``recv()`` goes on to the next good message, the
+failure is counted in ``channel.rx_errors`` (a ``Counter`` by N_* code:
+``rx_errors[N_WRONG_SN]``) and passed to ``on_error(result)`` (called in the
+I/O thread as it happens: keep it short).  ``raise_rx_errors=True`` (per
+channel, or per ``recv`` call) makes ``recv()`` raise it as a
+``TransportError`` in its turn instead (counted and reported all the same).
+The default was chosen so that a tester's loop never dies on a peer's noise
+while nothing is lost silently.
+
 How the I/O thread waits:
 
 * a bus with a file descriptor (``bus.fileno()``: socketcan on the Pi):
@@ -47,6 +58,9 @@ either way.  The thread never polls while idle.
 import logging
 import queue
 import threading
+import time
+
+from typing import Callable
 
 import can
 
@@ -58,7 +72,7 @@ from diagbridge.cpy.cantp.base import (TransportError, TransportTimeout, channel
                                        check_node)
 from diagbridge.cpy.cantp.driver import LoopDriver
 from diagbridge.cpy.cantp.engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
-                                         HOLD_APP)
+                                         RxErrors, HOLD_APP)
 from diagbridge.cpy.cantp.read import BusReader
 from diagbridge.cpy.clock import now_us
 
@@ -113,10 +127,13 @@ class CanTpBus(BusReader):
 
     # -- public ---------------------------------------------------------------
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
-             rx_queue_max: "int | None" = None, **params) -> "CanTpChannel":
-        """A new CAN-TP channel on this bus (keywords: base; rx_queue_max: above)."""
+             rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
+             on_error: "Callable[[int], None] | None" = None, **params) -> "CanTpChannel":
+        """A new CAN-TP channel on this bus (keywords: base; rx_queue_max,
+        raise_rx_errors, on_error: the module documentation)."""
         cfg, addr = channel_config(config, address, **params)
-        return CanTpChannel(self, Channel(cfg, addr), False, rx_queue_max)
+        return CanTpChannel(self, Channel(cfg, addr), False, rx_queue_max,
+                            raise_rx_errors=raise_rx_errors, on_error=on_error)
 
     def add_node(self, node, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
@@ -235,19 +252,28 @@ class CanTpChannel:
     """One CAN-TP link on a ``CanTpBus``: blocking ``send`` and ``recv``.
 
     Thread-safe: any thread may send or receive.  Sends on one channel are
-    transmitted one after the other, in call order."""
+    transmitted one after the other, in call order.
+
+    ``rx_errors``: failed receptions counted by N_* code (``Counter``);
+    ``raise_rx_errors``: whether ``recv`` raises them (module documentation),
+    may be changed at any time."""
 
     def __init__(self, tpbus: CanTpBus, channel: Channel, owns_bus_loop: bool,
-                 rx_queue_max: "int | None" = None) -> None:
+                 rx_queue_max: "int | None" = None, *, raise_rx_errors: bool = False,
+                 on_error: "Callable[[int], None] | None" = None) -> None:
         self._tpbus = tpbus
         self._rx = queue.SimpleQueue()
         self._closed = False
         self._owns = owns_bus_loop
         a = channel.addr
+        name = "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id)
+        errors = RxErrors(on_error, name)
+        self.rx_errors = errors.counts
+        self.raise_rx_errors = bool(raise_rx_errors)
         flow = self._flow = RxFlow(tpbus._engine, self._rx.put, self._rx.qsize, rx_queue_max)
-        deliver = self._rx.put if rx_queue_max is None else flow.deliver
-        self._slot = flow.slot = Slot(channel, deliver,
-                                      "%s[0x%X->0x%X]" % (tpbus.name, a.tx_id, a.rx_id))
+        deliver = self._deliver = errors.wrap(self._rx.put if rx_queue_max is None
+                                              else flow.deliver)
+        self._slot = flow.slot = Slot(channel, deliver, name)
         self.config = channel.cfg
         self.address = a
         tpbus._call(tpbus._engine.add, self._slot)
@@ -278,35 +304,61 @@ class CanTpChannel:
         if done.error is not None:
             raise done.error
 
-    def recv(self, timeout: "float | None" = None) -> "bytes | None":
+    def recv(self, timeout: "float | None" = None,
+             raise_rx_errors: "bool | None" = None) -> "bytes | None":
         """The next received message, or None when ``timeout`` seconds pass.
 
-        A failed reception (N_TIMEOUT_CR, N_WRONG_SN ...) raises
-        ``TransportError`` in its turn; a closed channel raises it too."""
-        m = self.recv_message(timeout)
+        A failed reception (N_TIMEOUT_CR, N_WRONG_SN ...) is skipped (it was
+        counted in ``rx_errors`` and reported to ``on_error``), or raised as
+        ``TransportError`` in its turn when ``raise_rx_errors`` (this call's,
+        else the channel's) is true.  A closed channel raises
+        ``TransportError`` (``.result`` None)."""
+        m = self.recv_message(timeout, raise_rx_errors)
         return None if m is None else m.data
 
-    def recv_message(self, timeout: "float | None" = None) -> "RxMessage | None":
+    def recv_message(self, timeout: "float | None" = None,
+                     raise_rx_errors: "bool | None" = None) -> "RxMessage | None":
         """As ``recv``, with how the message came: an ``RxMessage`` with
         ``data`` (bytes), ``functional`` (True: functionally addressed) and
         ``ts_us`` (the bus loop's tick when it completed)."""
         if self._closed:
             raise TransportError("channel closed")
-        try:
-            item = self._rx.get(True, timeout)
-        except _Empty:
-            return None
-        if self._flow.held:             # room again: let a held sender go on
+        raising = self.raise_rx_errors if raise_rx_errors is None else raise_rx_errors
+        end = None if timeout is None else time.monotonic() + timeout
+        wait = timeout
+        while True:
             try:
-                self._tpbus._call(self._flow.release)
-            except TransportError:
-                pass
-        if item is None:
-            self._rx.put(None)          # wake every other receiver too
-            raise TransportError("channel closed")
-        if item.__class__ is RxMessage:
-            return item
-        raise item
+                item = self._rx.get(True, wait)
+            except _Empty:
+                return None
+            if self._flow.held:         # room again: let a held sender go on
+                try:
+                    self._tpbus._call(self._flow.release)
+                except TransportError:
+                    pass
+            if item is None:
+                self._rx.put(None)      # wake every other receiver too
+                raise TransportError("channel closed")
+            if item.__class__ is RxMessage:
+                return item
+            if raising or getattr(item, "result", None) is None:
+                raise item
+            if end is not None:         # skipped (counted on arrival): wait on
+                wait = max(0.0, end - time.monotonic())
+
+
+    @property
+    def on_first_frame(self) -> "Callable[[int], None] | None":
+        """Called with the announced length when a segmented message to this
+        channel begins (its first frame, N_USData_FF.ind), in the I/O thread;
+        None (the default) for nothing.  Testers stop P2 there."""
+        return self._slot.on_ff
+
+    @on_first_frame.setter
+    def on_first_frame(self, fn: "Callable[[int], None] | None") -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError("on_first_frame must be callable")
+        self._slot.on_ff = fn
 
     def hold(self) -> None:
         """Hold receptions: a segmented sender gets FC.WAIT (up to
@@ -318,6 +370,17 @@ class CanTpChannel:
         """End ``hold()``: a held sender gets FC.CTS (unless ``rx_queue_max``
         still holds)."""
         self._in_loop(self._tpbus._engine.hold, self._slot, HOLD_APP, False)
+
+    def _divert(self, put, on_ff) -> None:
+        """The UDS facade's functional requests: this channel's deliveries go
+        to ``put(item)`` and first frames to ``on_ff(length)`` (both in the
+        I/O thread) until ``_divert(None, None)`` gives them back."""
+        slot = self._slot
+
+        def swap():
+            slot.deliver = self._deliver if put is None else put
+            slot.on_ff = on_ff
+        self._in_loop(swap)
 
     def _in_loop(self, fn, *args) -> None:
         """Run fn(*args) in the I/O thread and wait until it ran."""
@@ -390,11 +453,16 @@ class CanTpChannel:
 
 def open_channel(bus: can.BusABC, *, spin_us: int = 1000,
                  config: "TpConfig | None" = None, address: "Address | None" = None,
-                 rx_queue_max: "int | None" = None, **params) -> CanTpChannel:
+                 rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
+                 on_error: "Callable[[int], None] | None" = None,
+                 **params) -> CanTpChannel:
     """A single CAN-TP channel with its own I/O thread on ``bus``.
 
-    Closing the channel stops that thread (the bus stays open)."""
+    Closing the channel stops that thread (the bus stays open).  Keywords:
+    ``CanTpBus.open``."""
     cfg, addr = channel_config(config, address, **params)
     RxFlow(None, None, None, rx_queue_max)     # checked before the thread starts
+    RxErrors(on_error, "")
     tpbus = CanTpBus(bus, spin_us=spin_us)
-    return CanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max)
+    return CanTpChannel(tpbus, Channel(cfg, addr), True, rx_queue_max,
+                        raise_rx_errors=raise_rx_errors, on_error=on_error)

@@ -19,8 +19,8 @@ class LoopDriver:
     """A tester machine run by the I/O loop on one channel (loop thread only).
 
     The machine has the core client's verbs (``pop_pdu``, ``tx_functional``,
-    ``sent``, ``feed_pdu``, ``rx_failed``, ``on_timer``, ``deadline``,
-    ``poll``): what the blocking facade's own loop does with ``send`` and
+    ``sent``, ``feed_pdu``, ``rx_started``, ``rx_failed``, ``on_timer``,
+    ``deadline``, ``poll``): what the blocking facade's own loop does with ``send`` and
     ``recv``, done where the frames are, so a request, its frames and its
     answer never wait for another thread.  ``start(backlog)`` (PDUs received
     before, fed first) takes over the slot's deliveries and joins the
@@ -40,6 +40,7 @@ class LoopDriver:
         self._buf = bytearray(max_pdu)
         self._bufv = memoryview(self._buf)
         self._saved = None
+        self._saved_ff = None
         self._sending = False
         self._ended = False
 
@@ -50,7 +51,9 @@ class LoopDriver:
             self._finish(TransportError("channel closed"))
             return
         self._saved = slot.deliver
+        self._saved_ff = slot.on_ff
         slot.deliver = self._on_rx
+        slot.on_ff = self._on_ff
         self._engine._drivers.append(self)
         for item in backlog:
             self._on_rx(item, False)
@@ -81,6 +84,7 @@ class LoopDriver:
         self._ended = True
         if self._saved is not None:
             self._slot.deliver = self._saved
+            self._slot.on_ff = self._saved_ff
         drivers = self._engine._drivers
         if self in drivers:
             drivers.remove(self)
@@ -120,6 +124,18 @@ class LoopDriver:
             return
         try:
             self.machine.sent(now_us(), N_OK if error is None else error.result)
+        except Exception as e:
+            self._end(e)
+            return
+        self._pump()
+
+    def _on_ff(self, length: int) -> None:
+        """A segmented response began: P2 stops (the core's ``rx_started``);
+        from here N_Cr bounds the wait."""
+        if self._ended:
+            return
+        try:
+            self.machine.rx_started(now_us())
         except Exception as e:
             self._end(e)
             return

@@ -14,11 +14,14 @@ asyncio fronts (``blocking``, ``aio``).
   reason to hold is set) are the fronts' controls, loop thread only.
 * drivers (``driver.LoopDriver``): tester machines run inside the loop;
   ``step`` runs their timers and waits for their deadlines too.
+* ``RxErrors``: a front's failed receptions, counted per N_* code and
+  reported to an ``on_error`` callback as they happen (the fronts' ``recv``
+  skips them unless ``raise_rx_errors``).
 
 Keyword arguments, errors, the node contract: ``base``.
 """
 import logging
-from collections import deque, namedtuple
+from collections import Counter, deque, namedtuple
 from time import monotonic_ns as _monotonic_ns
 
 import can
@@ -26,17 +29,18 @@ import can
 from diagbridge.clock import TICKS_MASK, earliest
 from diagbridge.codes import N_OK, code_name
 from diagbridge.errors import UsageError
-from diagbridge.cantp.addr import FLAG_EXT, FLAG_FD, FLAG_BRS, TA_FUNCTIONAL, TA_PHYSICAL
+from diagbridge.cantp.addr import TA_FUNCTIONAL, TA_PHYSICAL
 from diagbridge.cantp.channel import Channel, TAG_RX
-from diagbridge.cantp.events import EV_TX_DONE, EV_TX_FAILED, EV_RX_DONE, EV_RX_FAILED
+from diagbridge.cantp.events import (EV_TX_DONE, EV_TX_FAILED, EV_RX_FF, EV_RX_DONE,
+                                     EV_RX_FAILED)
 from diagbridge.cantp.mux import Mux
-from diagbridge.cpy.cantp.base import (DEFAULT_CFG, TransportError, copies_on_send,
-                                       transport_error)
+from diagbridge.cpy.cantp.base import DEFAULT_CFG, TransportError, transport_error
+from diagbridge.cpy.canbus import TxMessages, frame_flags
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CanTpEngine", "Slot", "TxRequest", "RxMessage", "RxFlow", "MAX_BURST",
-           "HOLD_APP", "HOLD_QUEUE"]
+__all__ = ["CanTpEngine", "Slot", "TxRequest", "RxMessage", "RxFlow", "RxErrors",
+           "MAX_BURST", "HOLD_APP", "HOLD_QUEUE"]
 
 #: One received message: ``data`` (bytes), ``functional`` (True when it came
 #: functionally addressed, a single frame to the channel's ``func_rx_id``) and
@@ -68,21 +72,19 @@ class TxRequest:
 class Slot:
     """Loop-side state of one channel: its core Channel, the front's delivery
     callable (bytes or TransportError) and the queue of its send requests.
-    For a node (``add_node``) ``channel`` is the node and ``deliver`` None."""
-    __slots__ = ("channel", "deliver", "pending", "current", "name", "hold")
+    For a node (``add_node``) ``channel`` is the node and ``deliver`` None.
+    ``on_ff(length)``, if set, is called when a segmented reception begins
+    (N_USData_FF.ind): a tester stops P2 there (ISO 14229-2 §6.3)."""
+    __slots__ = ("channel", "deliver", "pending", "current", "name", "hold", "on_ff")
 
     def __init__(self, channel: Channel, deliver, name: str) -> None:
         self.channel = channel
         self.deliver = deliver
+        self.on_ff = None
         self.pending = deque()
         self.current = None
         self.name = name
         self.hold = 0                   # HOLD_* bits set (see CanTpEngine.hold)
-
-
-# python-can Message flags by the core's frame flags (index = flags & 7)
-_MSG_FLAGS = tuple((bool(f & FLAG_EXT), bool(f & FLAG_FD), bool(f & FLAG_BRS))
-                   for f in range(8))
 
 
 class CanTpEngine:
@@ -107,13 +109,7 @@ class CanTpEngine:
         self._now = 0               # tick of the running step (RxMessage.ts_us)
         self._drivers = []          # LoopDrivers running tester machines here
         self._send_timeout_s = ()   # by tx_tag: N_As (sender) / N_Ar (FC)
-        # by frame flags: one Message object re-filled per frame when the bus
-        # copies what it is given (see copies_on_send), else None
-        self._tx_msgs = None
-        if copies_on_send(bus):
-            self._tx_msgs = tuple(
-                can.Message(is_extended_id=ext, is_fd=fd, bitrate_switch=brs, is_rx=False)
-                for ext, fd, brs in _MSG_FLAGS)
+        self._tx_msgs = TxMessages(bus)     # the can.Message objects it sends
 
     # -- channels (loop thread only) --------------------------------------
     def add(self, slot: Slot) -> None:
@@ -229,10 +225,7 @@ class CanTpEngine:
                 if msg.is_error_frame or msg.is_remote_frame or not msg.is_rx:
                     continue
                 data = msg.data
-                flags = FLAG_EXT if msg.is_extended_id else 0
-                if msg.is_fd:
-                    flags |= FLAG_FD | FLAG_BRS if msg.bitrate_switch else FLAG_FD
-                if feed(now, msg.arbitration_id, data, len(data), flags):
+                if feed(now, msg.arbitration_id, data, len(data), frame_flags(msg)):
                     for ring in rings:
                         if ring.count:
                             self._dispatch()    # a payload is valid until the next feed
@@ -289,7 +282,7 @@ class CanTpEngine:
         outv = self._outv
         send = self.bus.send
         timeouts = self._send_timeout_s
-        reuse = self._tx_msgs
+        message = self._tx_msgs.message
         mono = _monotonic_ns
         mask = TICKS_MASK
         for _ in range(MAX_BURST):
@@ -297,18 +290,7 @@ class CanTpEngine:
             if not n:
                 return
             tag = mux.tx_tag
-            if reuse is not None:
-                msg = reuse[mux.tx_flags & 7]
-                msg.arbitration_id = mux.tx_id
-                msg.dlc = n
-            else:
-                ext, fd, brs = _MSG_FLAGS[mux.tx_flags & 7]
-                msg = can.Message(arbitration_id=mux.tx_id, is_extended_id=ext, is_fd=fd,
-                                  bitrate_switch=brs, dlc=n, check=False)
-            # immutable data: a bus that keeps or copies the message (virtual
-            # deep-copies it per receiver: bytes are copied as an atom, a
-            # bytearray through __reduce_ex__, 3x slower) never sees it change
-            msg.data = bytes(outv[:n])
+            msg = message(mux.tx_id, outv, n, mux.tx_flags)
             try:
                 send(msg, timeouts[tag])
                 ok = True
@@ -336,6 +318,13 @@ class CanTpEngine:
             elif ev == EV_RX_FAILED:
                 log.info("%s: reception failed: %s", slot.name, code_name(ch.result))
                 slot.deliver(transport_error(ch.result, "reception"))
+            elif ev == EV_RX_FF:
+                on_ff = slot.on_ff
+                if on_ff is not None:
+                    try:
+                        on_ff(ch.length)
+                    except Exception:   # a user's hook: never the loop's end
+                        log.exception("%s: on_first_frame hook failed", slot.name)
             elif ev == EV_TX_DONE or ev == EV_TX_FAILED:
                 req = slot.current
                 slot.current = None
@@ -392,3 +381,43 @@ class RxFlow:
             self.held = False
             return self._engine.hold(self.slot, HOLD_QUEUE, False)
         return False
+
+
+class RxErrors:
+    """A front's failed receptions (a peer's transfer to us that broke:
+    N_WRONG_SN, N_UNEXP_PDU, N_TIMEOUT_CR, N_WFT_OVRN ...).
+
+    ``wrap(deliver)`` returns the delivery callable the slot uses: each
+    failure is counted in ``counts`` (a ``Counter`` by N_* code, so a code
+    never seen reads 0) and ``on_error(result)`` is called, both in the loop
+    thread as the failure happens, then the item goes on to the queue in its
+    turn (the front's ``recv`` raises it or skips it).  An exception from
+    ``on_error`` is logged, never ends the loop.  While a tester machine
+    runs on the channel (``run_machine``) its receptions go to the machine,
+    which reports them in its own result instead."""
+    __slots__ = ("counts", "on_error", "name")
+
+    def __init__(self, on_error, name: str) -> None:
+        if on_error is not None and not callable(on_error):
+            raise TypeError("on_error must be callable")
+        self.counts = Counter()
+        self.on_error = on_error
+        self.name = name
+
+    def wrap(self, deliver):
+        """``deliver`` with the failures counted and reported first."""
+        counts = self.counts
+
+        def put(item):
+            if item is not None and item.__class__ is not RxMessage:
+                result = getattr(item, "result", None)
+                if result is not None:
+                    counts[result] += 1
+                    cb = self.on_error
+                    if cb is not None:
+                        try:
+                            cb(result)
+                        except Exception:   # the user's callback: never the loop's end
+                            log.exception("%s: on_error callback failed", self.name)
+            deliver(item)
+        return put

@@ -26,6 +26,7 @@ import can
 
 from diagbridge.clock import ticks_diff
 from diagbridge.cpy.clock import now_us
+from diagbridge.cpy.canbus import FrameListener, bus_fileno
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +50,13 @@ def _virtual_queue(bus):
     return q
 
 
-def _fileno(bus) -> int:
-    try:
-        fd = bus.fileno()
-    except (NotImplementedError, AttributeError, OSError):
-        return -1
-    return fd if isinstance(fd, int) else -1
-
-
-class _Listener(can.Listener):
-    """Notifier listener: frames into the loop's queue; errors after close are quiet."""
-
-    def __init__(self, put, owner):
-        self.on_message_received = put
-        self._owner = owner
-
-    def on_message_received(self, msg):     # replaced per instance in __init__
-        raise NotImplementedError
-
-    def on_error(self, exc):
-        if self._owner._running:
-            log.error("CAN reader failed: %s", exc)
-
-    def stop(self):
-        pass
-
-
 class BusReader:
     """Mixin: the I/O thread's wait over one python-can bus."""
 
     def _setup_reader(self, bus, notifier):
         self._own_notifier = None
         self._notifier = notifier
-        self._fd = -1 if notifier is not None else _fileno(bus)
+        self._fd = -1 if notifier is not None else bus_fileno(bus)
         self._listener = None
         self._wake_r = self._wake_w = -1
         self._vq = None if notifier is not None or self._fd >= 0 else _virtual_queue(bus)
@@ -99,7 +74,8 @@ class BusReader:
             self._collect = self._collect_select
         else:
             self._collect = self._collect_queue
-            self._listener = _Listener(self._q.put, self)
+            self._listener = FrameListener(self._q.put, lambda: self._running,
+                                           getattr(self, "name", "CAN"))
             if notifier is None:
                 self._own_notifier = notifier = can.Notifier(
                     bus, [], timeout=_NOTIFIER_TIMEOUT_S)

@@ -187,16 +187,22 @@ class LinkHub:
             bye = _frame([P.MSG_BYE, 0, None])
             self.gw.feed_link(now, bye, len(bye))
 
+    def write(self, buf, n: int) -> None:
+        """Bytes for the host (the link port of ``GatewayLoop``): to the
+        owner, or counted and dropped while no host is connected."""
+        if self.owner is not None:
+            self.bytes_out += n
+            self.owner.send(buf, n)
+        else:
+            self.discarded += n
+
     def flush(self) -> None:
-        """Everything the gateway has for the host, to the owner (or nowhere)."""
+        """Everything the gateway has for the host, now (a port about to
+        close its client sends the last ERROR first)."""
         out = self._out
         n = self.gw.pop_link(out)
         while n:
-            if self.owner is not None:
-                self.bytes_out += n
-                self.owner.send(out, n)
-            else:
-                self.discarded += n
+            self.write(out, n)
             n = self.gw.pop_link(out)
 
 

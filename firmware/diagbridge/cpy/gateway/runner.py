@@ -1,13 +1,14 @@
-"""The gateway daemon's I/O loop (CPython): the runner body of ARCHITECTURE.md
-section 6 around one portable ``diagbridge.gateway.Gateway``::
+"""The gateway daemon's I/O loop (CPython): python-can buses and the host-link
+ports around one portable ``diagbridge.gateway.Gateway``, driven through the
+core's runner body ``diagbridge.gateway.loop.GatewayLoop`` (the same object the
+board and the simulation use)::
 
     while running:
         wait (selectors: epoll on Linux) until a CAN frame, host bytes, a
             command or gw.deadline()
-        t = now_us()
-        feed:  CAN frames -> gw.feed_can, host bytes -> gw.feed_link
-        gw.on_timer(t)
-        flush: gw.pop_can -> bus.send -> gw.confirm_can;  gw.pop_link -> the host
+        CAN frames -> loop.feed_can, host bytes -> the link hub -> gw.feed_link
+        loop.on_timer(now_us())       (each input flushes: frames to the
+                                       buses, bytes to the host)
 
 One thread does all of it; the gateway is never touched from anywhere else
 (``call(fn)`` runs a function in that thread).  No protocol logic lives here.
@@ -42,10 +43,10 @@ from typing import Any, Callable, Optional
 
 import can
 
-from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import ticks_diff
-from diagbridge.cpy.cantp.base import copies_on_send
+from diagbridge.cpy.canbus import FrameListener, TxMessages, bus_fileno, frame_flags
 from diagbridge.cpy.clock import now_us
+from diagbridge.gateway.loop import GatewayLoop
 
 log = logging.getLogger(__name__)
 
@@ -55,52 +56,31 @@ _BATCH = 64                 # frames read from one bus before the others get a t
 _SEND_TIMEOUT_S = 0.05      # bus.send on a full transmit queue: then a tx error
 
 
-class _Listener(can.Listener):
-    def __init__(self, port):
-        self._port = port
-
-    def on_message_received(self, msg):
-        self._port.queue_msg(msg)
-
-    def on_error(self, exc):
-        log.error("%s: CAN reader failed: %s", self._port.name, exc)
-
-    def stop(self):
-        pass
-
-
-def _fileno(bus) -> int:
-    try:
-        fd = bus.fileno()
-    except (NotImplementedError, AttributeError, OSError):
-        return -1
-    return fd if isinstance(fd, int) else -1
-
-
 class CanPort:
-    """Gateway bus ``index`` on a python-can bus (the caller owns the bus)."""
+    """Gateway bus ``index`` on a python-can bus (the caller owns the bus):
+    the CAN port of ``GatewayLoop``'s contract, plus the reading the loop's
+    event-driven side needs (``take``)."""
 
-    def __init__(self, index: int, bus: can.BusABC, wake, name: str = ""):
+    def __init__(self, index: int, bus: can.BusABC, wake: Callable[[], None],
+                 name: str = "") -> None:
         self.index = index
         self.bus = bus
         self.name = name or "bus %d" % index
-        self.fd = _fileno(bus)
+        self.fd = bus_fileno(bus)
         self._wake = wake
-        self._q = deque()
+        self._q: deque = deque()
         self._armed = False
+        self._live = True
         self.notifier = None
         if self.fd < 0:
-            self.notifier = can.Notifier(bus, [_Listener(self)], timeout=0.1)
-        self._tx = None
-        if copies_on_send(bus):
-            self._tx = [can.Message(is_extended_id=bool(f & FLAG_EXT), is_fd=bool(f & FLAG_FD),
-                                    bitrate_switch=bool(f & FLAG_BRS), is_rx=False)
-                        for f in range(8)]
+            self.notifier = can.Notifier(
+                bus, [FrameListener(self.queue_msg, lambda: self._live, self.name)], timeout=0.1)
+        self._tx = TxMessages(bus)
         self.rx = 0
         self.tx = 0
         self.tx_failed = 0
 
-    def queue_msg(self, msg) -> None:           # the notifier's thread
+    def queue_msg(self, msg: can.Message) -> None:      # the notifier's thread
         self._q.append(msg)
         if not self._armed:
             self._armed = True
@@ -128,16 +108,10 @@ class CanPort:
     def has_more(self) -> bool:
         return bool(self._q) if self.fd < 0 else False
 
-    def send(self, can_id: int, data, n: int, flags: int) -> bool:
-        if self._tx is not None:
-            msg = self._tx[flags & 7]
-            msg.arbitration_id = can_id
-            msg.data = data[:n]
-            msg.dlc = n
-        else:
-            msg = can.Message(arbitration_id=can_id, data=bytes(data[:n]),
-                              is_extended_id=bool(flags & FLAG_EXT), is_fd=bool(flags & FLAG_FD),
-                              bitrate_switch=bool(flags & FLAG_BRS), is_rx=False)
+    def send(self, can_id: int, data, n: int, flags: int, tag: int = 0) -> bool:
+        """One frame; python-can has no transmit confirmation, so it counts as
+        sent when ``bus.send`` returned and failed when it raised."""
+        msg = self._tx.message(can_id, data, n, flags)
         try:
             self.bus.send(msg, _SEND_TIMEOUT_S)
         except (can.CanError, OSError, ValueError) as e:
@@ -148,6 +122,7 @@ class CanPort:
         return True
 
     def stop(self) -> None:
+        self._live = False
         if self.notifier is not None:
             self.notifier.stop(1.0)
             self.notifier = None
@@ -185,7 +160,8 @@ class GatewayRunner:
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._running = True           # until stop(), even one that comes before run()
         self._thread: Optional[threading.Thread] = None
-        self._out = bytearray(64)
+        # the runner body itself (pop, send, confirm, feed) is the core's
+        self.loop = GatewayLoop(gw, self.ports, hub, link_buf=16384)
         self._sel: Optional[selectors.BaseSelector] = None
         self._reg: dict = {}            # fd -> (events, (who, obj)) as registered
         self.error: Optional[BaseException] = None
@@ -223,7 +199,6 @@ class GatewayRunner:
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> None:
         """The loop; returns after stop() (or raises what broke it)."""
-        gw = self.gw
         hub = self.hub
         self._sel = sel = selectors.DefaultSelector()
         self._reg = {}
@@ -252,9 +227,7 @@ class GatewayRunner:
                     except Exception:       # noqa: BLE001 (one port's trouble, not the loop's)
                         self.client_errors += 1
                         log.exception("%s: timer handling failed", lp.name)
-                now = now_us()
-                gw.on_timer(now)
-                self._flush()
+                self.loop.on_timer(now_us())
         except Exception as e:
             log.exception("gateway loop stopped")
             self.error = e
@@ -372,31 +345,18 @@ class GatewayRunner:
                 box.put((False, e))
             self._flush()
 
-    def _feed_can(self, port) -> None:
-        gw = self.gw
+    def _feed_can(self, port: CanPort) -> None:
+        loop = self.loop
         bus = port.index
         for msg in port.take(_BATCH):
             if msg.is_error_frame or msg.is_remote_frame or not msg.is_rx:
                 continue
-            flags = FLAG_EXT if msg.is_extended_id else 0
-            if msg.is_fd:
-                flags |= FLAG_FD | FLAG_BRS if msg.bitrate_switch else FLAG_FD
             data = msg.data
             port.rx += 1
-            gw.feed_can(now_us(), bus, msg.arbitration_id, data, len(data), flags)
-            self._flush()
+            loop.feed_can(now_us(), bus, msg.arbitration_id, data, len(data), frame_flags(msg))
 
     def _flush(self) -> None:
-        gw = self.gw
-        out = self._out
-        n = gw.pop_can(out)
-        while n:
-            b = gw.tx_bus
-            ok = b < len(self.ports) and self.ports[b].send(gw.tx_id, out, n, gw.tx_flags)
-            if gw.cfg.tx_confirm:
-                gw.confirm_can(now_us(), ok, gw.tx_tag)
-            n = gw.pop_can(out)
-        self.hub.flush()
+        self.loop.flush(now_us())
 
     def _shutdown(self) -> None:
         gw = self.gw

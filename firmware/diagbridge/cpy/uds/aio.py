@@ -20,6 +20,7 @@ from diagbridge.uds.client import api
 from diagbridge.uds.client.flash import Flasher
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
+from diagbridge.cpy.uds.image import as_image
 from diagbridge.cpy.uds.client import (_Base, TYPED, FlashReport, Response, UdsTimeout,
                                        NegativeResponseError, client_config, ZlibCrc32,
                                        crc16_ccitt_c)
@@ -78,7 +79,10 @@ class AsyncUdsClient(_Base):
     async def write_data(self, did, value):
         return await self.request(api.write_data(did, value, self.registry))
 
-    async def flash(self, image, cfg, progress=None):
+    async def flash(self, image, cfg, progress=None, size=None):
+        """As ``UdsClient.flash`` (``image``: bytes, a path, a file-like
+        object or an iterable of chunks, read block by block)."""
+        image = as_image(image, size)
         async with self._lock:
             f = Flasher(image, cfg, client=self.core, crc32=ZlibCrc32, crc16=crc16_ccitt_c)
             self._progress = progress
@@ -100,6 +104,18 @@ class AsyncUdsClient(_Base):
     async def _run(self, machine):
         self._done = False
         tp = self.tp
+        # P2 stops at a segmented response's first frame (ISO 14229-2 §6.3);
+        # the hook runs in this event loop, between our awaits
+        hooked = hasattr(tp, "on_first_frame")
+        if hooked:
+            tp.on_first_frame = lambda length: machine.rx_started(now_us())
+        try:
+            await self._run_loop(machine, tp)
+        finally:
+            if hooked:
+                tp.on_first_frame = None
+
+    async def _run_loop(self, machine, tp):
         while True:
             ev = machine.poll()
             while ev:
@@ -112,7 +128,7 @@ class AsyncUdsClient(_Base):
             if self._done:
                 return
             try:
-                pdu = await tp.recv(self._timeout(machine))
+                pdu = await tp.recv(self._timeout(machine), **self._rx_kw)
             except TransportError as e:
                 if e.result is None:
                     raise

@@ -22,8 +22,10 @@ a daemon thread sends the keep-alive while the tester is idle.
 """
 import binascii
 import logging
+import queue
 import threading
 import zlib
+from typing import Dict, Optional, Sequence
 
 from diagbridge.clock import ticks_diff
 from diagbridge.codes import OK, N_ERROR, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, code_name
@@ -33,9 +35,13 @@ from diagbridge.uds.client.core import (UdsClient as CoreClient, UdsClientConfig
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
 from diagbridge.link.proto import flash_step_name
 from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE
+from diagbridge.uds.client.functional import (FunctionalQuery, FunctionalConfig,
+                                              EV_DONE as FQ_DONE, ANS_NONE, ANS_POSITIVE,
+                                              ANS_NEGATIVE)
 from diagbridge.uds.nrc_names import nrc_name, nrc_text
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
+from diagbridge.cpy.uds.image import ImageReader, as_image
 
 log = logging.getLogger(__name__)
 
@@ -181,15 +187,24 @@ class ZlibCrc32:
         self._v = 0
 
     def update(self, data, off, count):
-        self._v = zlib.crc32(memoryview(data)[off:off + count], self._v)
+        self._v = zlib.crc32(_view(data, off, count), self._v)
 
     def value(self):
         return self._v
 
 
 def crc16_ccitt_c(data, off, count):
-    """CRC-16/CCITT-FALSE by ``binascii.crc_hqx`` (the core's crc16_ccitt)."""
-    return binascii.crc_hqx(memoryview(data)[off:off + count], 0xFFFF)
+    """CRC-16/CCITT-FALSE by ``binascii.crc_hqx`` (the core's crc16_ccitt);
+    of a whole ``ImageReader``, the one it computed as its blocks went by."""
+    if data.__class__ is ImageReader and off == 0 and count == len(data):
+        return data.crc16()
+    return binascii.crc_hqx(_view(data, off, count), 0xFFFF)
+
+
+def _view(data, off, count):
+    if data.__class__ is ImageReader:
+        return data[off:off + count]
+    return memoryview(data)[off:off + count]
 
 
 class _Base:
@@ -208,6 +223,8 @@ class _Base:
         self._done = False
         self._progress = None
         self.unexpected = 0
+        # our CAN-TP fronts skip a failed reception unless asked: the machine needs it
+        self._rx_kw = {"raise_rx_errors": True} if hasattr(tp, "rx_errors") else {}
 
     def _on_event(self, machine, ev):
         core = self.core
@@ -294,8 +311,87 @@ class UdsClient(_Base):
     def write_data(self, did, value):
         return self.request(api.write_data(did, value, self.registry))
 
-    def flash(self, image, cfg, progress=None):
-        """Run the core Flasher over this link; progress(done, total, rate_bps)."""
+    def functional(self, request, responders: Sequence = (), window_ms: int = 150,
+                   p2star_ms: int = 5100, max_pending: int = 0,
+                   max_answer: int = 4095) -> Dict[int, Response]:
+        """Send ``request`` once to the functional address (``self.tp``'s
+        ``func_tx_id``; a single frame) and collect every ECU's answer
+        (ISO 14229-1 §8.7.5, the core's ``FunctionalQuery``).
+
+        ``responders``: the physical channels the ECUs answer on (on the
+        same bus loop; ``self.tp`` is one of them unless absent from the
+        list and the list is not empty).  The window is ``window_ms`` from
+        the request's confirmation; an ECU that answered 0x78 inside it is
+        waited for up to ``p2star_ms`` after each 0x78, one whose segmented
+        answer began inside it until its transfer ends.  Returns
+        ``{rx_id: Response}`` for each ECU that answered (positive, NRC, or
+        a lost segmented answer with its N_* result); silent ECUs are
+        absent.  Answers beyond ``max_answer`` bytes are truncated."""
+        chans = list(responders) or [self.tp]
+        req = bytes(request)
+        q = FunctionalQuery(len(chans), FunctionalConfig(
+            p2_client_ms=window_ms, p2star_client_ms=p2star_ms, max_pending=max_pending,
+            max_answer=max_answer, max_request=62))
+        inbox = queue.SimpleQueue()
+        with self._lock:
+            q.request(now_us(), req, len(req))
+            n = q.pop_pdu(self._buf)
+            diverted = []
+            try:
+                for i, ch in enumerate(chans):
+                    ch._divert(lambda item, i=i: inbox.put((i, item)),
+                               lambda length, i=i: inbox.put((i, True)))
+                    diverted.append(ch)
+                try:
+                    self.tp.send(self._buf[:n], functional=True)
+                    q.sent(now_us())
+                except TransportError as e:
+                    if e.result is None:
+                        raise
+                    q.sent(now_us(), e.result)
+                while q.poll() != FQ_DONE:
+                    try:
+                        i, item = inbox.get(True, self._timeout(q))
+                    except queue.Empty:
+                        q.on_timer(now_us())
+                        continue
+                    if item is True:
+                        q.rx_started(now_us(), i)
+                    elif item is None:
+                        raise TransportError("channel closed")
+                    elif isinstance(item, TransportError):
+                        if item.result is None:
+                            raise item
+                        q.rx_failed(now_us(), i, item.result)
+                    else:
+                        q.feed_pdu(now_us(), i, item.data, len(item.data))
+            finally:
+                for ch in diverted:
+                    ch._divert(None, None)
+        self._wake.set()
+        out = {}
+        for i, ch in enumerate(chans):
+            st = q.status(i)
+            if st == ANS_NONE:
+                continue
+            if st == ANS_POSITIVE:
+                data = bytes(q.answer(i))
+                value = api.decode(req, data, len(data), self.registry) if data else None
+                rsp = Response(req, OK, None, data, value, q.pending_count(i))
+            elif st == ANS_NEGATIVE:
+                rsp = Response(req, A_NEGATIVE_RESPONSE, q.nrc(i), b"", None,
+                               q.pending_count(i))
+            else:
+                rsp = Response(req, q.result(i), None, b"", None, q.pending_count(i))
+            out[ch.address.rx_id] = rsp
+        return out
+
+    def flash(self, image, cfg, progress=None, size=None):
+        """Run the core Flasher over this link; progress(done, total, rate_bps).
+
+        ``image``: bytes, or a path, a file-like object or an iterable of
+        chunks (``size`` bytes; read block by block: ``cpy.uds.image``)."""
+        image = as_image(image, size)
         with self._lock:
             f = Flasher(image, cfg, client=self.core, crc32=ZlibCrc32, crc16=crc16_ccitt_c)
             self._progress = progress
@@ -342,7 +438,7 @@ class UdsClient(_Base):
             if self._done:
                 return
             try:
-                pdu = tp.recv(self._timeout(machine))
+                pdu = tp.recv(self._timeout(machine), **self._rx_kw)
             except TransportError as e:
                 if e.result is None:
                     raise
