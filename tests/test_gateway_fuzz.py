@@ -10,20 +10,17 @@ request still works.  Deterministic (seeded), in virtual time.
 
 The host side encodes with PyPI msgpack (so it can send what the gateway's own
 encoder never would: floats, 64-bit ints, ext types)."""
-import os
 import random
-import sys
 
 import msgpack
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 from diagbridge.codes import OK                                         # noqa: E402
 from diagbridge.gateway import GatewayConfig                            # noqa: E402
 from diagbridge.gateway.route import Route                              # noqa: E402
 from diagbridge.link import proto as P                                  # noqa: E402
 from diagbridge.link.cobs import encode_frame, frame_size               # noqa: E402
-from test_gateway_util import VHost, vehicle, merge, ENGINE, GEARBOX    # noqa: E402
+from gateway_support import VHost, vehicle, merge, ENGINE, GEARBOX    # noqa: E402
 
 PER_KIND = 2000             # bodies per request kind
 RECONNECT_EVERY = 250       # a new session (teardown) this often

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from pytest_summary import closing_line, summary_line  # noqa: E402
 

@@ -1,8 +1,6 @@
 """OsFileStore (cpy/files_os.py): 0x38 over a real sandbox folder."""
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 from uds_xfer_driver import make, ask, h, T0  # noqa: E402
 from diagbridge.cpy.files_os import OsFileStore  # noqa: E402

@@ -249,7 +249,6 @@ def test_transfer_exit_answers_0x78_while_the_file_nvm_syncs(tmp_path, monkeypat
     """A 1 MiB download into a FileNvm whose fsyncs hang: TransferData and the
     0x37 handler make no fsync; 7F 37 78 goes out at P2, 77 once the sync ends."""
     import threading
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
     from uds_xfer_driver import make, ask, h, run, T0
     from diagbridge.clock import ticks_add
     from diagbridge.uds.server.services import transfer as srv_transfer

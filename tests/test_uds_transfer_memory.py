@@ -2,10 +2,8 @@
 tracemalloc), and the memory-image commit over a real FileNvm cut at every
 rename (cpy/nvm_file.py's write points)."""
 import os
-import sys
 import tracemalloc
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 import test_uds_transfer_abort as abort_tests  # noqa: E402
 import test_uds_transfer_cut as cut  # noqa: E402

@@ -4,7 +4,7 @@
 # clean.  Virtual time only.
 from diagbridge.codes import N_OK, N_TIMEOUT_CR
 from diagbridge.cantp import TpConfig, EV_TX_DONE, EV_RX_DONE, EV_RX_FF, EV_RX_FAILED
-from test_cantp_util import T0, pair, msg, pop, drain, events, hexs, Link
+from cantp_support import T0, pair, msg, pop, drain, events, hexs, Link
 from support import run_locked
 
 

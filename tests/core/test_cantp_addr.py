@@ -4,7 +4,7 @@ from diagbridge.cantp import (Channel, TpConfig, Address, ADDR_NORMAL_11, ADDR_N
                               ADDR_NORMAL_FIXED, ADDR_EXTENDED_11, ADDR_EXTENDED_29,
                               ADDR_MIXED_11, ADDR_MIXED_29, TA_PHYSICAL, TA_FUNCTIONAL,
                               FLAG_EXT, EV_RX_DONE, EV_RX_FF)
-from test_cantp_util import T0, pop, hexs, events, msg, drain
+from cantp_support import T0, pop, hexs, events, msg, drain
 from support import raises
 
 RDBI = b"\x22\xF1\x90"

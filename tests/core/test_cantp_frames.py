@@ -2,7 +2,7 @@
 # padding and CAN frame data optimisation; FF_DL escape; SN wrap.
 from diagbridge.cantp import (Channel, TpConfig, Address, ADDR_NORMAL_11,
                               ADDR_EXTENDED_11, FLAG_FD, FLAG_BRS, EV_TX_DONE)
-from test_cantp_util import T0, pop, drain, hexs, msg, events, client_addr
+from cantp_support import T0, pop, drain, hexs, msg, events, client_addr
 
 
 def _frames(cfg, m, fc=None, addr=None):

@@ -2,7 +2,7 @@
 # and without an address byte: every message arrives intact.
 from diagbridge.cantp import (TpConfig, Address, ADDR_EXTENDED_11, ADDR_MIXED_29,
                               EV_TX_DONE, EV_RX_DONE)
-from test_cantp_util import Link, pair, msg
+from cantp_support import Link, pair, msg
 
 
 def _lengths():

@@ -5,7 +5,7 @@ from diagbridge.errors import UsageError
 from diagbridge.cantp import tx, rx, TpConfig, Channel
 from diagbridge.cantp.events import EventRing
 from diagbridge.cantp.pci import Pdu
-from test_cantp_util import T0, msg, hexs, client_addr, Link, pair
+from cantp_support import T0, msg, hexs, client_addr, Link, pair
 
 FAR = T0 + 10_000_000
 

@@ -4,7 +4,7 @@ from diagbridge.codes import N_TIMEOUT_BS
 from diagbridge.cantp import (Channel, Mux, TpConfig, Address, ADDR_NORMAL_11,
                               ADDR_NORMAL_FIXED, TA_FUNCTIONAL, EV_RX_DONE, EV_TX_DONE,
                               EV_TX_FAILED, FLAG_EXT)
-from test_cantp_util import T0, hexs, msg
+from cantp_support import T0, hexs, msg
 
 
 def _gateway(n=4, **kw):

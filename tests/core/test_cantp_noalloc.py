@@ -9,7 +9,7 @@ from diagbridge.clock import TICKS_PERIOD, earliest, ticks_add
 from diagbridge.cantp import (Channel, Mux, TpConfig, Address, ADDR_NORMAL_11,
                               ADDR_MIXED_29, TA_FUNCTIONAL, EV_RX_DONE, EV_TX_DONE,
                               EV_RX_FAILED, EV_TX_FAILED)
-from test_cantp_util import pair, msg
+from cantp_support import pair, msg
 from support import run_locked
 
 T_START = TICKS_PERIOD - 3000       # every exchange crosses the tick wrap

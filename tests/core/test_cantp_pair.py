@@ -6,7 +6,7 @@ from diagbridge.codes import (N_OK, N_TIMEOUT_A, N_TIMEOUT_BS, N_TIMEOUT_CR, N_W
                               N_INVALID_FS, N_WFT_OVRN, N_BUFFER_OVFLW, N_ERROR)
 from diagbridge.cantp import (Channel, TpConfig, EV_TX_DONE, EV_TX_FAILED, EV_RX_FF,
                               EV_RX_DONE, EV_RX_FAILED)
-from test_cantp_util import Link, pair, msg, hexs, T0, pop, events, ecu_addr, client_addr
+from cantp_support import Link, pair, msg, hexs, T0, pop, events, ecu_addr, client_addr
 
 
 def _cf_times(link, side=0):

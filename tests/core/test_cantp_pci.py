@@ -4,7 +4,7 @@ from diagbridge.cantp.pci import (Pdu, K_INVALID, K_SF, K_FF, K_CF, K_FC, fd_len
                                   stmin_from_us, pad, sf_capacity, ff_dl_min,
                                   DLC_LENGTHS)
 from diagbridge._compat import copy_into
-from test_cantp_util import hexs
+from cantp_support import hexs
 
 
 def test_stmin_every_encoding():

@@ -6,7 +6,7 @@ from diagbridge.codes import N_UNEXP_PDU, N_OK
 from diagbridge.errors import UsageError
 from diagbridge.cantp import (Channel, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE,
                               EV_RX_FF, EV_RX_FAILED, EV_TX_DONE)
-from test_cantp_util import T0, pop, drain, hexs, msg, events
+from cantp_support import T0, pop, drain, hexs, msg, events
 from support import raises
 
 SF = hexs("02 10 03 CC CC CC CC CC")

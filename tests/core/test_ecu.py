@@ -9,7 +9,7 @@ from diagbridge.cantp import (Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, A
 from diagbridge.uds.server.core import EV_SESSION_CHANGED, EV_SECURITY, EV_LINK_CONTROL
 from diagbridge.uds.server.profile import Profile
 from diagbridge.ecu import Ecu, address_from_profile, EV_ECU_RESET, EV_TP_FAILED
-from test_ecu_util import (Pair, profile_dict, make_tester, VIN, BIG_DID, big_value, T0)
+from ecu_support import (Pair, profile_dict, make_tester, VIN, BIG_DID, big_value, T0)
 from support import raises, run_locked
 
 

@@ -9,7 +9,7 @@ from diagbridge.link import proto as P
 from diagbridge.link.cobs import encode_frame, frame_size
 from diagbridge.link.msgpack import (pack_array_header, pack_map_header, pack_int, pack_bool,
                                      pack_bin, pack_str, _be)
-from test_gateway_util import logged_in, merge, ENGINE, GEARBOX
+from gateway_support import logged_in, merge, ENGINE, GEARBOX
 from support import run_locked
 
 FLOOD = 300

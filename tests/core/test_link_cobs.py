@@ -5,7 +5,7 @@ from diagbridge.link.cobs import (Deframer, cobs_encode, encode_frame, frame_siz
                                   EV_FRAME, EV_FRAME_BAD)
 from diagbridge.crc import crc16, crc16_byte, CRC16_CHECK, CRC16_INIT, CRC16_TABLE
 from support import run_locked
-from test_link_util import FakeRandom
+from link_support import FakeRandom
 
 
 def _cobs(src):

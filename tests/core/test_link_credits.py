@@ -2,7 +2,7 @@
 # reported in EV_DROPPED at the place of the gap, and sequence numbers.
 from diagbridge.link import proto as P
 from diagbridge.link.session import EV_LINK_LOST
-from test_link_util import Host, make_session
+from link_support import Host, make_session
 
 
 def _post(h, ts):

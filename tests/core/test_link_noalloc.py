@@ -6,7 +6,7 @@ from diagbridge.clock import ticks_add
 from diagbridge.link import proto as P
 from diagbridge.link.cobs import Deframer, EV_FRAME
 from diagbridge.link.session import EV_REQUEST
-from test_link_util import Host, make_session, frame
+from link_support import Host, make_session, frame
 from support import run_locked
 
 

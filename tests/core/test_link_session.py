@@ -6,7 +6,7 @@ from diagbridge.codes import (LINK_VERSION, LINK_AUTH_FAILED, LINK_REFUSED, LINK
 from diagbridge.link import proto as P
 from diagbridge.link.session import (EV_LINK_UP, EV_LINK_LOST, EV_REQUEST, EV_LINK_FAULT,
                                      S_WAIT_HELLO, S_WAIT_AUTH, S_READY, S_CLOSED)
-from test_link_util import (Host, make_session, frame, T0, KEY_FULL, KEY_DIAG, KEY_MON,
+from link_support import (Host, make_session, frame, T0, KEY_FULL, KEY_DIAG, KEY_MON,
                             HOST_NONCE)
 
 

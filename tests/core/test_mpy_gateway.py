@@ -18,7 +18,7 @@ from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.profiles import engine
-from test_gateway_util import VHost, KEYS, ENGINE
+from gateway_support import VHost, KEYS, ENGINE
 from support import run_locked
 
 _RING = 64

@@ -10,7 +10,7 @@ from diagbridge.sim.canframe import frame_time_ns
 from diagbridge.sim.recorder import Recorder
 from diagbridge.sim.cantp_node import CanTpNode
 from diagbridge.sim.ecu_node import EcuNode
-from test_ecu_util import profile_dict, VIN, big_value
+from ecu_support import profile_dict, VIN, big_value
 
 BITRATE = 500000
 

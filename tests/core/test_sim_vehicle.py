@@ -6,7 +6,7 @@ from diagbridge.codes import (OK, A_NEGATIVE_RESPONSE, LINK_UNEXPECTED,
 from diagbridge.cantp import Channel, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE
 from diagbridge.link import proto as P
 from diagbridge.sim.cantp_node import CanTpNode
-from test_gateway_util import logged_in, merge, ENGINE, GEARBOX
+from gateway_support import logged_in, merge, ENGINE, GEARBOX
 
 VIN = b"W0L000043MB541326"
 

@@ -8,7 +8,7 @@ from diagbridge.codes import OK, LINK_MALFORMED, LINK_UNEXPECTED
 from diagbridge.link import proto as P
 from diagbridge.sim import tester_node
 from diagbridge.uds.client.core import UdsClient, UdsClientConfig, EV_DONE, EV_PENDING
-from test_gateway_util import logged_in, merge, VHost, ENGINE, GEARBOX
+from gateway_support import logged_in, merge, VHost, ENGINE, GEARBOX
 from support import MICROPYTHON
 
 IMAGE_SIZE = 4096 if MICROPYTHON else 65536

@@ -8,7 +8,7 @@ from diagbridge.link.auth import auth_mac, WHO_HOST
 from diagbridge.link.cobs import Deframer, EV_FRAME
 from diagbridge.link.msgpack import Reader
 from diagbridge.sim.vehicle import Vehicle
-from test_link_util import frame, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE
+from link_support import frame, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE
 
 KEYS = ((P.ROLE_FULL, KEY_FULL), (P.ROLE_DIAGNOSTIC, KEY_DIAG), (P.ROLE_MONITOR, KEY_MON))
 ROLE_KEYS = {P.ROLE_FULL: KEY_FULL, P.ROLE_DIAGNOSTIC: KEY_DIAG, P.ROLE_MONITOR: KEY_MON}
