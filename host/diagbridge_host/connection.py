@@ -19,10 +19,11 @@ import socket
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
 
-from diagbridge.codes import OK
 from diagbridge.link import proto as P
 
+from diagbridge_host import bodies as B
 from diagbridge_host import events as E
+from diagbridge_host.bodies import GatewayStatus, request_body
 from diagbridge_host.engine import Engine, Inbox, _DONE
 from diagbridge_host.errors import LinkError, LinkTimeout, UsageError
 from diagbridge_host.link import HostLink, GatewayInfo, ROLE_NAMES
@@ -54,20 +55,6 @@ class DropCounts:
     total: int
     by_kind: dict
     lost_on_wire: int
-
-
-@dataclass
-class GatewayStatus:
-    """REQ_STATUS: counters of the gateway (see diagbridge.link.proto)."""
-    uptime_ms: int
-    stats: dict
-    bus_stats: list
-    dropped: dict                   # event kind name -> dropped since boot
-    channels: list
-    ecus: list
-    routes: list
-    jobs: list
-    body: dict
 
 
 class EventStream:
@@ -142,24 +129,43 @@ class CanMonitor(EventStream):
         super().close()
 
 
-def request_body(**keys) -> dict:
-    """{K_<NAME>: value} from keyword names (``bus=0`` -> ``{K_BUS: 0}``);
-    None values are left out."""
-    out = {}
-    for k, v in keys.items():
-        if v is not None:
-            out[getattr(P, "K_" + k.upper())] = v
-    return out
-
-
 class Connection:
     """A live, authenticated link to a gateway (blocking API)."""
 
-    def __init__(self, engine: Engine, url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, engine: Engine, url: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 dial: Optional[Callable[[], Engine]] = None):
         self._engine = engine
         self.url = url
         self.timeout_s = timeout_s
         self._next_channel = 1
+        self._dial = dial               # opens the same transport with the same login
+
+    def reconnect(self) -> None:
+        """Open the link again after it was lost (or closed): the same URL,
+        key, role and link settings, a new HELLO and AUTH.
+
+        What the old session owned on the gateway is gone: its channels,
+        routes, CAN listeners, hosted ECUs, queued requests and the event
+        streams and listeners of this object (they saw ``LinkLost``); open
+        them again.  The exception is a flash job that was already running:
+        the gateway finishes it unattended (no events, no answer to the old
+        request) and lists it in ``status().jobs`` until it ends.  Channel
+        ids go on counting, so a new channel never reuses an old id.
+
+        Raises what ``connect`` raises when the gateway does not take the
+        host back: LinkAuthError (the key), LinkRefused (the role, or
+        another host is connected), LinkVersionError, LinkTimeout (nobody
+        answers), LinkError (the transport cannot be opened); the
+        connection then stays down and ``reconnect()`` may be tried again."""
+        if self._dial is None:
+            raise UsageError("this connection was not made by connect(): it cannot reconnect")
+        old = self._engine
+        try:
+            old.close()                 # BYE if it is still up; frees the transport
+        except Exception as e:          # a dead transport: closing it is best effort
+            log.debug("closing the old link to %s: %s", self.url, e)
+        self._engine = self._dial()
+        log.info("reconnected to %s", self.url)
 
     # ---- the link ---------------------------------------------------------------------
     @property
@@ -179,9 +185,9 @@ class Connection:
 
     @property
     def is_up(self) -> bool:
-        """True while the link is authenticated and alive."""
+        """True while the link is authenticated and alive (not after close())."""
         e = self._engine
-        return e.lost is None and e.error is None and e.up.is_set()
+        return e._running and e.lost is None and e.error is None and e.up.is_set()
 
     @property
     def dropped(self) -> DropCounts:
@@ -229,6 +235,10 @@ class Connection:
             if on_event is not None:
                 on_event(item)
 
+    def _ask(self, req: tuple, timeout_s: Optional[float] = None) -> dict:
+        kind, body = req
+        return self.request(kind, body, timeout_s=timeout_s)
+
     def events(self, kinds: Optional[Iterable[int]] = None) -> EventStream:
         """A stream of gateway events (all, or only MSG_EV_* ``kinds``)."""
         return EventStream(self._engine, None if kinds is None else tuple(kinds))
@@ -245,25 +255,14 @@ class Connection:
     # ---- gateway services ---------------------------------------------------------------
     def status(self, timeout_s: Optional[float] = None) -> GatewayStatus:
         """Gateway counters, open channels, simulated ECUs, routes and jobs."""
-        b = self.request(P.MSG_REQ_STATUS, {}, timeout_s=timeout_s)
-        g = b.get
-        return GatewayStatus(g(P.K_UPTIME_MS, 0), dict(g(P.K_STATS) or {}),
-                             list(g(P.K_BUS_STATS) or []),
-                             {E.kind_name(int(k)): v for k, v in (g(P.K_COUNTS) or {}).items()},
-                             list(g(P.K_CHANNELS) or []), list(g(P.K_ECUS) or []),
-                             list(g(P.K_ROUTES) or []), list(g(P.K_JOBS) or []), b)
+        return B.read_status(self._ask(B.status_request(), timeout_s))
 
     def can_listen(self, bus: int, on: bool = True,
                    filters: Optional[Iterable[tuple[int, int]]] = None,
                    echo: bool = False) -> None:
         """Start (or stop) EV_CAN_RX for ``bus``; ``filters`` [(id, mask)]
         replace the bus's filters (none: every frame)."""
-        body = request_body(bus=bus, on=bool(on))
-        if on:
-            if filters:
-                body[P.K_FILTERS] = [[int(i), int(m)] for i, m in filters]
-            body[P.K_ECHO] = bool(echo)
-        self.request(P.MSG_REQ_CAN_LISTEN, body)
+        self._ask(B.can_listen_request(bus, on, filters, echo))
 
     def can_monitor(self, bus: int, filters=None, echo: bool = False) -> CanMonitor:
         """Listen on ``bus`` and stream its frames (a context manager)."""
@@ -274,13 +273,8 @@ class Connection:
                  brs: bool = False) -> int:
         """Transmit one raw CAN frame (full role); returns the result code
         (OK once the frame left, L_TX_ERROR if it could not)."""
-        if extended is None:
-            extended = arbitration_id > 0x7FF
-        flags = (P.CAN_EXT if extended else 0) | (P.CAN_FD if fd else 0) | \
-                (P.CAN_BRS if brs else 0)
-        b = self.request(P.MSG_REQ_CAN_SEND, request_body(bus=bus, id=arbitration_id,
-                                                          flags=flags, data=bytes(data)))
-        return b.get(P.K_RESULT, OK)
+        return B.read_can_send(self._ask(B.can_send_request(
+            bus, arbitration_id, data, extended=extended, fd=fd, brs=brs)))
 
     def new_channel_id(self) -> int:
         """A channel id not used yet by this connection."""
@@ -292,14 +286,12 @@ class Connection:
                      uds_config: Optional[dict] = None) -> int:
         """REQ_CHANNEL on: a tester endpoint (``endpoint(...)``); its id."""
         cid = self.new_channel_id() if channel is None else channel
-        body = dict(endpoint)
-        body.update(request_body(channel=cid, on=True, uds=uds_config))
-        self.request(P.MSG_REQ_CHANNEL, body)
+        self._ask(B.channel_request(cid, endpoint, uds_config))
         return cid
 
     def close_channel(self, channel: int) -> None:
         """REQ_CHANNEL off."""
-        self.request(P.MSG_REQ_CHANNEL, request_body(channel=channel, on=False))
+        self._ask(B.channel_request(channel))
 
     def uds(self, bus: int = 0, tx_id: Optional[int] = None, rx_id: Optional[int] = None,
             **kw):
@@ -315,22 +307,34 @@ class Connection:
         ``profile`` names a module of diagbridge.uds.profiles or is a profile
         dict; endpoint keys (bus=1, addressing=..., tx_id=0x7E8, rx_id=0x7E0)
         override the profile's addresses."""
-        from diagbridge_host.uds import endpoint
-        body = endpoint(**endpoint_keys) if endpoint_keys else {}
-        body.update(request_body(ecu=ecu, on=bool(on), profile=profile if on else None))
-        self.request(P.MSG_REQ_ECU_SIM, body)
+        self._ask(B.ecu_sim_request(ecu, profile, on, **endpoint_keys))
 
     def route(self, route: int, tester: dict, target: dict, *, on: bool = True,
               uds_config: Optional[dict] = None, pending_ms: Optional[int] = None,
               period_ms: Optional[int] = None) -> None:
         """REQ_ROUTE: requests a tester sends to ``tester`` (an endpoint()
         where the gateway acts as the ECU) go to ``target`` and back."""
-        body = request_body(route=route, on=bool(on), uds=uds_config, pending_ms=pending_ms,
-                            period_ms=period_ms)
-        if on:
-            body[P.K_TESTER] = tester
-            body[P.K_TARGET] = target
-        self.request(P.MSG_REQ_ROUTE, body)
+        self._ask(B.route_request(route, tester, target, on=on, uds_config=uds_config,
+                                  pending_ms=pending_ms, period_ms=period_ms))
+
+
+def host_link_factory(key: Union[bytes, str, None], role: Union[str, int],
+                      event_credits: int, name: Optional[str], heartbeat_ms: int,
+                      link_timeout_ms: int) -> Callable[[], HostLink]:
+    """A function making a new ``HostLink`` with these login settings (one
+    per connection attempt: a reconnect starts a fresh handshake).  The
+    arguments are checked here, before any transport is opened."""
+    if isinstance(key, str):
+        key = key.encode()
+    role_n = role_of(role)
+    name = name or "diagbridge_host@%s" % socket.gethostname()
+
+    def new() -> HostLink:
+        return HostLink(key=key, role=role_n, event_credits=event_credits, name=name,
+                        heartbeat_ms=heartbeat_ms, link_timeout_ms=link_timeout_ms,
+                        auto_credit=False)
+    new()                           # a bad setting raises now, not at the first dial
+    return new
 
 
 def connect(url: str, *, key: Optional[bytes] = None, role: Union[str, int] = "full",
@@ -344,21 +348,21 @@ def connect(url: str, *, key: Optional[bytes] = None, role: Union[str, int] = "f
     Raises LinkVersionError (update the gateway), LinkAuthError (wrong or
     missing key), LinkRefused (role not offered), LinkTimeout (no answer
     within ``timeout_s``), LinkError (cannot open the transport)."""
-    if isinstance(key, str):
-        key = key.encode()
-    link = HostLink(key=key, role=role_of(role), event_credits=event_credits,
-                    name=name or "diagbridge_host@%s" % socket.gethostname(),
-                    heartbeat_ms=heartbeat_ms, link_timeout_ms=link_timeout_ms,
-                    auto_credit=False)
-    transport = open_transport(url, timeout_s)
-    engine = Engine(transport, link)
-    engine.start()
-    ok = engine.up.wait(timeout_s)
-    if engine.error is not None or not ok:
-        err = engine.error or LinkTimeout(
-            "no answer from a diagbridge gateway at %s within %.1f s: is it running, is it "
-            "a diagbridge gateway, and is the link speed right?" % (url, timeout_s))
-        engine.close()
-        raise err
-    log.info("connected to %s (%s) as %s", url, link.gateway.name, ROLE_NAMES[link.role])
-    return Connection(engine, url, timeout_s)
+    new_link = host_link_factory(key, role, event_credits, name, heartbeat_ms, link_timeout_ms)
+
+    def dial() -> Engine:
+        link = new_link()
+        transport = open_transport(url, timeout_s)
+        engine = Engine(transport, link)
+        engine.start()
+        ok = engine.up.wait(timeout_s)
+        if engine.error is not None or not ok:
+            err = engine.error or LinkTimeout(
+                "no answer from a diagbridge gateway at %s within %.1f s: is it running, is "
+                "it a diagbridge gateway, and is the link speed right?" % (url, timeout_s))
+            engine.close()
+            raise err
+        log.info("connected to %s (%s) as %s", url, link.gateway.name, ROLE_NAMES[link.role])
+        return engine
+
+    return Connection(dial(), url, timeout_s, dial)

@@ -1,5 +1,7 @@
-"""The I/O engine under a Connection: one reader thread drives the sans-I/O
-``HostLink`` (bytes in, timers, events out), one writer thread sends.
+"""The I/O engine under a Connection: the sans-I/O ``HostLink`` (bytes in,
+timers, events out) and what routes its events, ``LinkCore``, driven here by
+one reader thread and one writer thread (``Engine``) and in ``aio.py`` by an
+asyncio task (``AsyncEngine``).
 
 Requests are ``Call`` objects: the caller's thread (or asyncio task) waits
 on the call's inbox, which receives the events that belong to the request
@@ -87,9 +89,15 @@ class _Slot:
         self.epoch = epoch
 
 
-class Engine:
-    def __init__(self, transport: Transport, link: HostLink):
-        self.transport = transport
+class LinkCore:
+    """Routes a HostLink's events to calls, streams and callbacks, and returns
+    event credits when events are consumed.  No threads and no I/O: a driver
+    feeds the link (``_receive``), sends what ``_flush`` is given and runs the
+    callbacks ``_receive`` collects.  ``lock`` is held around every use of
+    the link (uncontended under asyncio)."""
+
+    def __init__(self, url: str, link: HostLink):
+        self.url = url
         self.link = link
         self.lock = threading.RLock()
         self.clock = E.GatewayClock()
@@ -100,44 +108,47 @@ class Engine:
         self._streams: list = []            # (stream, kinds)
         self._callbacks: list = []          # (fn, kinds)
         self._epoch = 0
-        self._out: queue.Queue = queue.Queue()
         self._running = True
-        self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                        name="diagbridge-rx %s" % transport.url)
-        self._writer = threading.Thread(target=self._write_loop, daemon=True,
-                                        name="diagbridge-tx %s" % transport.url)
 
-    # ---- lifecycle ------------------------------------------------------------------
-    def start(self) -> None:
+    def _flush(self) -> None:
+        """Hand ``link.data_to_send()`` to the transport (driver's own)."""
+        raise NotImplementedError
+
+    def _on_up(self) -> None:
+        """The handshake ended (up, refused or lost): wake whoever waits."""
+        self.up.set()
+
+    def _begin(self) -> None:
         with self.lock:
             self._epoch += 1
             self.link.connect(time.monotonic())
             self._flush()
-        self._reader.start()
-        self._writer.start()
 
-    def close(self) -> None:
+    def _receive(self, data: bytes, callbacks: list) -> None:
+        """Bytes (maybe none) and the link's timers, under the lock; events
+        dispatched, output flushed, callbacks to run collected."""
         with self.lock:
-            if not self._running:
-                return
-            if self.lost is None:
-                self.link.close(time.monotonic())
-                self._flush()
-        self._out.put(None)                 # the writer sends BYE, then stops
-        if threading.current_thread() is not self._writer:
-            self._writer.join(2.0)
-        self._running = False
-        self.transport.close()
-        if threading.current_thread() is not self._reader:
-            self._reader.join(2.0)
-        self._fail_all("the connection was closed")
+            now = time.monotonic()
+            try:
+                if data:
+                    self.link.receive_bytes(now, data)
+                self.link.on_timer(now)
+            except LinkError as e:          # the handshake failed
+                self.error = e
+                self._on_up()
+            self._dispatch(callbacks)
+            self._flush()
+
+    def _wait_s(self, cap_s: float) -> float:
+        """How long the driver may wait for bytes before the link's next timer."""
+        with self.lock:
+            d = self.link.deadline()
+        return cap_s if d is None else min(cap_s, max(0.0, d - time.monotonic()))
 
     # ---- requests -------------------------------------------------------------------
     def submit(self, kind: int, body: Optional[dict], inbox) -> Call:
         """Send a request; the Call's inbox gets its events and _DONE."""
-        if threading.current_thread() is self._reader:
-            raise UsageError("do not send requests from an event callback: it runs in the "
-                             "link's reader thread (hand the work to another thread)")
+        self._check_caller()
         call = Call(kind, inbox)
         with self.lock:
             self._check_up()
@@ -145,6 +156,9 @@ class Engine:
             self._calls[call.req_id] = call
             self._flush()
         return call
+
+    def _check_caller(self) -> None:
+        """Raise UsageError where a request must not be made (driver's rule)."""
 
     def forget(self, call: Call) -> None:
         """The caller gave up waiting (timeout): a late answer is ignored."""
@@ -186,33 +200,6 @@ class Engine:
                 self.link.return_credits(1)
                 self._flush()
 
-    # ---- the threads ------------------------------------------------------------------
-    def _read_loop(self) -> None:
-        tr = self.transport
-        while self._running:
-            with self.lock:
-                d = self.link.deadline()
-            wait = _POLL_S if d is None else min(_POLL_S, max(0.0, d - time.monotonic()))
-            try:
-                data = tr.read(wait)
-            except LinkError as e:
-                if self._running:
-                    self._lose(str(e))
-                return
-            callbacks = []
-            with self.lock:
-                now = time.monotonic()
-                try:
-                    if data:
-                        self.link.receive_bytes(now, data)
-                    self.link.on_timer(now)
-                except LinkError as e:          # the handshake failed
-                    self.error = e
-                    self.up.set()
-                self._dispatch(callbacks)
-                self._flush()
-            self._run_callbacks(callbacks)
-
     def _run_callbacks(self, callbacks: list) -> None:
         """Outside the lock: each (fns, event, credit); credits of events
         only callbacks wanted return once the callbacks ran."""
@@ -229,23 +216,6 @@ class Engine:
                 if self.lost is None:
                     self.link.return_credits(credits)
                     self._flush()
-
-    def _write_loop(self) -> None:
-        while True:
-            data = self._out.get()
-            if data is None:
-                return
-            try:
-                self.transport.write(data)
-            except LinkError as e:
-                if self._running:
-                    self._lose(str(e))
-                return
-
-    def _flush(self) -> None:
-        data = self.link.data_to_send()
-        if data:
-            self._out.put(data)
 
     # ---- dispatch (under the lock, in the reader thread) ------------------------------
     def _dispatch(self, callbacks: list) -> None:
@@ -276,7 +246,7 @@ class Engine:
                     self._finish(call, None, error_for(ev.code, ev.text,
                                                        E.kind_name(ev.kind) + " request"))
             elif isinstance(ev, LinkUp):
-                self.up.set()
+                self._on_up()
             elif isinstance(ev, GatewayError):
                 log.warning("gateway error: %s", ev.text)
                 self._deliver(E.GatewayErrorEvent(ev.code, E.text_of(ev.text)), P.MSG_EV_ERROR,
@@ -324,13 +294,87 @@ class Engine:
         self.lost = reason
         if not self.up.is_set() and self.error is None:
             self.error = self.link.error or LinkError(
-                "no link to the gateway at %s: %s" % (self.transport.url, reason))
-        self.up.set()
+                "no link to the gateway at %s: %s" % (self.url, reason))
+        self._on_up()
         if self._running:
-            log.warning("link to %s lost: %s", self.transport.url, reason)
+            log.warning("link to %s lost: %s", self.url, reason)
         self._fail_all("link lost (%s)" % reason)
         lost = E.LinkLost(reason)
         for s, _kinds in self._streams:
             s.put(_Slot(lost, 0, -1))
         if self._callbacks:
             callbacks.append(([fn for fn, _k in self._callbacks], lost, 0))
+
+
+class Engine(LinkCore):
+    """LinkCore driven by threads: a reader thread waits for bytes and the
+    link's timers and dispatches; a writer thread sends, so a slow transport
+    never stalls the reader."""
+
+    def __init__(self, transport: Transport, link: HostLink):
+        super().__init__(transport.url, link)
+        self.transport = transport
+        self._out: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                        name="diagbridge-rx %s" % transport.url)
+        self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                        name="diagbridge-tx %s" % transport.url)
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        self._begin()
+        self._reader.start()
+        self._writer.start()
+
+    def close(self) -> None:
+        with self.lock:
+            if not self._running:
+                return
+            if self.lost is None:
+                self.link.close(time.monotonic())
+                self._flush()
+        self._out.put(None)                 # the writer sends BYE, then stops
+        if threading.current_thread() is not self._writer:
+            self._writer.join(2.0)
+        self._running = False
+        self.transport.close()
+        if threading.current_thread() is not self._reader:
+            self._reader.join(2.0)
+        self._fail_all("the connection was closed")
+
+    def _check_caller(self) -> None:
+        if threading.current_thread() is self._reader:
+            raise UsageError("do not send requests from an event callback: it runs in the "
+                             "link's reader thread (hand the work to another thread)")
+
+    # ---- the threads ------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        tr = self.transport
+        while self._running:
+            wait = self._wait_s(_POLL_S)
+            try:
+                data = tr.read(wait)
+            except LinkError as e:
+                if self._running:
+                    self._lose(str(e))
+                return
+            callbacks: list = []
+            self._receive(data, callbacks)
+            self._run_callbacks(callbacks)
+
+    def _write_loop(self) -> None:
+        while True:
+            data = self._out.get()
+            if data is None:
+                return
+            try:
+                self.transport.write(data)
+            except LinkError as e:
+                if self._running:
+                    self._lose(str(e))
+                return
+
+    def _flush(self) -> None:
+        data = self.link.data_to_send()
+        if data:
+            self._out.put(data)
