@@ -66,4 +66,7 @@ _bootstrap_micropython() {
 }
 
 _bootstrap_python
-_bootstrap_micropython
+# tools/demo needs Python only; tools/test and the benchmarks need MicroPython too
+if [ "${DIAGBRIDGE_BOOTSTRAP_MPY:-1}" != 0 ]; then
+    _bootstrap_micropython
+fi

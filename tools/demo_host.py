@@ -15,6 +15,7 @@ import io
 import os
 import select
 import sys
+import tempfile
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,16 +111,17 @@ def main(out=print):
                  ("flash 7E0 IMAGE --address 0x10000 --secret EngineProg03",
                   "flash 4 KiB into the engine: the gateway runs the whole job"),
                  ("status", "the gateway's counters"))
-        image = os.path.join(_tmpdir(), "engine-app.bin")
-        with open(image, "wb") as fh:
-            fh.write(bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(4096)))
         rcs = []
-        for cmd, what in steps:
-            out("")
-            out("# " + what)
-            out("$ diagbridge %s" % cmd)
-            argv = [image if a == "IMAGE" else a for a in cmd.split()]
-            rcs.append(_cli(out, *(argv + ["--url", url, "--key", key])))
+        with tempfile.TemporaryDirectory(prefix="diagbridge-demo-") as tmp:
+            image = os.path.join(tmp, "engine-app.bin")
+            with open(image, "wb") as fh:
+                fh.write(bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(4096)))
+            for cmd, what in steps:
+                out("")
+                out("# " + what)
+                out("$ diagbridge %s" % cmd)
+                argv = [image if a == "IMAGE" else a for a in cmd.split()]
+                rcs.append(_cli(out, *(argv + ["--url", url, "--key", key])))
         out("")
         out("done: %d commands, %s" % (len(rcs), "all succeeded" if not any(rcs) else
                                         "exit codes %s" % rcs))
@@ -128,10 +130,9 @@ def main(out=print):
         srv.close()
 
 
-def _tmpdir():
-    import tempfile
-    return tempfile.mkdtemp(prefix="diagbridge-demo-")
-
-
 if __name__ == "__main__":
+    import argparse
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="tools/demo --kernel shows the simulation kernel's "
+                                   "scenes instead").parse_args()
     sys.exit(1 if any(main()) else 0)

@@ -2,6 +2,7 @@
 """The one-line pytest stage summary of tools/test, from pytest's output.
 
     pytest_summary.py OUTPUT_FILE EXIT_STATUS   ->  "pytest: 12 passed, 0 failed, 1 skipped"
+    pytest_summary.py --closing OUTPUT_FILE     ->  pytest's closing line as it printed it
 
 pytest closes with "=== 12 passed, 1 skipped in 3.2s ===" by default and with
 the same text without the "===" border under -q (and maybe colour codes
@@ -46,6 +47,15 @@ def summary_line(text: str, rc: int) -> str:
 
 
 def main(argv):
+    if argv[1] == "--closing":          # pytest's own closing line, border and all
+        with open(argv[2], encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        if closing_line(text):
+            for line in reversed(text.splitlines()):
+                if _CLOSING.match(_ANSI.sub("", line).strip()):
+                    print(line)
+                    break
+        return
     with open(argv[1], encoding="utf-8", errors="replace") as f:
         print(summary_line(f.read(), int(argv[2])))
 
