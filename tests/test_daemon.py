@@ -17,7 +17,7 @@ import pytest
 
 import diagbridge_host
 from diagbridge_host import events as E
-from diagbridge_host.errors import LinkAuthError, LinkError
+from diagbridge_host.errors import LinkAuthError, LinkError, LinkRefused
 from diagbridge.cpy.gateway.daemon import Daemon
 from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu
 from diagbridge.cpy.gateway.config import Board, parse_keys, load_board
@@ -159,6 +159,42 @@ def test_key_file_and_board_file_parsing(tmp_path):
     p.write_text("CAN = (\n")
     with pytest.raises(ConfigError, match="line"):
         load_board(str(p))
+
+
+def test_a_board_file_bounds_what_hosts_may_send(tmp_path):
+    """The board's DIAGNOSTIC_TX_IDS / FULL_TX_IDS reach the gateway: a
+    full-role host on a board that restricts it is refused id 0x000 with the
+    reason (nothing is sent), and a bad range names the constant."""
+    cfg = load_board(os.path.join(ROOT, "boards", "pi-can-hat", "board.py")).gateway_config()
+    assert cfg.diagnostic_tx_ids == ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
+    assert cfg.full_tx_ids is None and cfg.keepalive_min_ms == 500
+    channel = "dboard%d-%d" % (os.getpid(), next(_ids))
+    p = tmp_path / "board.py"
+    p.write_text("CAN = ({'interface': 'virtual', 'channel': %r},)\n"
+                 "LINK_TCP = 'tcp://127.0.0.1:0'\n"
+                 "FULL_TX_IDS = ((0x700, 0x7FF, False),)\n" % channel)
+    board = load_board(str(p))
+    assert board.gateway_config().full_tx_ids == ((0x700, 0x7FF, False),)
+    daemon = Daemon(board, ((P.ROLE_FULL, KEY),)).open().start()
+    sniffer = can.Bus(interface="virtual", channel=channel)
+    try:
+        with diagbridge_host.connect(daemon.urls[0], key=KEY, timeout_s=TIMEOUT_S) as conn:
+            with pytest.raises(LinkRefused, match="raw CAN transmit: id 0x000 \\(11-bit\\) is "
+                               "not allowed for the full role on this gateway"):
+                conn.can_send(0, 0x000, b"\x01")
+            assert conn.can_send(0, 0x7DF, b"\x02\x3e\x80") == 0
+            msg = sniffer.recv(TIMEOUT_S)
+            assert msg.arbitration_id == 0x7DF
+            assert sniffer.recv(0.2) is None                # nothing else went out
+            assert conn.status().stats["refused_tx_id"] == 1
+    finally:
+        sniffer.shutdown()
+        daemon.stop()
+    p.write_text("CAN = ({'interface': 'virtual', 'channel': 'x'},)\n"
+                 "FULL_TX_IDS = ((0x700, 0x800, False),)\n")
+    with pytest.raises(ConfigError, match="FULL_TX_IDS: write \\(\\(first, last, extended\\), "
+                       "...\\) ranges of CAN ids or None"):
+        load_board(str(p)).gateway_config()
 
 
 # ---- the command line (a subprocess) ------------------------------------------------------

@@ -98,12 +98,12 @@ class Rig:
     """An in-process daemon on a fresh virtual channel, its TCP port on a
     fake clock and its listening socket wrapped (FaultyListener)."""
 
-    def __init__(self, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE):
+    def __init__(self, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE, serial=None):
         self.clock = FakeClock()
         board = Board(name="hostile-gw", can=({"interface": "virtual", "channel":
                                                "hostile%d-%d" % (os.getpid(), next(_ids)),
                                                "bitrate": 500000},),
-                      link_tcp="tcp://127.0.0.1:0")
+                      link_tcp="tcp://127.0.0.1:0", link_serial=serial)
         self.daemon = Daemon(board, keys, open_role, clock=self.clock).open()
         self.port = self.daemon.tcp
         self.listener = FaultyListener(self.port._srv)
@@ -112,10 +112,10 @@ class Rig:
         self.url = self.daemon.urls[0]
         self.addr = L.parse_tcp(self.url)
 
-    def connect(self, **kw):
+    def connect(self, url=None, **kw):
         kw.setdefault("key", KEY)
         kw.setdefault("timeout_s", TIMEOUT_S)
-        return diagbridge_host.connect(self.url, **kw)
+        return diagbridge_host.connect(url or self.url, **kw)
 
     def in_loop(self, fn):
         """fn() in the daemon's loop thread (also wakes the loop)."""
@@ -242,7 +242,9 @@ def test_failed_logins_back_off_per_peer_and_are_counted(rig, caplog):
         rig.connect()
     rig.clock.t += 0.11
     with rig.connect() as conn:
-        assert conn.status().stats["auth_failures"] == 2          # in STATUS
+        stats = conn.status().stats
+        assert stats["auth_failures"] == 2                          # in STATUS
+        assert stats["refused_connections"] == 4 and stats["refused_login_backoff"] == 4
     st = rig.status()
     assert st["login_failures"] == 2 and st["refused_backoff"] == 4
     assert st["auth_failures"] == 2 and st["backoff_peers"] == 1
@@ -252,6 +254,46 @@ def test_failed_logins_back_off_per_peer_and_are_counted(rig, caplog):
     assert rig.alive()
     _no_key_in(log, KEY)
     _no_key_in(log, WRONG)
+
+
+def test_failed_logins_on_a_serial_line_back_off_and_are_counted(caplog):
+    """A serial line is one peer: after a wrong key its next login waits
+    0.2 s (then 0.4 s ...), a login meanwhile gets the refusal; TCP peers
+    are not held by the line's back-off; STATUS counts all of it."""
+    caplog.set_level(logging.DEBUG)
+    r = Rig(serial="pty")
+    try:
+        line = r.daemon.urls[1]
+        assert line.startswith("serial:///dev/")
+        with pytest.raises(LinkAuthError):
+            r.connect(url=line, key=WRONG)
+        with pytest.raises(LinkError, match="too many failed logins on %s: try again in 0.2 s"
+                           % line):
+            r.connect(url=line)
+        r.clock.t += 0.19
+        with pytest.raises(LinkError, match="too many failed logins on serial"):
+            r.connect(url=line)
+        with r.connect() as conn:                       # a TCP peer is not held
+            st = conn.status().stats
+            assert st["auth_failures"] == 1 and st["refused_login_backoff"] >= 2
+            assert st["refused_connections"] == 0
+        r.clock.t += 0.02                               # 0.2 s after the failure
+        with r.connect(url=line) as conn:
+            st = conn.status().stats
+            assert st["auth_failures"] == 1
+        with pytest.raises(LinkAuthError):
+            r.connect(url=line, key=WRONG)              # the second failure: 0.4 s
+        with pytest.raises(LinkError, match="try again in 0.4 s"):
+            r.connect(url=line)
+        st = r.status()
+        assert st["serial_login_failures"] == 2 and st["serial_refused_backoff"] >= 3
+        assert st["auth_failures"] == 2 and st["login_failures"] == 0   # none on TCP
+        assert "2 failed logins in a row on this line" in caplog.text
+        assert r.alive()
+        _no_key_in(caplog.text, KEY)
+        _no_key_in(caplog.text, WRONG)
+    finally:
+        r.close()
 
 
 def test_a_failed_login_closes_its_connection(rig):
@@ -319,6 +361,8 @@ def test_refused_connections_are_bounded_and_the_host_unharmed(rig, caplog):
             assert conn.status().uptime_ms >= 0                    # answered meanwhile
         st = rig.status()
         assert st["refused_busy"] == n and st["lingering"] == L.MAX_CLOSING
+        stats = conn.status().stats                                 # the flood, in STATUS
+        assert stats["refused_connections"] == n and stats["refused_login_backoff"] == 0
         assert st["closed_early"] == n - L.MAX_CLOSING                # the oldest went first
         texts = [_read_all(s) for s in socks]
         assert all(b"gateway busy: another host" in t for t in texts)

@@ -16,11 +16,12 @@ def test_demo_transcript_scans_reads_and_flashes():
     assert rcs == [0, 0, 0, 0, 0], "\n".join(lines)
     text = "\n".join(lines)
     assert lines[0].startswith("diagbridge demo")
-    assert "gateway 'diagbridge-sim', link protocol 1, 2 buses, role full" in text
+    assert "gateway 'diagbridge-sim', link protocol 2, 2 buses, role full" in text
     i = lines.index("$ diagbridge scan")
     assert lines[i + 2:i + 4] == ["    0x7E0 -> 0x7E8  W0L000043MB541326",
                                   "    0x7E1 -> 0x7E9  W0L000043MB541326"]
-    assert "    F187: 47 42 58 30 30 30 31 32 33 34  |GBX0001234|" in lines
+    assert ("    F187: 47 42 58 30 30 30 31 32 33 34  |GBX0001234|  ManufacturerSparePartNumber"
+            in lines)
     assert "    7 DTC(s) with status mask 01 on 0x7E0" in lines
     assert any(ln.startswith("    [" + "#" * 30 + "] 100%  4096/4096") for ln in lines)
     assert any(ln.startswith("    flash OK: 4096 bytes to 0x7E0 at 0x10000")

@@ -232,7 +232,7 @@ class Fuzzer:
             return None                 # the link refuses it before the gateway sees it
         out = bytearray(frame_size(len(msg)))
         n = encode_frame(msg, len(msg), out)
-        self.h.v.link.feed(bytes(out[:n]))
+        self.h.v.link.feed(self.h.mac.reframe(bytes(out[:n])))
         rid = self.rid
         m = self.h.take(lambda m: m[1] == rid and m[0] in (P.MSG_RESPONSE, P.MSG_ERROR),
                         WAIT_US)

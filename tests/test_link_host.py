@@ -10,8 +10,9 @@ from diagbridge.clock import TICKS_MASK
 from diagbridge.link import proto as P
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.msgpack import Reader, packb
-from diagbridge.link.cobs import encode_frame, frame_size
-from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_UP
+from diagbridge.link.cobs import Deframer, EV_FRAME, encode_frame, frame_size
+from diagbridge.codes import LINK_BAD_MAC, LINK_BYE
+from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_UP, EV_LINK_LOST
 from diagbridge_host.errors import LinkAuthError, LinkError, LinkRefused, LinkVersionError
 from diagbridge_host.link import (HostLink, LinkUp, Response, RequestFailed, GatewayEvent,
                                   Dropped, LinkLost, READY, FAILED, LOST)
@@ -169,7 +170,7 @@ def test_version_mismatch_raises_a_clear_error(monkeypatch):
     monkeypatch.setattr(P, "LINK_PROTOCOL_VERSION", P.LINK_PROTOCOL_VERSION + 1)
     with pytest.raises(LinkVersionError) as e:
         host.receive_bytes(0.0, bytes(out[:n]))
-    assert str(e.value) == ("gateway speaks link protocol 1, this library speaks 2: update the "
+    assert str(e.value) == ("gateway speaks link protocol 2, this library speaks 3: update the "
                             "gateway firmware (or the host library)")
     assert isinstance(e.value, LinkError) and isinstance(e.value, OSError)
     assert host.state == FAILED
@@ -244,10 +245,17 @@ def test_silent_gateway_is_lost_and_heartbeats_flow():
     assert host.state == "lost" and isinstance(events(host)[-1], LinkLost)
 
 
-def _gw_frame(obj_bytes):
-    out = bytearray(frame_size(len(obj_bytes)))
-    n = encode_frame(obj_bytes, len(obj_bytes), out)
-    return bytes(out[:n])
+def _gw_frame(obj_bytes, gw=None):
+    """A frame as the gateway would send it (signed by its frame MAC when gw
+    has a keyed session up)."""
+    n = len(obj_bytes)
+    buf = bytearray(n + P.TAG_LEN)
+    buf[:n] = obj_bytes
+    if gw is not None and gw._q.signing:
+        n = gw._q._mac.sign(memoryview(buf), n)
+    out = bytearray(frame_size(n))
+    k = encode_frame(buf, n, out)
+    return bytes(out[:k])
 
 
 def test_malformed_messages_are_counted_and_the_link_goes_on():
@@ -270,7 +278,7 @@ def test_malformed_messages_are_counted_and_the_link_goes_on():
     bad.append(b"\xc1")                             # never-used byte
     bad.append(b"\x93\x01\x02")                     # truncated array
     for b in bad:
-        host.receive_bytes(0.0, _gw_frame(b))
+        host.receive_bytes(0.0, _gw_frame(b, gw))
     assert host.state == READY, host.state
     assert host.malformed == len(bad) and host.frame_faults["malformed"] == len(bad)
     assert not [e for e in events(host) if isinstance(e, LinkLost)]
@@ -311,10 +319,137 @@ def test_random_messages_never_break_the_host_link():
             enc = msgpack.packb(msg, use_bin_type=True)
         except (TypeError, ValueError):
             continue
-        host.receive_bytes(0.0, _gw_frame(enc))
+        host.receive_bytes(0.0, _gw_frame(enc, gw))
         if host.state != READY:                     # a BYE is a clean link loss
             assert host.state == LOST
             gw, host = pair()
             host.connect(0.0)
             pump(gw, host)
         events(host)
+
+
+# ---- the frame MAC on the host end -------------------------------------------------------
+def _up(**kw):
+    gw, host = pair(**kw)
+    host.connect(0.0)
+    pump(gw, host)
+    assert host.state == READY and host.mac_on and gw.mac_on
+    while gw.poll():
+        pass
+    events(host)
+    return gw, host
+
+
+def _gw_frames(gw, n_events=1):
+    """n_events EV_CAN_RX from the gateway, as separate wire frames (signed by it)."""
+    out = bytearray(4096)
+    frames = []
+    for i in range(n_events):
+        assert gw.post_can_rx(0, i, 0, 0x7E8, 0, bytes([i]), 1)
+        n = gw.pop_bytes(out)
+        frames.append(bytes(out[:n]))
+    return frames
+
+
+def _lost_by_bad_mac(gw, host):
+    evs = events(host)
+    lost = [e for e in evs if isinstance(e, LinkLost)]
+    assert len(lost) == 1 and lost[0].code == LINK_BAD_MAC and "MAC" in lost[0].reason
+    assert host.state == LOST and host.bad_mac == 1 and not host.mac_on
+    assert host.frame_faults["bad_mac"] == 1
+    # its last word, signed: the gateway ends the session at once (as a BYE)
+    bye = host.data_to_send()
+    gw.feed_bytes(0, bye, len(bye))
+    assert gw.poll() == EV_LINK_LOST and gw.result == LINK_BYE and gw.bad_mac == 0
+    assert not gw.mac_on
+    return evs
+
+
+def test_host_signs_every_frame_after_auth_and_checks_the_gateway():
+    gw, host = _up()
+    rid = host.request(0.0, P.MSG_REQ_STATUS, {})
+    pump(gw, host)
+    assert gw.poll() == EV_REQUEST and gw.req_id == rid
+    gw.respond(0, rid, 0)
+    for f in _gw_frames(gw, 3):
+        host.receive_bytes(0.0, f)
+    pump(gw, host)
+    evs = events(host)
+    assert [type(e) for e in evs] == [Response, GatewayEvent, GatewayEvent, GatewayEvent]
+    assert host.bad_mac == 0 and gw.bad_mac == 0 and gw.faults == 0
+    assert host._tx_mac.seq() == 1 and host._rx_mac.seq() == 4
+
+
+@pytest.mark.parametrize("how", ["flipped", "replayed", "dropped", "reordered", "injected"])
+def test_a_bad_frame_from_the_gateway_is_a_clean_link_loss(how):
+    gw, host = _up()
+    a, b = _gw_frames(gw, 2)
+    if how == "flipped":
+        d = bytearray(a)
+        d[5] ^= 0x10                        # breaks COBS or CRC: no frame at all ...
+        host.receive_bytes(0.0, bytes(d))
+        assert host.state == READY and host.bad_mac == 0
+        payload = msgpack.packb([P.MSG_EV_CAN_RX, 0, {}], use_bin_type=True)   # so: a bit
+        m = bytearray(payload) + bytearray(P.TAG_LEN)
+        n = gw._q._mac.sign(memoryview(m), len(payload))
+        m[1] ^= 0x01                        # ... flipped under a good CRC
+        out = bytearray(frame_size(n))
+        host.receive_bytes(0.0, bytes(out[:encode_frame(m, n, out)]))
+    elif how == "replayed":
+        host.receive_bytes(0.0, a)
+        host.receive_bytes(0.0, a)
+    elif how == "dropped":
+        host.receive_bytes(0.0, b)
+    elif how == "reordered":
+        host.receive_bytes(0.0, b)
+        host.receive_bytes(0.0, a)
+    else:
+        host.receive_bytes(0.0, _gw_frame(msgpack.packb([P.MSG_EV_CAN_RX, 0, {}])))
+    evs = _lost_by_bad_mac(gw, host)
+    assert len([e for e in evs if isinstance(e, GatewayEvent)]) == (1 if how == "replayed"
+                                                                    else 0)
+    host.receive_bytes(0.0, b)              # nothing more is taken from this stream
+    assert events(host) == [] and host.bad_mac == 1
+    with pytest.raises(LinkError):
+        host.request(0.0, P.MSG_REQ_STATUS, {})
+    host.connect(1.0)                       # a new handshake, new keys
+    pump(gw, host, 1.0)
+    assert host.state == READY and host.mac_on and gw.mac_on
+    assert isinstance(events(host)[-1], LinkUp)
+
+
+def test_the_gateway_ending_a_session_for_a_bad_mac_is_a_clean_link_loss():
+    gw, host = _up()
+    f = _gw_frame(msgpack.packb([P.MSG_REQ_STATUS, 7, {}]))     # unsigned, into the gateway
+    gw.feed_bytes(0, f, len(f))
+    assert gw.bad_mac == 1
+    pump(gw, host)                          # its signed BYE {CODE: LINK_BAD_MAC}
+    lost = [e for e in events(host) if isinstance(e, LinkLost)]
+    assert len(lost) == 1 and lost[0].code == LINK_BAD_MAC and host.bad_mac == 0
+    assert host.state == LOST and not host.mac_on
+
+
+def test_no_tag_before_auth_and_none_on_an_open_login():
+    gw, host = pair()
+    host.connect(0.0)
+    hello = host.data_to_send()
+    gw.feed_bytes(0, hello, len(hello))
+    out = bytearray(4096)
+    n = gw.pop_bytes(out)
+    host.receive_bytes(0.0, bytes(out[:n]))
+    auth = host.data_to_send()              # AUTH: sent unsigned; what follows is signed
+    assert host._tx_mac.on and not host._rx_mac.on
+    d = Deframer(4096)
+    for w in (hello, auth):
+        i = d.feed_bytes(0, w, len(w), 0)
+        while d.poll() != EV_FRAME:
+            assert i < len(w)
+            i = d.feed_bytes(0, w, len(w), i)
+        r = Reader(d.payload, 0, d.length)
+        r.read_obj()
+        assert r.ok and r.pos == d.length   # nothing behind the message
+    open_gw = LinkSession(LinkConfig(open_role=P.ROLE_FULL), hashlib.sha256, Rand())
+    h2 = HostLink(key=KEY, urandom=Rand())  # a key, but the gateway grants without one
+    h2.connect(0.0)
+    pump(open_gw, h2)
+    assert h2.state == READY and not h2.mac_on and not open_gw.mac_on

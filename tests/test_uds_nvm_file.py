@@ -253,11 +253,11 @@ def test_transfer_exit_answers_0x78_while_the_file_nvm_syncs(tmp_path, monkeypat
     from diagbridge.clock import ticks_add
     from diagbridge.uds.server.services import transfer as srv_transfer
     gate = threading.Event()
-    calls = _fsyncs(monkeypatch, gate)
     nvm = FileNvm(str(tmp_path))
     profile = {"transfer": {"download_regions": [{"start": 0, "size": 0x100000}],
                             "max_block_length": 0x802}}
     s = make(profile, [srv_transfer.SPECS], session=2, nvm=nvm)
+    calls = _fsyncs(monkeypatch, gate)      # after the power-up's own write (boot counter)
     assert ask(s, T0, h("34 00 44 00 00 00 00 00 10 00 00")) == h("74 20 08 02")
     block = bytes(range(256)) * 8
     for i in range(512):

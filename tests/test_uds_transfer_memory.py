@@ -55,8 +55,8 @@ def test_file_nvm_commit_cut_at_every_rename_leaves_each_sector_old_or_new(tmp_p
             left[0] -= 1
             real_replace(src, dst)
 
+        s = make(cut.PROFILE, cut.SPECS, session=2, nvm=nvm)   # power-up (boot counter) first
         monkeypatch.setattr(nvm_file.os, "replace", replace)
-        s = make(cut.PROFILE, cut.SPECS, session=2, nvm=nvm)
         cut._download(s, 0x600000, cut.NEW[:0x2000])
         r = cut._exit(s)
         monkeypatch.setattr(nvm_file.os, "replace", real_replace)

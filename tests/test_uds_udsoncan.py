@@ -413,6 +413,8 @@ def test_request_file_transfer_raw_requests(uds):
     transfer_data / request_transfer_exit; the exact response bytes."""
     c = uds.client
     c.change_session(3)
+    assert nrc(c.delete_file, "logs/trip.bin") == 0x33  # the engine profile: locked
+    c.unlock_security_access(1)
     name = b"logs/trip.bin"
     size = len(BODY).to_bytes(4, "big")
     add = (b"\x01" + len(name).to_bytes(2, "big") + name + b"\x00\x04" + size + size)
@@ -439,6 +441,7 @@ def test_request_file_transfer(uds):
     lengthFormatIdentifier as the byte count of maxNumberOfBlockLength."""
     c = uds.client
     c.change_session(3)
+    c.unlock_security_access(1)                         # 0x38 needs level 01 or 03
     r = c.add_file("logs/trip.bin", DataFormatIdentifier(0, 0), filesize=len(BODY))
     assert r.service_data.max_length == on_ecu(uds, lambda e: e.srv.uds_transfer.max_block_length)
     _write_file(c, BODY, r.service_data.max_length)

@@ -27,11 +27,20 @@ SERIAL_BAUDRATE = 115200
 # Pre-shared keys (chmod 600): `full: <secret>` lines, see README.md.
 KEY_FILE = "/etc/diagbridge/key"
 
+# What a host may put on the bus (diagbridge.gateway.limits): ranges of
+# (first id, last id, extended) per role.  The diagnostic role: the 11-bit
+# diagnostic block and 29-bit normal fixed addressing (0x18DA/0x18DB, priority
+# 6); the full role: every id (None), or only the ranges given here, e.g.
+# ((0x700, 0x7FF, False),) on a vehicle whose other ids must stay untouched.
+DIAGNOSTIC_TX_IDS = ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
+FULL_TX_IDS = None
+
 
 def gateway_config():
     from diagbridge.gateway import GatewayConfig
     return GatewayConfig(n_buses=len(CAN), max_nodes=32, max_filters=16, raw_tx=16,
-                         tx_confirm=True)
+                         tx_confirm=True, diagnostic_tx_ids=DIAGNOSTIC_TX_IDS,
+                         full_tx_ids=FULL_TX_IDS)
 
 
 def link_config(keys, open_role):

@@ -2,9 +2,9 @@
 # TJA1050/SN65HVD230 transceiver; the host link on UART0 (a USB-serial
 # cable) at 921600 baud.  Read by main.py; nothing here runs at import.
 #
-# The MCP2515 driver itself (diagbridge.mpy.mcp2515, the CAN port contract
-# of diagbridge/gateway/loop.py: recv(buf) / send(id, buf, n, flags, tag) / rx_id /
-# rx_flags) comes with the board adapters of a later issue.
+# The CAN port is diagbridge.mpy.mcp2515.Mcp2515 (the port contract of
+# diagbridge/gateway/loop.py).  Wiring, crystals, transceivers and the deploy
+# commands: README.md.
 
 NAME = "rp2-mcp2515"
 
@@ -14,8 +14,12 @@ PIN_MOSI = 19
 PIN_MISO = 16
 PIN_CS = 17
 PIN_INT = 20            # MCP2515 INT (active low): wakes the loop
-MCP2515_XTAL_HZ = 8000000
+MCP2515_XTAL_HZ = 8000000     # the crystal on the module: 8 MHz or 16 MHz (1 Mbit/s needs 16)
 CAN_BITRATE = 500000
+SPI_BAUDRATE = 8000000        # the MCP2515 takes up to 10 MHz
+
+MPY_PORT = "rp2"              # tools/deploy --frozen: the MicroPython port and board
+MPY_BOARD = "RPI_PICO"
 
 UART_ID = 0
 PIN_TX = 0
@@ -23,6 +27,14 @@ PIN_RX = 1
 LINK_BAUDRATE = 921600
 
 KEY_FILE = "key.txt"    # on the board's filesystem: `full: <secret>` (mpremote cp)
+
+# What a host may put on the bus (diagbridge.gateway.limits): ranges of
+# (first id, last id, extended) per role.  The diagnostic role: the 11-bit
+# diagnostic block and 29-bit normal fixed addressing (0x18DA/0x18DB, priority
+# 6); the full role: every id (None), or only the ranges given here, e.g.
+# ((0x700, 0x7FF, False),) on a vehicle whose other ids must stay untouched.
+DIAGNOSTIC_TX_IDS = ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
+FULL_TX_IDS = None
 
 
 def _keys():
@@ -45,7 +57,8 @@ def gateway_config():
     from diagbridge.gateway import GatewayConfig
     # A small board: few nodes, a 64 KiB flash image buffer at most.
     return GatewayConfig(n_buses=1, max_nodes=8, max_filters=4, raw_tx=4, tx_confirm=False,
-                         max_pdu=4095, flash_max_bytes=0x10000)
+                         max_pdu=4095, flash_max_bytes=0x10000,
+                         diagnostic_tx_ids=DIAGNOSTIC_TX_IDS, full_tx_ids=FULL_TX_IDS)
 
 
 def link_config():
@@ -58,11 +71,13 @@ def link_config():
 
 def open_cans():
     from machine import Pin, SPI
-    from diagbridge.mpy.mcp2515 import Mcp2515      # later issue: the driver
-    spi = SPI(SPI_ID, baudrate=8000000, sck=Pin(PIN_SCK), mosi=Pin(PIN_MOSI),
-              miso=Pin(PIN_MISO))
-    return (Mcp2515(spi, Pin(PIN_CS, Pin.OUT, value=1), Pin(PIN_INT, Pin.IN),
-                    MCP2515_XTAL_HZ, CAN_BITRATE),)
+    from diagbridge.mpy.mcp2515 import Mcp2515
+    spi = SPI(SPI_ID, baudrate=SPI_BAUDRATE, polarity=0, phase=0, sck=Pin(PIN_SCK),
+              mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
+    # tx_confirm as in gateway_config(): a frame counts as sent once queued
+    return (Mcp2515(spi, Pin(PIN_CS, Pin.OUT, value=1), xtal_hz=MCP2515_XTAL_HZ,
+                    bitrate=CAN_BITRATE, int_pin=Pin(PIN_INT, Pin.IN, Pin.PULL_UP),
+                    tx_confirm=False),)
 
 
 def open_link():

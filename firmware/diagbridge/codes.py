@@ -58,6 +58,7 @@ LINK_UNEXPECTED = const(0x7B)   # a message the current state does not expect
 LINK_BYE = const(0x7C)          # the peer closed the link
 LINK_RESTARTED = const(0x7D)    # the peer started a new handshake on a live link
 LINK_CLOSED = const(0x7E)       # this side closed the link
+LINK_BAD_MAC = const(0x7F)      # a frame after login whose session MAC does not verify
 
 _NAMES = (
     (OK, "OK"),
@@ -93,7 +94,42 @@ _NAMES = (
     (LINK_BYE, "LINK_BYE"),
     (LINK_RESTARTED, "LINK_RESTARTED"),
     (LINK_CLOSED, "LINK_CLOSED"),
+    (LINK_BAD_MAC, "LINK_BAD_MAC"),
 )
+
+# ---- K-Line data link (SSF 14230-2 / ISO 14230-2), range 0x20-0x3F ----------
+K_HEADER_ERROR = const(0x20)        # format byte HM0/HM1, length byte 0, a length form not allowed
+K_CHECKSUM_ERROR = const(0x21)      # the 8-bit sum does not match
+K_TIMEOUT_P1MAX = const(0x22)       # an ECU response cut short: inter-byte gap > P1max
+K_TIMEOUT_P2MAX = const(0x23)       # no response in the P2 window (P2* after 0x78)
+K_TIMEOUT_P3MAX = const(0x24)       # no request within P3max: communication ended
+K_TIMEOUT_P4MAX = const(0x25)       # a tester request cut short: inter-byte gap > P4max
+K_COLLISION = const(0x26)           # an echoed byte differs from the byte sent (or no echo)
+K_FRAMING_ERROR = const(0x27)       # a byte received with a framing error or a break
+K_UNEXPECTED_MESSAGE = const(0x28)  # well formed, but not what this state expects
+K_KEY_BYTES_ERROR = const(0x29)     # key bytes with bad parity or an unsupported meaning
+K_WUP_ERROR = const(0x2A)           # wake-up pattern outside TiniL / TWuP tolerance
+K_TIMEOUT_W = const(0x2B)           # 5-baud init: a W1-W4 window ran out
+K_SYNC_ERROR = const(0x2C)          # 5-baud init: sync not 0x55, or a wrong inverted byte
+K_P3MIN_VIOLATION = const(0x2D)     # a request started before P3min (ignored)
+
+_NAMES = _NAMES + (
+    (K_HEADER_ERROR, "K_HEADER_ERROR"),
+    (K_CHECKSUM_ERROR, "K_CHECKSUM_ERROR"),
+    (K_TIMEOUT_P1MAX, "K_TIMEOUT_P1MAX"),
+    (K_TIMEOUT_P2MAX, "K_TIMEOUT_P2MAX"),
+    (K_TIMEOUT_P3MAX, "K_TIMEOUT_P3MAX"),
+    (K_TIMEOUT_P4MAX, "K_TIMEOUT_P4MAX"),
+    (K_COLLISION, "K_COLLISION"),
+    (K_FRAMING_ERROR, "K_FRAMING_ERROR"),
+    (K_UNEXPECTED_MESSAGE, "K_UNEXPECTED_MESSAGE"),
+    (K_KEY_BYTES_ERROR, "K_KEY_BYTES_ERROR"),
+    (K_WUP_ERROR, "K_WUP_ERROR"),
+    (K_TIMEOUT_W, "K_TIMEOUT_W"),
+    (K_SYNC_ERROR, "K_SYNC_ERROR"),
+    (K_P3MIN_VIOLATION, "K_P3MIN_VIOLATION"),
+)
+# ---- end of the K-Line block ---------------------------------------------------
 
 
 def code_name(code):

@@ -120,6 +120,8 @@ class Ecu:
     profile: a Profile (or a dict, validated here); tp_cfg: TpConfig of the
     channel (default: ISO values, receive buffer = the server's max_pdu);
     cfg: UdsServerConfig; nvm, specs, conditions, trace: for the UdsServer;
+    urandom, sha256: the platform's entropy and hash for the SecurityAccess
+    seeds (UdsServer; None: no entropy, the portable SHA-256);
     address: a cantp Address instead of the profile's "addresses";
     reset_ms: time the ECU is off the bus after an ECUReset;
     on_reset: fn(ecu, now, kind) called when the reset is performed;
@@ -130,12 +132,13 @@ class Ecu:
     counters requests, sent, rx_failed, tx_failed, resets."""
 
     def __init__(self, profile, tp_cfg=None, cfg=None, nvm=None, specs=None, conditions=None,
-                 address=None, reset_ms=0, on_reset=None, trace=None, tp_trace=None):
+                 address=None, reset_ms=0, on_reset=None, trace=None, tp_trace=None,
+                 urandom=None, sha256=None):
         if isinstance(profile, dict):
             profile = Profile(profile)
         self.profile = profile
         self.srv = UdsServer(profile, cfg=cfg, nvm=nvm, specs=specs, conditions=conditions,
-                             trace=trace)
+                             trace=trace, urandom=urandom, sha256=sha256)
         max_pdu = self.srv.cfg.max_pdu
         if tp_cfg is None:
             tp_cfg = TpConfig(max_pdu=max_pdu)

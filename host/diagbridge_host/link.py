@@ -9,6 +9,14 @@ The wire format is the gateway's own definition (``diagbridge.link.proto``)
 and the framing is the gateway's code (``diagbridge.link.cobs``); messages are
 encoded with PyPI ``msgpack``.
 
+After a keyed login every frame carries the session's frame MAC
+(``diagbridge.link.mac``, the gateway's code): ours from the frame after AUTH,
+the gateway's from the frame after AUTH_OK.  A frame from the gateway whose
+tag fails (tampered, replayed, reordered, injected, or a frame lost before
+it) ends the link at once: the host counts it in ``bad_mac``, sends a last
+signed BYE {CODE: LINK_BAD_MAC} and reports ``LinkLost`` with
+``code == LINK_BAD_MAC``; the application reconnects with a new handshake.
+
     link = HostLink(key=b"...32 bytes...", role=ROLE_DIAGNOSTIC)
     link.connect(now)
     transport.write(link.data_to_send())
@@ -29,11 +37,12 @@ from typing import Callable, Optional
 import msgpack
 
 from diagbridge.codes import (code_name, LINK_AUTH_FAILED, LINK_REFUSED, LINK_VERSION,
-                              LINK_UNSUPPORTED)
+                              LINK_UNSUPPORTED, LINK_BAD_MAC, LINK_BYE, LINK_TIMEOUT)
 from diagbridge.errors import UsageError
 from diagbridge.link import proto as P
-from diagbridge.link.auth import WHO_GATEWAY, WHO_HOST, auth_message
+from diagbridge.link.auth import WHO_GATEWAY, WHO_HOST, auth_message, session_key
 from diagbridge.link.cobs import Deframer, EV_FRAME, EV_FRAME_BAD, encode_frame, frame_size
+from diagbridge.link.mac import FrameMac
 
 from diagbridge_host.errors import (LinkAuthError, LinkError, LinkRefused, LinkVersionError,
                                     error_for)
@@ -83,7 +92,14 @@ class HostLink:
         # False: next_event() does not return event credits; the application
         # calls return_credits() once it has really consumed the events.
         self._auto_credit = auto_credit
-        self._rx = Deframer(max_frame)
+        if not 64 <= max_frame <= 65535:
+            raise UsageError("max_frame must be 64..65535")
+        self._max_frame = max_frame
+        self._rx = Deframer(max_frame + P.TAG_LEN)
+        self._tx_mac = FrameMac(hashlib.sha256)     # our frames after AUTH
+        self._rx_mac = FrameMac(hashlib.sha256)     # the gateway's after AUTH_OK
+        self._rx_key: Optional[bytes] = None        # the gateway's session key, until AUTH_OK
+        self._untrusted = False                     # a frame failed its MAC: ignore the stream
         self._out = bytearray()
         self._events: deque = deque()
         self.state = IDLE
@@ -96,6 +112,7 @@ class HostLink:
         self.lost_events = 0            # gaps in the event sequence (frames lost on the wire)
         self.unexpected = 0             # replies to no outstanding request
         self.malformed = 0              # messages with a good CRC the host could not use
+        self.bad_mac = 0                # frames whose session MAC failed (each ended the link)
         self._host_nonce = b""
         self._gw_nonce: Optional[bytes] = None
         self._outstanding: dict = {}    # req_id -> kind
@@ -110,7 +127,13 @@ class HostLink:
     @property
     def frame_faults(self) -> dict:
         return {"bad_crc": self._rx.bad_crc, "oversize": self._rx.oversize,
-                "truncated": self._rx.truncated, "malformed": self.malformed}
+                "truncated": self._rx.truncated, "malformed": self.malformed,
+                "bad_mac": self.bad_mac}
+
+    @property
+    def mac_on(self) -> bool:
+        """Frames are signed and checked (a keyed session is up)."""
+        return self._rx_mac.on
 
     # ---- application side -------------------------------------------------------
     def connect(self, now: float) -> None:
@@ -123,7 +146,7 @@ class HostLink:
         self._send(P.MSG_HELLO, 0, {
             P.K_VERSION: P.LINK_PROTOCOL_VERSION, P.K_ROLE: self._want,
             P.K_NONCE: self._host_nonce, P.K_CREDITS: self._window, P.K_NAME: self._name,
-            P.K_MAX_FRAME: self._rx.payload.nbytes - 2, P.K_HEARTBEAT_MS: int(self._hb_s * 1000)})
+            P.K_MAX_FRAME: self._max_frame, P.K_HEARTBEAT_MS: int(self._hb_s * 1000)})
         self._silent_at = now + self._silent_s
 
     def request(self, now: float, kind: int, body: Optional[dict] = None) -> int:
@@ -148,6 +171,7 @@ class HostLink:
             self._send(P.MSG_BYE, 0, {})
         self.state = CLOSED
         self._hb_at = self._silent_at = None
+        self._mac_off()
 
     def next_event(self):
         """The next event, or None.  Taking gateway events returns their credits."""
@@ -188,7 +212,15 @@ class HostLink:
             i = rx.feed_bytes(0, data, n, i)
             ev = rx.poll()
             if ev == EV_FRAME:
-                self._on_frame(now, bytes(rx.payload[:rx.length]))
+                if self._untrusted:
+                    continue                # after a bad MAC: nothing until connect()
+                m = rx.length
+                if self._rx_mac.on:
+                    m = self._rx_mac.check(rx.payload, m)
+                    if m < 0:
+                        self._bad_mac()
+                        continue
+                self._on_frame(now, bytes(rx.payload[:m]))
             elif ev == EV_FRAME_BAD:
                 log.debug("bad frame from gateway: %s", code_name(rx.result))
 
@@ -217,17 +249,38 @@ class HostLink:
         self._next_seq = 0
         self._consumed = 0
         self._rx.reset()
+        self._mac_off()
+        self._untrusted = False
 
-    def _lose(self, reason):
+    def _mac_off(self):
+        if self._tx_mac.on:
+            self._tx_mac.stop()
+        if self._rx_mac.on:
+            self._rx_mac.stop()
+        self._rx_key = None
+
+    def _lose(self, reason, code=LINK_TIMEOUT):
         self.state = LOST
         self._hb_at = self._silent_at = None
-        self._events.append(LinkLost(reason))
+        self._mac_off()
+        self._events.append(LinkLost(reason, code))
         log.warning("link lost: %s", reason)
+
+    def _bad_mac(self):
+        # The stream can no longer be trusted: say so under our own key (the
+        # gateway then cleans up at once) and end the link.
+        self.bad_mac += 1
+        self._untrusted = True
+        if self.state in (AUTH, READY):
+            self._send(P.MSG_BYE, 0, {P.K_CODE: LINK_BAD_MAC})
+        self._lose("a frame from the gateway failed its session MAC (%s): the stream was "
+                   "tampered with, or a frame was lost" % code_name(LINK_BAD_MAC), LINK_BAD_MAC)
 
     def _fail(self, exc):
         self.state = FAILED
         self.error = exc
         self._hb_at = self._silent_at = None
+        self._mac_off()
         raise exc
 
     def _send(self, kind, ref, body):
@@ -235,9 +288,15 @@ class HostLink:
         self._send_msg(msg)
 
     def _send_msg(self, msg):
-        out = bytearray(frame_size(len(msg)))
-        n = encode_frame(msg, len(msg), out)
-        self._out += out[:n]
+        n = len(msg)
+        if self._tx_mac.on:
+            buf = bytearray(n + P.TAG_LEN)
+            buf[:n] = msg
+            n = self._tx_mac.sign(memoryview(buf), n)
+            msg = buf
+        out = bytearray(frame_size(n))
+        k = encode_frame(msg, n, out)
+        self._out += out[:k]
 
     def _new_id(self):
         while True:
@@ -309,7 +368,9 @@ class HostLink:
             self.request_credits += max(0, int(body.get(P.K_CREDITS, 0)))
             self._flush_pending()
         elif kind == P.MSG_BYE:
-            self._lose("gateway closed the link (%s)" % code_name(body.get(P.K_CODE, 0)))
+            code = body.get(P.K_CODE, 0)
+            self._lose("gateway closed the link (%s)" % code_name(code),
+                       code if isinstance(code, int) and code else LINK_BYE)
         elif kind != P.MSG_HEARTBEAT:
             log.debug("ignoring unknown kind 0x%02X", kind)
 
@@ -340,6 +401,12 @@ class HostLink:
             self._fail(LinkAuthError("gateway sent a malformed challenge"))
         self._gw_nonce = nonce
         self._send(P.MSG_AUTH, 0, {P.K_MAC: self._mac(WHO_HOST, nonce)})
+        # Every frame after AUTH is signed; the gateway's, after AUTH_OK.
+        v = P.LINK_PROTOCOL_VERSION
+        self._tx_mac.start(session_key(hashlib.sha256, self._key, WHO_HOST, v, self._want,
+                                       nonce, self._host_nonce), WHO_HOST)
+        self._rx_key = session_key(hashlib.sha256, self._key, WHO_GATEWAY, v, self._want, nonce,
+                                   self._host_nonce)
 
     def _on_auth_ok(self, now, body):
         if self.state != AUTH:
@@ -350,6 +417,8 @@ class HostLink:
                     proof, self._mac(WHO_GATEWAY, self._gw_nonce)):
                 self._fail(LinkAuthError("the gateway could not prove it knows the key: "
                                          "wrong key on the gateway, or not our gateway"))
+            self._rx_mac.start(self._rx_key, WHO_GATEWAY)
+            self._rx_key = None
         self.role = body.get(P.K_ROLE, P.ROLE_NONE)
         self.request_credits = max(0, int(body.get(P.K_CREDITS, 0)))
         self.state = READY

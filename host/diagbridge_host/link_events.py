@@ -76,3 +76,5 @@ class GatewayError:
 @dataclass
 class LinkLost:
     reason: str
+    code: int = 0                   # why, as a code: LINK_TIMEOUT (silent), LINK_BYE or the
+                                    # gateway's BYE code, LINK_BAD_MAC (a frame failed its MAC)

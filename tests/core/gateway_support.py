@@ -8,7 +8,7 @@ from diagbridge.link.auth import auth_mac, WHO_HOST
 from diagbridge.link.cobs import Deframer, EV_FRAME
 from diagbridge.link.msgpack import Reader
 from diagbridge.sim.vehicle import Vehicle
-from link_support import frame, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE
+from link_support import HostMac, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE
 
 KEYS = ((P.ROLE_FULL, KEY_FULL), (P.ROLE_DIAGNOSTIC, KEY_DIAG), (P.ROLE_MONITOR, KEY_MON))
 ROLE_KEYS = {P.ROLE_FULL: KEY_FULL, P.ROLE_DIAGNOSTIC: KEY_DIAG, P.ROLE_MONITOR: KEY_MON}
@@ -48,9 +48,10 @@ class VHost:
         self.auto_credit = auto_credit
         self._rid = 0
         self._beat = v.k.elapsed_us
+        self.mac = HostMac()        # the frame MAC after a keyed login
 
     def send(self, kind, ref, body):
-        self.v.link.feed(frame([kind, ref, body]))
+        self.v.link.feed(self.mac.frame([kind, ref, body]))
 
     def pump(self):
         data = self.v.link.read()
@@ -60,7 +61,11 @@ class VHost:
         while i < n:
             i = self.d.feed_bytes(self.v.k.now, data, n, i)
             if self.d.poll() == EV_FRAME:
-                msg = Reader(self.d.payload, 0, self.d.length).read_obj()
+                m = self.mac.unwrap(self.d.payload, self.d.length)
+                if m < 0:
+                    continue                # a bad tag (counted in mac.bad)
+                msg = Reader(self.d.payload, 0, m).read_obj()
+                self.mac.seen(msg)
                 if P.is_event(msg[0]):
                     self.events.append(msg)
                     got += 1
@@ -102,6 +107,7 @@ class VHost:
                                    P.K_NONCE: HOST_NONCE, P.K_CREDITS: credits})
         ch = self.take(lambda m: m[0] in (P.MSG_CHALLENGE, P.MSG_AUTH_OK, P.MSG_ERROR))
         if ch[0] == P.MSG_CHALLENGE:
+            self.mac.begin(ROLE_KEYS[role], role, ch[2][P.K_NONCE])
             mac = auth_mac(hashlib.sha256, ROLE_KEYS[role], WHO_HOST, P.LINK_PROTOCOL_VERSION,
                            role, ch[2][P.K_NONCE], HOST_NONCE)
             self.send(P.MSG_AUTH, 0, {P.K_MAC: mac})

@@ -267,7 +267,7 @@ def test_an_ambiguous_body_is_refused_before_the_role_is_judged():
         rid = 1000
         for pairs in bad:
             rid += 1
-            v.link.feed(_raw_request(P.MSG_REQ_UDS, rid, pairs))
+            v.link.feed(h.mac.reframe(_raw_request(P.MSG_REQ_UDS, rid, pairs)))
             m = h.take(lambda m, rid=rid: m[1] == rid, 1000000)
             assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED, (role, pairs, m)
         h.run(300000)

@@ -2,6 +2,9 @@
 # heartbeats in, requests in and responses out, all under heap_lock in the
 # MicroPython stage.  (The locked functions capture at most 5 variables:
 # calling a MicroPython closure with more copies them to the heap.)
+# The session here is an open-role one: a keyed session adds the frame MAC,
+# whose hash objects MicroPython's hashlib allocates per frame (it has no
+# copy()); test_link_mac.py proves that this is all a keyed session adds.
 from diagbridge.clock import ticks_add
 from diagbridge.link import proto as P
 from diagbridge.link.cobs import Deframer, EV_FRAME
@@ -11,8 +14,9 @@ from support import run_locked
 
 
 def _ready():
-    h = Host(make_session(event_queue=32, heartbeat_ms=100, link_timeout_ms=1000))
-    h.login(credits=1000)
+    h = Host(make_session(event_queue=32, heartbeat_ms=100, link_timeout_ms=1000, keys=(),
+                          open_role=P.ROLE_FULL))
+    assert h.hello(credits=1000)[-1][0] == P.MSG_AUTH_OK and not h.s.mac_on
     h.recv()
     h.events()
     return h

@@ -2,11 +2,11 @@
 from diagbridge.clock import ticks_add, ticks_diff
 from diagbridge.codes import (LINK_VERSION, LINK_AUTH_FAILED, LINK_REFUSED, LINK_NO_CREDIT,
                               LINK_UNEXPECTED, LINK_UNSUPPORTED, LINK_MALFORMED, LINK_TIMEOUT,
-                              LINK_BYE, LINK_RESTARTED, LINK_BAD_CRC)
+                              LINK_BYE, LINK_BAD_CRC, LINK_BAD_MAC, OK)
 from diagbridge.link import proto as P
 from diagbridge.link.session import (EV_LINK_UP, EV_LINK_LOST, EV_REQUEST, EV_LINK_FAULT,
                                      S_WAIT_HELLO, S_WAIT_AUTH, S_READY, S_CLOSED)
-from link_support import (Host, make_session, frame, T0, KEY_FULL, KEY_DIAG, KEY_MON,
+from link_support import (Host, make_session, frame, frame_msg, T0, KEY_FULL, KEY_DIAG, KEY_MON,
                             HOST_NONCE)
 
 
@@ -24,7 +24,7 @@ def test_handshake_with_a_key():
     assert chal[0] == P.MSG_CHALLENGE and len(chal[2][P.K_NONCE]) == P.NONCE_LEN
     assert ok[0] == P.MSG_AUTH_OK and ok[2][P.K_ROLE] == P.ROLE_FULL and ok[2][P.K_CREDITS] == 4
     # the gateway proves it knows the key too
-    assert ok[2][P.K_MAC] == h.mac(KEY_FULL, P.ROLE_FULL, chal[2][P.K_NONCE], who=b"G")
+    assert ok[2][P.K_MAC] == h.auth(KEY_FULL, P.ROLE_FULL, chal[2][P.K_NONCE], who=b"G")
     assert h.events() == [EV_LINK_UP] and h.s.state == S_READY and h.s.role == P.ROLE_FULL
 
 
@@ -61,7 +61,7 @@ def test_a_key_grants_its_role_and_every_lower_one():
 def test_replayed_answer_fails():
     h = Host(make_session())
     msgs = h.hello()
-    mac = h.mac(KEY_FULL, P.ROLE_FULL, msgs[1][2][P.K_NONCE])
+    mac = h.auth(KEY_FULL, P.ROLE_FULL, msgs[1][2][P.K_NONCE])
     h.send(P.MSG_AUTH, 0, {P.K_MAC: mac})
     assert h.recv()[0][0] == P.MSG_AUTH_OK
     h.send(P.MSG_AUTH, 0, {P.K_MAC: mac})           # again on the live link
@@ -197,9 +197,14 @@ def test_bye_and_restart_end_the_link():
     assert h.events() == [EV_LINK_LOST] and h.s.result == LINK_BYE
     h.login()
     h.events()
-    h.hello()                                       # a new HELLO on a live link
-    assert h.events() == [EV_LINK_LOST] and h.s.result == LINK_RESTARTED
-    assert h.s.state == S_WAIT_AUTH
+    h.hello()                                       # a new, unsigned HELLO on a keyed link:
+    assert h.events() == [EV_LINK_LOST, EV_LINK_FAULT] and h.s.result == LINK_BAD_MAC
+    assert h.s.state == S_WAIT_AUTH and h.s.bad_mac == 1    # ... ends it, then is taken
+    o = Host(make_session(keys=(), open_role=P.ROLE_FULL))
+    assert o.hello()[-1][0] == P.MSG_AUTH_OK and o.events() == [EV_LINK_UP]
+    o.hello()                                       # open role: no MAC, a plain restart
+    assert o.events() == [EV_LINK_LOST, EV_LINK_UP] and o.s.result == OK
+    assert o.s.state == S_READY and o.s.bad_mac == 0
 
 
 def test_close_says_bye_and_open_listens_again():
@@ -217,9 +222,9 @@ def test_malformed_messages_and_garbage_are_counted_and_the_link_goes_on():
     h = Host(make_session())
     h.login()
     h.events()
-    bad = frame(b"not an array")
-    h.s.feed_bytes(h.now, bad, len(bad))
-    f = bytearray(frame([P.MSG_REQ_STATUS, 5, {}]))
+    bad = h.mac.signed(b"not an array")             # signed: the MAC passes, msgpack not
+    h.feed(frame_msg(bad, len(bad)))
+    f = bytearray(frame([P.MSG_REQ_STATUS, 5, {}]))  # a bad CRC: not a frame, no seq used
     f[4] ^= 0x40
     junk = b"\x13\x37" * 50 + bytes(f) + b"\xff\xfe\x00\x01"
     h.s.feed_bytes(h.now, junk, len(junk))

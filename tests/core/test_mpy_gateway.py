@@ -2,12 +2,12 @@
 # by simulated I/O: sim CAN ports with the board driver's contract, a byte
 # pipe as the host link, the engine ECU on the virtual bus.  A host logs in,
 # reads the VIN, listens to raw CAN; the steady state of one step (a frame
-# in -> EV_CAN_RX out on the link) is allocation-free.  Runs under pytest and
-# real MicroPython.
+# in -> EV_CAN_RX out on the link) is allocation-free; a failed login backs
+# off on the board's one-peer link.  Runs under pytest and real MicroPython.
 import hashlib
 
 from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
-from diagbridge.codes import OK
+from diagbridge.codes import OK, LINK_AUTH_FAILED, LINK_UNEXPECTED
 from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig
 from diagbridge.link import proto as P
@@ -19,6 +19,7 @@ from diagbridge.sim.kernel import Kernel
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.profiles import engine
 from gateway_support import VHost, KEYS, ENGINE
+from link_support import HOST_NONCE
 from support import run_locked
 
 _RING = 64
@@ -111,13 +112,14 @@ class Board:
     """The duck 'vehicle' VHost drives: kernel, link pipe, run_for/run_until;
     the gateway runs only through GatewayLoop.step (as on a board)."""
 
-    def __init__(self):
+    def __init__(self, open_role=P.ROLE_NONE):
         k = Kernel()
         self.k = k
         self.bus = CanBus(k, "can0", 500000)
         self.ecu = EcuNode(k, self.bus.attach("engine"), Ecu(
             Profile(engine.profile(), sources=engine.sources(engine.EngineState()))))
-        lcfg = LinkConfig(name=b"mpy-board", keys=KEYS, buses=((0, P.BUS_CAN, 500000, 0),))
+        lcfg = LinkConfig(name=b"mpy-board", keys=KEYS, buses=((0, P.BUS_CAN, 500000, 0),),
+                          open_role=open_role)
         self.gw = Gateway(GatewayConfig(n_buses=1, tx_confirm=False), lcfg, hashlib.sha256,
                           lambda n: bytes(range(n)))
         self.can = SimCan(self.bus.attach("board"), self._step)
@@ -160,8 +162,8 @@ class Board:
         return self.k.run_until(pred, max_us)
 
 
-def _logged_in():
-    b = Board()
+def _logged_in(open_role=P.ROLE_NONE):
+    b = Board(open_role)
     h = VHost(b)
     m = h.login(P.ROLE_FULL)
     assert m[0] == P.MSG_AUTH_OK, m
@@ -184,7 +186,9 @@ def test_board_loop_serves_a_host_vin_and_raw_can():
 
 
 def test_board_loop_step_is_allocation_free():
-    b, h = _logged_in()
+    # An open-role login: a keyed one adds the frame MAC, whose hash objects
+    # MicroPython's hashlib allocates per frame (test_link_mac.py measures it).
+    b, h = _logged_in(P.ROLE_FULL)
     h.ok(P.MSG_REQ_CAN_LISTEN, {P.K_BUS: 0})
     frame = bytearray(b"\x11\x22\x33\x44\x55\x66\x77\x88")
     now = b.k.now
@@ -199,3 +203,30 @@ def test_board_loop_step_is_allocation_free():
     rx = [e for e in h.events if e[0] == P.MSG_EV_CAN_RX]
     assert [e[2][P.K_DATA][0] for e in rx] == list(range(20))
     assert all(e[2][P.K_ID] == 0x123 for e in rx)
+
+
+def test_board_loop_backs_off_after_a_failed_login():
+    """The board's link has one peer: after a wrong key the next HELLO is
+    answered with the refusal, not judged, until 200 ms have passed."""
+    b = Board()
+    h = VHost(b)
+    hello = {P.K_VERSION: P.LINK_PROTOCOL_VERSION, P.K_ROLE: P.ROLE_FULL,
+             P.K_NONCE: HOST_NONCE, P.K_CREDITS: 8}
+    h.send(P.MSG_HELLO, 0, hello)
+    assert h.take(lambda m: m[0] == P.MSG_CHALLENGE) is not None
+    h.send(P.MSG_AUTH, 0, {P.K_MAC: bytes(32)})
+    m = h.take(lambda m: m[0] == P.MSG_ERROR)
+    assert m[2][P.K_CODE] == LINK_AUTH_FAILED
+    h.inbox = []
+    t = b.k.elapsed_us
+    b.run_for(100000)
+    h.send(P.MSG_HELLO, 0, hello)
+    m = h.take(lambda m: m[0] in (P.MSG_HELLO_ACK, P.MSG_ERROR), 1)
+    assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_UNEXPECTED
+    assert m[2][P.K_TEXT].startswith("too many failed logins on this link")
+    assert b.gw.login.refused == 1 and b.gw.link.auth_failures == 1
+    b.run_for(200000 - (b.k.elapsed_us - t))
+    h.pump()
+    h.inbox = []
+    m = h.login(P.ROLE_FULL)
+    assert m[0] == P.MSG_AUTH_OK, m

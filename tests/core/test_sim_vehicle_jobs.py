@@ -174,7 +174,8 @@ def test_a_host_that_leaves_takes_its_state_but_not_a_running_flash():
     v, a = logged_in()
     a.open(1, ENGINE)
     a.open(2, GEARBOX)
-    a.ok(P.MSG_REQ_KEEPALIVE, {P.K_CHANNEL: 2, P.K_ON: True, P.K_PERIOD_MS: 100})
+    a.ok(P.MSG_REQ_KEEPALIVE, {P.K_CHANNEL: 2, P.K_ON: True, P.K_PERIOD_MS: 500})  # the floor
+    kept_alive = _tp_frames(v, 0, 0x7E1)
     a.ok(P.MSG_REQ_CAN_LISTEN, {P.K_BUS: 1})
     a.ok(P.MSG_REQ_ROUTE, {P.K_ROUTE: 1, P.K_TESTER: {P.K_BUS: 0, P.K_TA: 0xF1, P.K_SA: 0x10,
                                                       P.K_ADDRESSING: P.ADDRESSING_NORMAL_FIXED},
@@ -187,7 +188,7 @@ def test_a_host_that_leaves_takes_its_state_but_not_a_running_flash():
     _load(a, 7, 1, img, FLASH_MAP)
     a.ok(P.MSG_REQ_FLASH, {P.K_OP: P.OP_BEGIN, P.K_JOB: 8, P.K_CHANNEL: 2, P.K_TOTAL: 16,
                            P.K_FLASH: FLASH_MAP})          # begun, never started
-    kept_alive = _tp_frames(v, 0, 0x7E1)
+    a.run(600000)                                           # one keep-alive period
     rid = a.start(P.MSG_REQ_FLASH, {P.K_OP: P.OP_START, P.K_JOB: 7})
     a.take(lambda m: False, 200000)                         # the transfer is under way
     assert [e for e in a.events if e[0] == P.MSG_EV_PROGRESS]

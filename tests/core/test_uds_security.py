@@ -1,7 +1,7 @@
 # SecurityAccess 0x27 (§10.4, Annex I; the state chart itself is missing from
 # the source: ISO 14229-1:2020 Annex I as reconstructed in uds-digest §6).
 from diagbridge.uds.server.nvm import MemNvm
-from diagbridge.uds.server.security_access import (compute_key, prng16, SecurityAccess, _NEXT, NVM_KEY)
+from diagbridge.uds.server.security_access import (compute_key, SecurityAccess, _NEXT, NVM_KEY)
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.core import EV_SECURITY
 from diagbridge.uds.codec.session import build_request_seed, build_send_key, parse_security_response
@@ -243,14 +243,18 @@ def test_twos_complement_and_xor_and_callable():
     assert e.one("27 02 37 58") == "67 02"
 
 
-def test_prng_seeds_are_never_zero_and_vary():
-    x = 1
+def test_generated_seeds_are_never_zero_and_unlock_with_the_computed_key():
+    # level 03 has no fixed_seed: its seeds come from the seed generator
+    # (seed_source.py); each one is new, non-zero, and only its own key works
+    e = Ecu()
+    e.one("10 02")
     seen = set()
-    for _ in range(1000):
-        x = prng16(x)
-        assert 0 < x <= 0xFFFF
-        seen.add(x)
-    assert len(seen) == 1000
+    for _ in range(50):
+        seed = e.one("27 03")[6:]
+        assert len(seed) == 11 and seed != "00 00 00 00" and seed not in seen
+        seen.add(seed)
+    assert e.one("27 04 " + _key_for(e, 3, seed)) == "67 04"
+    assert e.srv.level == 3
 
 
 def test_every_state_input_pair():

@@ -3,8 +3,11 @@
 #
 #   from diagbridge.gateway import Gateway, GatewayConfig
 #
-# Inside: core.py (the object and its pump), requests.py (one handler per
-# host request), endpoint.py (tester channels), jobs.py (flash jobs and
-# functional queries), route.py (CAN-TP routes), tenancy.py (what a host
-# owns, and its teardown), loop.py (the runner body every platform drives).
+# Inside: core.py (the object and its pump), config.py (GatewayConfig),
+# requests.py (one handler per host request), endpoint.py (tester channels),
+# jobs.py (flash jobs and functional queries), route.py (CAN-TP routes),
+# tenancy.py (what a host owns, and its teardown), limits.py (what a host may
+# put on a bus: ids per role, keep-alive floor, rate limit), login.py (failed
+# logins back off on a one-peer link), loop.py (the runner body every
+# platform drives).
 from diagbridge.gateway.core import Gateway, GatewayConfig

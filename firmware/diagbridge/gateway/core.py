@@ -35,19 +35,26 @@
 # left half-flashed), then releases its channel; the next host's ids never
 # clash with the last one's.
 #
+# What a host may put on a bus (limits.py): ids per role, a floor on
+# keep-alive periods, a transmit rate limit; the handlers check them before
+# anything is built, and every frame the host's things send is counted.
+# Failed logins back off (login.py) on a link with one peer.
+#
 # Hot path (raw CAN rx -> EV_CAN_RX, CAN-TP frames): no allocation; every
 # table is built in __init__ or by a (non-hot) request.
 from diagbridge._compat import const
 from diagbridge.clock import ticks_diff, earliest
 from diagbridge.codes import OK, L_TX_ERROR
-from diagbridge.errors import ConfigError
 from diagbridge.link import proto as P
-from diagbridge.link.session import LinkSession, EV_REQUEST, EV_LINK_LOST, EV_LINK_UP
+from diagbridge.link.session import (LinkSession, EV_REQUEST, EV_LINK_LOST, EV_LINK_UP,
+                                     S_READY)
 from diagbridge.ecu import EV_ECU_RESET
 from diagbridge.gateway.jobs import pump_client, Replies
 from diagbridge.gateway.tenancy import Tenancy
+from diagbridge.gateway.config import GatewayConfig  # noqa: F401 (the package's face)
+from diagbridge.gateway.limits import TxLimits
+from diagbridge.gateway.login import LoginBackoff
 from diagbridge.gateway import requests
-from diagbridge.errors import config_int as _int
 
 _RAW_FREE = const(0)
 _RAW_QUEUED = const(1)
@@ -55,33 +62,11 @@ _RAW_SENT = const(2)
 _SPINS = const(6)
 
 
-class GatewayConfig:
-    """n_buses      buses 0..n_buses-1 (CAN; K-Line joins later)
-    max_nodes      frame-level participants at once (tester channels, route
-                   sides, hosted ECUs)
-    max_filters    listen filters per bus
-    raw_tx         raw frames (REQ_CAN_SEND) waiting at once
-    tx_confirm     True: the adapter calls confirm_can() for every frame;
-                   False: a frame counts as sent when popped
-    max_pdu        largest UDS message (client buffers)
-    max_answer     bytes kept per functional answer
-    flash_max_bytes  flash image bytes reserved at once, over all jobs"""
-
-    def __init__(self, n_buses=1, max_nodes=16, max_filters=8, raw_tx=8, tx_confirm=True,
-                 max_pdu=4095, max_answer=255, flash_max_bytes=0x100000):
-        self.n_buses = _int("n_buses", n_buses, 1, 16)
-        self.max_nodes = _int("max_nodes", max_nodes, 1, 255)
-        self.max_filters = _int("max_filters", max_filters, 1, 64)
-        self.raw_tx = _int("raw_tx", raw_tx, 1, 64)
-        self.tx_confirm = bool(tx_confirm)
-        self.max_pdu = _int("max_pdu", max_pdu, 8, 0xFFFFF)
-        self.max_answer = _int("max_answer", max_answer, 1, 4095)
-        self.flash_max_bytes = _int("flash_max_bytes", flash_max_bytes, 1, 0x3FFFFFFE)
-
-
 class Gateway:
     def __init__(self, cfg, link_cfg, sha256, urandom, trace=None):
         self.cfg = cfg
+        self.sha256 = sha256                # also for the hosted ECUs' seeds
+        self.urandom = urandom
         self.link = LinkSession(link_cfg, sha256, urandom, trace)
         nb = cfg.n_buses
         m = cfg.max_nodes
@@ -95,6 +80,10 @@ class Gateway:
         self._tx_next = 0
         # what the host owns (tenancy.py); its teardown is Tenancy.teardown
         self.tenancy = Tenancy(nb, f)
+        self.limits = TxLimits(cfg)
+        self.login = LoginBackoff(cfg.login_backoff_ms, cfg.login_backoff_max_ms,
+                                  cfg.login_forget_ms)
+        self.adapter_stats = None           # () -> {str: int}: the adapter's own counters
         self.replies = Replies(self.link, link_cfg.max_frame)
         self.fq_buf = bytearray(64)
         # raw CAN transmit slots
@@ -136,7 +125,15 @@ class Gateway:
     # ---- inputs -------------------------------------------------------------------
     def feed_link(self, now, data, n):
         self._tick(now)
-        self.link.feed_bytes(now, data, n)
+        link = self.link
+        lb = self.login
+        if lb.waiting(now) and link.state != S_READY:
+            lb.refuse(data, n)              # a login in its back-off: not judged
+            return
+        failures = link.auth_failures
+        link.feed_bytes(now, data, n)
+        for _ in range(link.auth_failures - failures):
+            lb.failed(now)
         self._service(now)
 
     def feed_can(self, now, bus, can_id, data, n, flags=0):
@@ -160,6 +157,7 @@ class Gateway:
     def on_timer(self, now):
         self._tick(now)
         self.link.on_timer(now)
+        self.login.on_timer(now)
         tps = self.node_tp
         for i in range(len(tps)):
             if tps[i] is not None:
@@ -191,7 +189,8 @@ class Gateway:
 
     # ---- outputs ------------------------------------------------------------------
     def pop_link(self, out):
-        return self.link.pop_bytes(out)
+        n = self.link.pop_bytes(out)
+        return n if n else self.login.pop(out)
 
     def pop_can(self, out):
         """Next frame for a bus into out (>= 64 bytes); 0 = none."""
@@ -216,12 +215,15 @@ class Gateway:
                 self.tx_flags = tp.tx_flags
                 self.tx_tag = j * 2 + tp.tx_tag
                 self._tx_next = i
+                orphans = self.tenancy.orphans
+                if not orphans or self.node_owner[j] not in orphans:
+                    self.limits.charge(self.now)    # (an unattended job is no host's)
                 self._sent(b, out, n)
                 return n
         return 0
 
     def deadline(self):
-        d = self.link.deadline()
+        d = earliest(self.link.deadline(), self.login.deadline())
         tps = self.node_tp
         for i in range(len(tps)):
             if tps[i] is not None:
@@ -278,6 +280,13 @@ class Gateway:
         for j in range(base, base + k):
             m = masks[j]
             if (can_id & m) == (ids[j] & m):
+                return True
+        return False
+
+    def raw_free(self):
+        """A raw transmit slot is free."""
+        for s in self._raw_state:
+            if s == _RAW_FREE:
                 return True
         return False
 

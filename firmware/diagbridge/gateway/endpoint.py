@@ -115,7 +115,15 @@ def make_transport(spec, gcfg, tp=None):
 
 
 def client_config(d, gcfg):
-    return make_config(UdsClientConfig, d, "uds", max_pdu=gcfg.max_pdu)
+    """UdsClientConfig from a UDS map.  A keep-alive period the host did not
+    choose is raised to the gateway's floor (keepalive_min_ms) when the
+    default lies below it; one it chose is checked by the handler."""
+    c = make_config(UdsClientConfig, d, "uds", max_pdu=gcfg.max_pdu)
+    if c.keepalive_period_ms < gcfg.keepalive_min_ms and \
+            "keepalive_period_ms" not in kwargs(d, "uds"):
+        c = make_config(UdsClientConfig, d, "uds", max_pdu=gcfg.max_pdu,
+                        keepalive_period_ms=gcfg.keepalive_min_ms)
+    return c
 
 
 def has_functional(tp):

@@ -6,11 +6,16 @@
 # mistakes become ERROR replies: ConfigError -> LINK_MALFORMED (TEXT: "bad
 # field: " and the field), UsageError (ids, busy, no free slot) ->
 # LINK_UNEXPECTED, Unsupported -> LINK_UNSUPPORTED, MemoryError ->
-# LINK_UNEXPECTED.  Any other exception is a gap in these checks: still an
+# LINK_UNEXPECTED.  What the host's role may not put on a bus (an id outside
+# its ranges, a keep-alive below the floor: limits.Refused) -> LINK_REFUSED,
+# a spent transmit budget (limits.RateLimited) -> LINK_NO_CREDIT; both counted
+# (STATS "refused_tx_id", "refused_keepalive_period", "refused_tx_rate").
+# Any other exception is a gap in these checks: still an
 # ERROR (LINK_MALFORMED "bad request: ..."), counted in gw.handler_faults.
 # TEXT is at most _TEXT_MAX characters; it quotes at most a checked id or name.
 from diagbridge._compat import const
-from diagbridge.codes import OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORTED
+from diagbridge.codes import (OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORTED, LINK_REFUSED,
+                              LINK_NO_CREDIT)
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.can import DLC_LENGTHS
 from diagbridge.link import proto as P
@@ -22,6 +27,7 @@ from diagbridge.gateway.endpoint import (Tester, Unsupported, make_transport, bu
                                    tp_config, has_functional)
 from diagbridge.gateway.jobs import FunctionalJob, FlashJob, flash_config
 from diagbridge.gateway.route import Route
+from diagbridge.gateway.limits import Refused, RateLimited
 
 _TEXT_MAX = const(160)
 _ID_MAX = const(0xFFFF)
@@ -48,6 +54,10 @@ def handle(gw, now):
         link.error(now, rid, LINK_MALFORMED, _text("bad field: ", e))
     except Unsupported as e:
         link.error(now, rid, LINK_UNSUPPORTED, _text("not supported: ", e))
+    except Refused as e:
+        link.error(now, rid, LINK_REFUSED, _text("", e))
+    except RateLimited as e:
+        link.error(now, rid, LINK_NO_CREDIT, _text("", e))
     except UsageError as e:
         link.error(now, rid, LINK_UNEXPECTED, _text("", e))
     except MemoryError:
@@ -130,6 +140,17 @@ def status(gw, now, rid, body):
     stats["handler_faults"] = gw.handler_faults
     stats["jobs_unattended"] = gw.jobs_unattended
     stats["jobs_unattended_failed"] = gw.jobs_unattended_failed
+    lim = gw.limits
+    stats["refused_tx_id"] = lim.refused_id
+    stats["refused_keepalive_period"] = lim.refused_period
+    stats["refused_tx_rate"] = lim.refused_rate
+    stats["tx_tokens"] = lim.tokens(now)
+    stats["refused_login_backoff"] = gw.login.refused
+    stats["refused_connections"] = 0
+    if gw.adapter_stats is not None:    # e.g. the daemon's TCP port: refused connections
+        extra = gw.adapter_stats()
+        for k in extra:
+            stats[k] = stats.get(k, 0) + extra[k]
     gw.replies.obj(now, rid, {
         P.K_RESULT: OK, P.K_UPTIME_MS: gw.uptime_ms, P.K_STATS: stats, P.K_BUS_STATS: buses,
         P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in gw.tenancy.testers], P.K_ECUS: list(gw.tenancy.ecus),
@@ -173,8 +194,11 @@ def can_send(gw, now, rid, body):
         raise ConfigError("data")
     if flags & P.CAN_BRS and not flags & P.CAN_FD:
         raise ConfigError("flags")
-    if not gw.queue_raw(rid, bus, can_id, flags, data):
+    gw.limits.check_id(gw.link.role, can_id, bool(flags & P.CAN_EXT), "raw CAN transmit")
+    if not gw.raw_free():
         raise UsageError("no free transmit slot")
+    gw.limits.take(now)
+    gw.queue_raw(rid, bus, can_id, flags, data)
 
 
 # ---- channels and UDS -------------------------------------------------------------------
@@ -207,9 +231,11 @@ def channel(gw, now, rid, body):
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
     bus, tp = make_transport(body, gw.cfg)
+    gw.limits.check_address(gw.link.role, tp.addr, "channel")
     _address_free(gw, bus, tp)
     c = client_for(body.get(P.K_UDS), gw.cfg)
     _functional_ok(tp, c.cfg, "uds")
+    gw.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
     t = Tester(cid, bus, tp, c)
     gw.add_node(bus, tp, t)
     gw.tenancy.testers.append(t)
@@ -247,6 +273,8 @@ def keepalive(gw, now, rid, body):
     func = bool(body.get(P.K_FUNCTIONAL, cfg.keepalive_functional))
     if func and not has_functional(t.tp):
         raise ConfigError("functional: the channel has no functional address")
+    if _on(body):
+        gw.limits.check_period("period_ms", period)
     if (period != cfg.keepalive_period_ms or suppress != cfg.keepalive_suppress
             or func != cfg.keepalive_functional):
         if t.busy():
@@ -330,7 +358,10 @@ def _profile(p, gcfg):
         raise ConfigError("profile")
     if p not in PROFILES:
         raise Unsupported("profile " + p)
-    return make_profile(p)
+    try:
+        return make_profile(p)
+    except ImportError:                 # a board image without the example profiles
+        raise Unsupported("profile " + p + " (not in this firmware image)")
 
 
 def ecu_sim(gw, now, rid, body):
@@ -361,11 +392,13 @@ def ecu_sim(gw, now, rid, body):
     if tp is None:
         tp = tp_config(None, gw.cfg)
     try:
-        ecu = Ecu(prof, tp_cfg=tp, address=address)
+        # the gateway's entropy: a hosted ECU's seeds differ at every start
+        ecu = Ecu(prof, tp_cfg=tp, address=address, urandom=gw.urandom, sha256=gw.sha256)
     except (ConfigError, MemoryError):
         raise
     except Exception:                   # e.g. the profile's addresses do not make an Address
         raise ConfigError("profile")
+    gw.limits.check_address(gw.link.role, ecu.address, "ecu")
     gw.add_node(bus, ecu, None, eid)
     gw.tenancy.ecus.append(eid)
     gw.link.respond(now, rid, OK)
@@ -391,9 +424,14 @@ def route(gw, now, rid, body):
     period = _get_int(body, P.K_PERIOD_MS, "period_ms", 1, 60000, 2000)
     a_bus, a_tp = make_transport(body.get(P.K_TESTER), gw.cfg)
     b_bus, b_tp = make_transport(body.get(P.K_TARGET), gw.cfg)
+    role = gw.link.role
+    gw.limits.check_address(role, a_tp.addr, "tester")
+    gw.limits.check_address(role, b_tp.addr, "target")
+    gw.limits.check_period("period_ms", period)
     _address_free(gw, b_bus, b_tp)
     c = client_for(body.get(P.K_UDS), gw.cfg)
     _functional_ok(b_tp, c.cfg, "uds")
+    gw.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
     b = Tester(ident, b_bus, b_tp, c)
     r = Route(ident, a_bus, a_tp, b, pending, period, gw.cfg.max_pdu)
     gw.add_node(a_bus, a_tp, r)

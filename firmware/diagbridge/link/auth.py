@@ -14,6 +14,15 @@
 # another role or protocol; the gateway's nonce (random bytes plus a counter,
 # so it never repeats within a boot even with a weak random source) stops
 # replay.  Handshakes are rare, so these functions allocate.
+#
+# A keyed login also yields the session's two frame-MAC keys (mac.py), one
+# per sending side, from the same inputs under another label:
+#
+#   session_key(who) = HMAC-SHA256(key, b"DBLINK-KEY" || who || version(2)
+#                                  || role || gw_nonce(16) || host_nonce(16))
+#
+# The message is 46 bytes and the label comes first, so it never equals an
+# auth_message (42 bytes): neither proof sent at login is a session key.
 from diagbridge._compat import const
 from diagbridge.errors import ConfigError
 from diagbridge.link.proto import NONCE_LEN
@@ -104,3 +113,30 @@ class NonceSource:
         for i in range(4):
             out[NONCE_LEN - 1 - i] = (c >> (8 * i)) & 0xFF
         return bytes(out)
+
+
+_KEY_LABEL = b"DBLINK-KEY"
+
+
+def session_key(sha256, key, who, version, role, gw_nonce, host_nonce):
+    """The 32-byte key that signs the frames `who` (WHO_HOST / WHO_GATEWAY)
+    sends in the session opened by this login."""
+    if len(gw_nonce) != NONCE_LEN or len(host_nonce) != NONCE_LEN:
+        raise ConfigError("nonce length")
+    m = bytearray(len(_KEY_LABEL) + 4 + 2 * NONCE_LEN)
+    i = 0
+    for b in _KEY_LABEL:
+        m[i] = b
+        i += 1
+    m[i] = who[0]
+    m[i + 1] = (version >> 8) & 0xFF
+    m[i + 2] = version & 0xFF
+    m[i + 3] = role
+    i += 4
+    for b in gw_nonce:
+        m[i] = b
+        i += 1
+    for b in host_nonce:
+        m[i] = b
+        i += 1
+    return hmac_sha256(sha256, key, bytes(m))

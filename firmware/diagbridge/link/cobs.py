@@ -29,7 +29,7 @@ EV_FRAME = const(1)         # a good frame: payload[:length]
 EV_FRAME_BAD = const(2)     # a frame was discarded: see result
 
 _CRC_LEN = const(2)
-_MAX_MAX_FRAME = const(0x10000)
+_MAX_MAX_FRAME = const(0x10000 + 16)    # 64 KiB and a frame MAC tag (proto.TAG_LEN)
 
 
 def frame_size(n):

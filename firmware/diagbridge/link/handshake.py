@@ -10,11 +10,13 @@
 #                                 else:     ◀─ CHALLENGE {NONCE, ROLE} (challenge())
 #   AUTH {MAC}                            ─▶  check(): AUTH_OK {ROLE, CREDITS, MAC}
 #                                             or ERROR(LINK_AUTH_FAILED)
+#                                 session_keys(): the frame-MAC keys (mac.py)
 #
 # Handshakes are rare: these methods allocate.
 from diagbridge.codes import OK, LINK_MALFORMED, LINK_VERSION, LINK_REFUSED
 from diagbridge.link import proto as P
-from diagbridge.link.auth import NonceSource, auth_mac, ct_equal, WHO_HOST, WHO_GATEWAY
+from diagbridge.link.auth import (NonceSource, auth_mac, ct_equal, session_key, WHO_HOST,
+                                  WHO_GATEWAY)
 from diagbridge.link.msgpack import pack_int, pack_str, pack_map_header, pack_obj, pack_bool
 
 _T_VERSION = b"link protocol version mismatch"
@@ -36,6 +38,7 @@ class Handshake:
         self._role = P.ROLE_NONE
         self._nonce = None
         self._offered = False
+        self._login = None                  # (key, gw_nonce) of the login check() granted
 
     def offered(self, role):
         if not P.ROLE_MONITOR <= role <= P.ROLE_FULL:
@@ -126,5 +129,17 @@ class Handshake:
                         key = k[1]
         if key is None:
             return None
+        self._login = (key, gw_nonce)
         return auth_mac(self._sha256, key, WHO_GATEWAY, P.LINK_PROTOCOL_VERSION,
                         self.want, gw_nonce, self._host_nonce)
+
+    def session_keys(self):
+        """(tx, rx) frame-MAC keys of the login check() just granted: the
+        gateway's own and the host's; the login key is forgotten here."""
+        key, gw_nonce = self._login
+        self._login = None
+        v = P.LINK_PROTOCOL_VERSION
+        return (session_key(self._sha256, key, WHO_GATEWAY, v, self.want, gw_nonce,
+                            self._host_nonce),
+                session_key(self._sha256, key, WHO_HOST, v, self.want, gw_nonce,
+                            self._host_nonce))

@@ -13,10 +13,18 @@
 # Builders (response(), error(), can_rx() ...) write a message into `stage`
 # and return its length for push_ctl()/push_event(); a message that cannot
 # fit raises UsageError.  Everything here is allocation-free except
-# pack_obj() (any msgpack-able body).
+# pack_obj() (any msgpack-able body) and, on ports whose hash objects have no
+# copy(), the frame MAC's hashing (mac.py).
+#
+# Frame MAC: a message is signed when it is framed, so the implicit sequence
+# numbers follow the order on the wire.  start_mac(key) signs everything
+# after the control messages already queued (AUTH_OK, the last unsigned
+# one); end_mac() signs what is queued now (the session's final BYE) and
+# then stops; clear() stops at once unless told to keep the key for that BYE.
 from diagbridge._compat import const
 from diagbridge.errors import UsageError
 from diagbridge.link import proto as P
+from diagbridge.link.auth import WHO_GATEWAY
 from diagbridge.link.cobs import encode_frame, frame_size
 from diagbridge.link.msgpack import (pack_int, pack_uint16, pack_bin, pack_str, pack_map_header,
                                      pack_obj)
@@ -27,10 +35,14 @@ _EV_OVERHEAD = const(48)        # header and keys of an event, bin data excluded
 
 
 class OutQueue:
-    def __init__(self, max_frame, requests, event_queue, event_queue_bytes):
+    def __init__(self, max_frame, requests, event_queue, event_queue_bytes, mac=None):
         self.stage = bytearray(max_frame)   # the message being built
-        self._msg = bytearray(max_frame)    # the message being framed
-        self._txf = bytearray(frame_size(max_frame))
+        self._msg = bytearray(max_frame + P.TAG_LEN)    # the message being framed, its tag
+        self._msg_mv = memoryview(self._msg)
+        self._txf = bytearray(frame_size(max_frame + P.TAG_LEN))
+        self._mac = mac                     # FrameMac (mac.py) or None: never signed
+        self._mac_skip = 0                  # control messages still to send unsigned
+        self._mac_left = -1                 # frames still to sign before the MAC stops (-1: all)
         self._tx_len = 0
         self._tx_pos = 0
         self._ctl = MsgRing((requests + 2) * (max_frame + 2), 4 * requests + 16)
@@ -42,9 +54,12 @@ class OutQueue:
         self._before_gap = 0                # queued events older than the drops
         self._seq = 0
 
-    def clear(self):
-        """Forget the host: both queues, credits, unreported drops, seq.  A frame
-        already half sent is finished."""
+    def clear(self, keep_mac=False):
+        """Forget the host: both queues, credits, unreported drops, seq, and the
+        frame MAC unless keep_mac (end_mac() follows).  A frame already half
+        sent is finished."""
+        if not keep_mac:
+            self._mac_off()
         self.event_credits = 0
         self._ctl.clear()
         self._evq.clear()
@@ -61,6 +76,35 @@ class OutQueue:
 
     def ctl_count(self):
         return self._ctl.count
+
+    # ---- frame MAC ----------------------------------------------------------------
+    def start_mac(self, key):
+        """Sign every frame after the control messages queued now."""
+        if self._mac is None:
+            raise UsageError("no frame MAC")
+        self._mac.start(key, WHO_GATEWAY)
+        self._mac_skip = self._ctl.count
+        self._mac_left = -1
+
+    def end_mac(self):
+        """Sign the control messages queued now, then stop."""
+        m = self._mac
+        if m is None or not m.on:
+            return
+        self._mac_skip = 0
+        self._mac_left = self._ctl.count
+        if self._mac_left == 0:
+            self._mac_off()
+
+    @property
+    def signing(self):
+        return self._mac is not None and self._mac.on
+
+    def _mac_off(self):
+        if self._mac is not None and self._mac.on:
+            self._mac.stop()
+        self._mac_skip = 0
+        self._mac_left = -1
 
     # ---- queueing -------------------------------------------------------------
     def push_ctl(self, n):
@@ -113,6 +157,7 @@ class OutQueue:
     def _next_frame(self, ready):
         msg = self._msg
         n = self._ctl.pop_into(msg)
+        ctl = n >= 0
         if n < 0:
             if not ready or self.event_credits <= 0:
                 return False
@@ -128,6 +173,16 @@ class OutQueue:
             msg[4] = self._seq & 0xFF
             self._seq = (self._seq + 1) & 0xFFFF
             self.event_credits -= 1
+        m = self._mac
+        if m is not None and m.on:
+            if ctl and self._mac_skip > 0:
+                self._mac_skip -= 1
+            else:
+                n = m.sign(self._msg_mv, n)
+                if self._mac_left > 0:
+                    self._mac_left -= 1
+                    if self._mac_left == 0:
+                        self._mac_off()
         self._tx_len = encode_frame(msg, n, self._txf, 0)
         self._tx_pos = 0
         return True

@@ -4,7 +4,8 @@
 # bump LINK_PROTOCOL_VERSION.
 #
 # Wire: a byte stream of COBS frames with a CRC-16 (diagbridge.link.cobs);
-# each frame carries one msgpack message, always a 3-element array
+# each frame carries one msgpack message, always a 3-element array, and after
+# a keyed login a 16-byte session MAC (TAG_LEN) behind it (see "Frame MAC")
 #
 #     [kind, ref, body]          kind: MSG_* (positive fixint)
 #                                ref:  request id, event sequence number or 0
@@ -188,17 +189,30 @@
 # Credits: HELLO.CREDITS = events the host can take; AUTH_OK.CREDITS =
 # requests the gateway can hold.  Each REQ costs one; its RESPONSE (or ERROR
 # with its id) returns it.  Each EV costs one; the host returns them with CREDIT.
+#
+# Frame MAC (version 2; diagbridge.link.mac): after a keyed login every frame
+# carries a tag, host -> gateway from the first frame after AUTH, gateway ->
+# host from the first frame after AUTH_OK (HELLO .. AUTH_OK never do):
+#   frame      = 00 | COBS(message | tag(16) | CRC-16) | 00
+#   key_h/key_g = HMAC-SHA256(key, "DBLINK-KEY" || "H"/"G" || version(2) || role
+#                             || gw_nonce || host_nonce)   (the sender's letter)
+#   tag        = HMAC-SHA256(key_sender, "H"/"G" || seq(8, big-endian) || message)[:16]
+# seq counts the frames one side has sent under the key, from 0; it is never
+# sent (both ends count), so a replayed, reordered, dropped or injected frame
+# fails the check.  A bad tag is LINK_BAD_MAC and ends the session at once.
+# An open-role login (no key, no CHALLENGE) has no session key and no tags.
 from diagbridge._compat import const
 from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import TICKS_PERIOD as _TICKS_PERIOD
 
-LINK_PROTOCOL_VERSION = const(1)
+LINK_PROTOCOL_VERSION = const(2)      # 2: the frame MAC after a keyed login
 
 # K_TS_US wraps at this many microseconds (2**29): the gateway's tick period
 TS_US_PERIOD = _TICKS_PERIOD
 
 NONCE_LEN = const(16)
 MAC_LEN = const(32)
+TAG_LEN = const(16)         # the frame MAC's truncated HMAC-SHA256 tag
 
 # ---- message kinds ----------------------------------------------------------
 MSG_HELLO = const(0x01)

@@ -7,7 +7,7 @@
 #   on_timer(now)                 heartbeat due, host silent too long
 #   respond(now, req_id, result, data, n) / respond_obj / error
 #   post_can_rx / post_bytes / post_progress / post_event     events to the host
-#   close(now) / open(now)
+#   close(now) / open(now) / hang_up(now)
 #   poll() -> EV_*;  pop_bytes(out) -> n;  deadline() -> tick | None
 #
 # EV_REQUEST hands an authorised request to the application (the gateway
@@ -15,6 +15,17 @@
 # (body_reader() reads it without allocating, body() decodes it), valid until
 # the next poll().  A request the host's role does not allow is refused with
 # ERROR(LINK_REFUSED) here and never reaches the application.
+#
+# Frame MAC (mac.py): a keyed login starts both directions' session keys;
+# from then on every frame from the host must carry its tag, and every frame
+# to it carries ours.  A frame whose tag fails is LINK_BAD_MAC (counted in
+# bad_mac and faults): the session ends at once as if the host had left
+# (EV_LINK_LOST, result LINK_BAD_MAC, so the application tears down what the
+# host owned), with a last signed BYE {CODE: LINK_BAD_MAC} to the host.  The
+# failed frame is then read as the first frame of an unauthenticated link:
+# only a HELLO is taken (a host restarting the handshake on the same
+# stream), anything else is dropped.  hang_up(now) is the transport's "the
+# connection is gone": the session ends as at a BYE.
 #
 #        HELLO (bad version / role not offered: HELLO_ACK + ERROR, stay)
 #   WAIT_HELLO ──HELLO──▶ WAIT_AUTH ──AUTH ok──▶ READY ──BYE / host silent──▶ WAIT_HELLO
@@ -25,18 +36,21 @@ from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.codes import (OK, LINK_MALFORMED, LINK_AUTH_FAILED, LINK_REFUSED, LINK_UNSUPPORTED,
                               LINK_TIMEOUT, LINK_DROPPED, LINK_UNEXPECTED, LINK_BYE, LINK_RESTARTED,
-                              LINK_CLOSED)
+                              LINK_CLOSED, LINK_BAD_MAC, LINK_OVERSIZE)
 from diagbridge.errors import UsageError
 from diagbridge.evq import EventQueue
 from diagbridge.link import proto as P
 from diagbridge.link.cobs import Deframer, EV_FRAME, EV_FRAME_BAD
+from diagbridge.link.auth import WHO_HOST
 from diagbridge.link.handshake import Handshake
+from diagbridge.link.mac import FrameMac
 from diagbridge.link.msgpack import Reader, T_MAP
 from diagbridge.link.outq import OutQueue
 from diagbridge.link.slots import RequestSlots
 
 EV_LINK_UP = const(1)       # a host is authenticated: `role`
-EV_LINK_LOST = const(2)     # the host left (result: LINK_TIMEOUT, LINK_BYE, LINK_RESTARTED)
+EV_LINK_LOST = const(2)     # the host left (result: LINK_TIMEOUT, LINK_BYE, LINK_RESTARTED,
+                            # LINK_BAD_MAC)
 EV_REQUEST = const(3)       # req_id, req_kind, body: answer with respond()/error()
 EV_LINK_FAULT = const(4)    # a bad frame or message (result: LINK_*); counted in faults
 
@@ -105,10 +119,13 @@ class LinkSession:
         self._hb_us = cfg.heartbeat_ms * 1000
         self._silent_us = cfg.link_timeout_ms * 1000
         self.trace = trace
-        self._rx = Deframer(mf)
+        self._mf = mf
+        self._rx = Deframer(mf + P.TAG_LEN)
+        self._rx_mac = FrameMac(sha256)
         self._r = Reader()
         self._hs = Handshake(cfg, sha256, urandom)
-        self._q = OutQueue(mf, cfg.request_credits, cfg.event_queue, cfg.event_queue_bytes)
+        self._q = OutQueue(mf, cfg.request_credits, cfg.event_queue, cfg.event_queue_bytes,
+                           FrameMac(sha256))
         self._reqs = RequestSlots(cfg.request_credits, mf)
         self._events = EventQueue(cfg.request_credits + 8)
         self.req_buf = self._reqs.buf
@@ -116,6 +133,7 @@ class LinkSession:
         self.faults = 0
         self.refused = 0
         self.auth_failures = 0
+        self.bad_mac = 0                    # frames whose session MAC failed (each ended a session)
         self.discarded = 0                  # events posted while no host was up
         self.ctl_dropped = 0
         self.state = S_WAIT_HELLO
@@ -127,6 +145,7 @@ class LinkSession:
         self.req_end = 0
         self._hb_at = None
         self._silent_at = None
+        self._len = 0                       # its length (tag excluded)
         self._kind = 0                      # the message being handled
         self._ref = 0
         self._body = 0
@@ -159,6 +178,16 @@ class LinkSession:
 
     def open(self, now):
         self._step(now, _I_OPEN)
+
+    def hang_up(self, now):
+        """The transport lost the host's connection: the session ends as at a
+        BYE (EV_LINK_LOST, LINK_BYE)."""
+        self._step(now, _I_BYE)
+
+    @property
+    def mac_on(self):
+        """Frames are signed and checked (a keyed session is up)."""
+        return self._rx_mac.on
 
     # ---- outputs ------------------------------------------------------------
     def poll(self):
@@ -267,19 +296,37 @@ class LinkSession:
             self._reset()
         elif action == _A_CLOSE:
             was_up = self._hs.gw_nonce is not None or self.role != P.ROLE_NONE
-            self._reset()
+            self._reset(True)
             self._events.clear()
             if was_up:
                 self._ctl_commit(self._q.bye(LINK_CLOSED))
+            self._q.end_mac()               # the BYE is the last signed frame
         elif action == _A_OPEN:
             self._rx.reset()
 
     def _on_message(self, now):
+        rx = self._rx
+        length = rx.length
+        failed = False
+        if self._rx_mac.on:
+            m = self._rx_mac.check(rx.payload, length)
+            if m < 0:
+                self._bad_mac()
+                failed = True               # read it unsigned: only a HELLO is taken
+            else:
+                length = m
+        if length > self._mf:
+            if not failed:
+                self._fault(LINK_OVERSIZE)
+            return
+        self._len = length
         r = self._r
-        r.reset(self._rx.payload, 0, self._rx.length)
+        r.reset(rx.payload, 0, length)
         n = r.read_array()
         kind = r.read_int()
         ref = r.read_int()
+        if failed and (not r.ok or kind != P.MSG_HELLO):
+            return
         if not r.ok or n < 3 or ref < 0:
             self._fault(LINK_MALFORMED)
             if self.state != S_CLOSED:
@@ -308,13 +355,13 @@ class LinkSession:
 
     def _body_obj(self):
         """The body of the message being handled, decoded (allocates)."""
-        self._r.reset(self._rx.payload, self._body, self._rx.length)
+        self._r.reset(self._rx.payload, self._body, self._len)
         return self._r.read_obj()
 
     def _on_request(self):
         ref = self._ref
         code = self._reqs.add(self.role, self._kind, ref, self._rx.payload, self._body,
-                              self._rx.length)
+                              self._len)
         if code == OK:
             self._events.push(EV_REQUEST)
             return
@@ -324,7 +371,7 @@ class LinkSession:
 
     def _on_credit(self):
         r = self._r
-        r.reset(self._rx.payload, self._body, self._rx.length)
+        r.reset(self._rx.payload, self._body, self._len)
         if r.head() == T_MAP and r.seek_key(P.K_CREDITS, r.n):
             c = r.read_int()
             if r.ok and c > 0:
@@ -375,24 +422,39 @@ class LinkSession:
         if proof is not None:
             body[P.K_MAC] = proof
         self._ctl_commit(self._q.pack_obj(P.MSG_AUTH_OK, 0, body))
+        if proof is not None:               # a keyed login: every later frame is signed
+            tx, rx = self._hs.session_keys()
+            self._q.start_mac(tx)           # after AUTH_OK, the last unsigned frame
+            self._rx_mac.start(rx, WHO_HOST)
         self._hb_at = ticks_add(now, self._hb_us)
         self._silent_at = ticks_add(now, self._silent_us)
         self._events.push(EV_LINK_UP)
 
-    def _lose(self, why):
-        self._reset()
+    def _lose(self, why, bye=False):
+        self._reset(bye)
         self._events.clear()
         self.result = why
         self._events.push(EV_LINK_LOST)
+        if bye:
+            self._ctl_commit(self._q.bye(why))
+            self._q.end_mac()
 
-    def _reset(self):
-        """Forget the host: queues, requests, credits, timers, role."""
+    def _bad_mac(self):
+        self.bad_mac += 1
+        self._lose(LINK_BAD_MAC, True)
+        self._fault(LINK_BAD_MAC)
+
+    def _reset(self, keep_mac=False):
+        """Forget the host: queues, requests, credits, timers, role, session
+        keys (keep_mac: the outbound key signs one last BYE, end_mac())."""
         self.state = S_WAIT_HELLO if self.state != S_CLOSED else S_CLOSED
         self.role = P.ROLE_NONE
         self._hs.gw_nonce = None
         self._hb_at = None
         self._silent_at = None
-        self._q.clear()
+        if self._rx_mac.on:
+            self._rx_mac.stop()
+        self._q.clear(keep_mac)
         self._reqs.clear()
 
     def _fault(self, code):

@@ -22,10 +22,15 @@
 #     attach order (later if the fault hook set frame.delay_us).  The sender
 #     never receives its own frame.  Frames are acknowledged even when no
 #     other port listens (no ACK errors), so a lone node cannot loop forever.
+#   - A delay never reorders the frames of one identifier: CAN delivers the
+#     frames of one id on one bus in the order they were sent, so a frame is
+#     delivered no earlier than a delayed frame of the same arbitration field
+#     before it (frames of other ids may overtake it).
 #   - Faults come from the optional bus.fault(frame) hook, called when the
-#     frame wins arbitration (frame.t_start_us is set).  It may replace
+#     frame wins arbitration (frame.t_start_us is set; sim/faults.py builds
+#     seeded hooks from rules).  None costs nothing.  It may replace
 #     frame.data (corruption that the CRC does not catch, e.g. a faulty
-#     gateway) or set frame.delay_us, and returns:
+#     gateway), set frame.delay_us, and returns:
 #       FAULT_NONE/None  delivered;
 #       FAULT_DROP       no receiver gets it, the sender sees success (as if
 #                        a gateway in between lost it);
@@ -34,6 +39,18 @@
 #                        14-bit error frame and the 3-bit intermission
 #                        (frame bits - 10 + 17); TEC += 8 and the controller
 #                        retransmits the same frame automatically.
+#       FAULT_DUPLICATE  the receivers accept the frame (valid for them at
+#                        the last but one EOF bit) but the sender sees an
+#                        error in the last EOF bit (ISO 11898-1 message
+#                        validation): the slot is the whole frame plus a
+#                        14-bit error frame (frame bits + 14), the frame is
+#                        delivered, TEC += 8 and the controller sends it
+#                        again: the receivers get it twice.
+#       FAULT_BUS_OFF    the sender's controller goes bus-off during this
+#                        frame (as set_bus_off() while it is on the wire: the
+#                        frame is aborted, everything it queued is confirmed
+#                        L_BUS_OFF); if the hook set frame.off_us > 0, the
+#                        controller starts recover() that many us later.
 #   - Error counters (ISO 11898-1 fault confinement, transmitter side only):
 #     TEC += 8 per error, -= 1 per success; TEC >= 128 is error-passive, and
 #     an error-passive sender waits 8 extra bit times after its frame
@@ -57,7 +74,10 @@ from diagbridge.sim.recorder import REC_CAN
 FAULT_NONE = const(0)
 FAULT_DROP = const(1)
 FAULT_ERROR = const(2)
-_ABORTED = const(3)             # internal verdict: the sender went bus-off mid-frame
+FAULT_DUPLICATE = const(3)
+FAULT_BUS_OFF = const(4)
+_ABORTED = const(5)             # internal verdict: the sender went bus-off mid-frame
+_VERDICTS = (FAULT_NONE, FAULT_DROP, FAULT_ERROR, FAULT_DUPLICATE, FAULT_BUS_OFF)
 
 # Record flags (Recorder records of kind REC_CAN).
 CANF_EXT = const(0x01)          # 29-bit identifier
@@ -65,8 +85,10 @@ CANF_FD = const(0x02)           # FD frame
 CANF_BRS = const(0x04)          # FD frame with bit-rate switch
 CANF_DROPPED = const(0x08)      # sent, but no receiver got it (FAULT_DROP)
 CANF_ERROR = const(0x10)        # destroyed by an error frame, or aborted by bus-off
+CANF_DUPLICATE = const(0x20)    # delivered, but the sender saw an error: sent again
 _FLAG_NAMES = ((CANF_EXT, "ext"), (CANF_FD, "fd"), (CANF_BRS, "brs"),
-               (CANF_DROPPED, "dropped"), (CANF_ERROR, "error"))
+               (CANF_DROPPED, "dropped"), (CANF_ERROR, "error"),
+               (CANF_DUPLICATE, "duplicate"))
 
 _TEC_ERROR = const(8)           # transmit error: TEC += 8
 _TEC_PASSIVE = const(128)       # error-passive at TEC >= 128
@@ -95,8 +117,9 @@ def _ceil_div(a, b):
 class SimFrame:
     """One data frame.  data is bytes of exactly the wire length; sender is
     the sending port's name; t_start_us is the elapsed time its (last) slot
-    started, -1 before it first won arbitration; delay_us is set by the fault
-    hook; attempts counts slots started (retransmissions included)."""
+    started, -1 before it first won arbitration; delay_us and off_us are set
+    by the fault hook; attempts counts slots started (retransmissions
+    included)."""
 
     def __init__(self, port, can_id, extended, fd, brs, data):
         self.can_id = can_id
@@ -107,6 +130,7 @@ class SimFrame:
         self.sender = port.name
         self.t_start_us = -1
         self.delay_us = 0
+        self.off_us = 0
         self.attempts = 0
         self._port = port
         self._verdict = FAULT_NONE
@@ -133,6 +157,7 @@ class CanPort:
         self._queue = []        # head = the frame competing or on the wire
         self._hold_until = 0    # elapsed_us: suspend transmission ends
         self._recovery = None   # kernel handle while recovering from bus-off
+        self._off_end = None    # kernel handle: a fault's bus-off period ends
 
     @property
     def error_passive(self):
@@ -163,9 +188,13 @@ class CanPort:
         """Force bus-off now (a test hook).  Queued frames are confirmed with
         L_BUS_OFF at this instant; a frame already on the wire is aborted and
         confirmed with L_BUS_OFF when its slot ends."""
+        k = self._bus.kernel
         if self._recovery is not None:
-            self._bus.kernel.cancel(self._recovery)
+            k.cancel(self._recovery)
             self._recovery = None
+        if self._off_end is not None:
+            k.cancel(self._off_end)
+            self._off_end = None
         self.bus_off = True
         current = self._bus.current
         if current is not None and current._port is self:
@@ -183,6 +212,10 @@ class CanPort:
         self._recovery = bus.kernel.call_later(us, self._recovered)
 
     # ---- internals (kernel calls) -----------------------------------------
+    def _recover_later(self, now, _arg):
+        self._off_end = None
+        self.recover()
+
     def _recovered(self, now, _arg):
         self._recovery = None
         self.bus_off = False
@@ -218,8 +251,10 @@ class CanPort:
 
 class CanBus:
     """The wire.  Stats: frames (slots that ended in success, dropped ones
-    included), dropped, errors (error slots), bits (all bits put on the bus,
-    both phases), busy_us (sum of slot lengths).  busy_until is the elapsed
+    included), dropped, errors (error slots, duplicated ones included),
+    duplicates (slots delivered and sent again), delayed (deliveries held
+    back by a delay), bits (all bits put on the bus, both phases), busy_us
+    (sum of slot lengths).  busy_until is the elapsed
     time the current (or last) slot ends; current is the frame on the wire."""
 
     def __init__(self, kernel, name="can0", bitrate=500000, data_bitrate=2000000,
@@ -238,11 +273,14 @@ class CanBus:
         self.frames = 0
         self.dropped = 0
         self.errors = 0
+        self.duplicates = 0
+        self.delayed = 0
         self.bits = 0
         self.busy_us = 0
         self._ports = []
         self._arb = None        # handle of the pending arbitration call
         self._arb_at = 0        # and the elapsed time it runs at
+        self._late = {}         # arbitration key -> [elapsed of its last delivery, count]
 
     def attach(self, name):
         for p in self._ports:
@@ -298,25 +336,36 @@ class CanBus:
         t = k.elapsed_us
         frame.t_start_us = t
         frame.delay_us = 0
+        frame.off_us = 0
         frame.attempts += 1
         verdict = FAULT_NONE
         if self.fault is not None:
             v = self.fault(frame)
             if v is not None:
                 verdict = v
-        if verdict != FAULT_NONE and verdict != FAULT_DROP and verdict != FAULT_ERROR:
-            raise UsageError("fault hook returned an unknown verdict")
-        if not isinstance(frame.delay_us, int) or frame.delay_us < 0:
-            raise UsageError("frame.delay_us must be an int >= 0")
+                if v not in _VERDICTS:
+                    raise UsageError("fault hook returned an unknown verdict")
+            if not isinstance(frame.delay_us, int) or frame.delay_us < 0:
+                raise UsageError("frame.delay_us must be an int >= 0")
+            if not isinstance(frame.off_us, int) or frame.off_us < 0:
+                raise UsageError("frame.off_us must be an int >= 0")
         frame._verdict = verdict
         nominal, data_bits = frame_bits(frame.can_id, frame.extended, frame.fd, frame.brs,
                                         frame.data, len(frame.data))
         if verdict == FAULT_ERROR:
             # The error frame starts after the ACK delimiter, at the nominal rate.
             nominal += ERROR_FRAME_BITS + IFS_BITS - EOF_IFS_BITS
+        elif verdict == FAULT_DUPLICATE:
+            # The error flag starts after the last EOF bit; the IFS follows it.
+            nominal += ERROR_FRAME_BITS
         ns = bits_time_ns(self.bitrate, self.data_bitrate, nominal, data_bits)
         end = t + _ceil_div(ns, _NS_PER_US)
         self.current = frame
+        if verdict == FAULT_BUS_OFF:
+            port = frame._port
+            port.set_bus_off()              # the frame on the wire is aborted
+            if frame.off_us > 0:
+                port._off_end = k.call_later(frame.off_us, port._recover_later)
         self.busy_until = end
         self.bits += nominal + data_bits
         self.busy_us += end - t
@@ -337,6 +386,14 @@ class CanBus:
             port.tec += _TEC_ERROR
             if port.tec > _TEC_MAX:
                 port._enter_bus_off(now)
+        elif frame._verdict == FAULT_DUPLICATE:
+            self.errors += 1
+            self.duplicates += 1
+            self._record(now, frame, CANF_DUPLICATE)
+            self._schedule(now, frame)
+            port.tec += _TEC_ERROR
+            if port.tec > _TEC_MAX:
+                port._enter_bus_off(now)
         else:
             dropped = frame._verdict == FAULT_DROP
             self.frames += 1
@@ -348,13 +405,47 @@ class CanBus:
             port._queue.remove(frame)
             port._confirm(now, frame, L_OK)
             if not dropped:
-                if frame.delay_us > 0:
-                    self.kernel.call_later(frame.delay_us, self._deliver, frame)
-                else:
+                if frame.delay_us == 0 and not self._late:
                     self._deliver(now, frame)
+                else:
+                    self._schedule(now, frame)
         if not port.bus_off and port.tec >= _TEC_PASSIVE:
             port._hold_until = t + _ceil_div(_SUSPEND_BITS * _US_PER_S, self.bitrate)
         self._kick()
+
+    def _schedule(self, now, frame):
+        # Deliver now, or later: after frame.delay_us, and never before a
+        # frame of the same arbitration field that is still held back.
+        late = self._late
+        d = frame.delay_us
+        key = frame._key
+        prev = late.get(key)
+        if d == 0 and prev is None:
+            self._deliver(now, frame)
+            return
+        t = self.kernel.elapsed_us + d
+        if prev is None:
+            late[key] = [t, 1]
+        else:
+            if prev[0] > t:
+                t = prev[0]             # same id: keep the order it was sent in
+            prev[0] = t
+            prev[1] += 1
+        self.delayed += 1
+        # A copy: the sender may retransmit (and the hook change) the frame
+        # while this delivery waits.
+        copy = SimFrame(frame._port, frame.can_id, frame.extended, frame.fd, frame.brs,
+                        frame.data)
+        copy.t_start_us = frame.t_start_us
+        copy.attempts = frame.attempts
+        self.kernel.call_at(t, self._deliver_late, copy)
+
+    def _deliver_late(self, now, frame):
+        e = self._late[frame._key]
+        e[1] -= 1
+        if e[1] == 0:
+            del self._late[frame._key]
+        self._deliver(now, frame)
 
     def _deliver(self, now, frame):
         sender = frame._port

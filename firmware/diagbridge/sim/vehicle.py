@@ -135,13 +135,16 @@ class GatewayNode:
 
 
 class Vehicle:
-    """sha256: a hashlib.sha256-like constructor (the host-link HMAC);
-    urandom: fn(n) -> bytes (default: deterministic); keys / open_role /
+    """sha256: a hashlib.sha256-like constructor (the host-link HMAC and the
+    ECUs' SecurityAccess seeds); urandom: fn(n) -> bytes, the gateway's nonces
+    and the ECUs' seed entropy (os.urandom on CPython; default: deterministic
+    nonces and no seed entropy, so a run's seeds repeat exactly); keys / open_role /
     link options: LinkConfig; gw_cfg: GatewayConfig (default: 2 buses);
-    recorder: a sim Recorder for both buses; ecus: False for empty buses."""
+    recorder: a sim Recorder for both buses; ecus: False for empty buses;
+    faults: {bus index: fault hook} (a sim.faults.FaultPlan), or set_faults()."""
 
     def __init__(self, sha256, urandom=None, keys=(), open_role=ROLE_NONE, gw_cfg=None,
-                 recorder=None, start=START_TICKS, ecus=True, **link_kw):
+                 recorder=None, start=START_TICKS, ecus=True, faults=None, **link_kw):
         k = Kernel(start)
         self.k = k
         self.buses = (CanBus(k, "can0", 500000, recorder=recorder),
@@ -150,7 +153,8 @@ class Vehicle:
         self.ecus = {}
         if ecus:
             self.ecus["engine"] = EcuNode(k, self.buses[0].attach("engine"), Ecu(
-                Profile(engine.profile(), sources=engine.sources(self.engine_state))))
+                Profile(engine.profile(), sources=engine.sources(self.engine_state)),
+                urandom=urandom, sha256=sha256))
             self.ecus["gearbox"] = EcuNode(k, self.buses[0].attach("gearbox"), Ecu(GEARBOX))
             self.ecus["abs"] = EcuNode(k, self.buses[1].attach("abs"), Ecu(ABS))
         if gw_cfg is None:
@@ -161,6 +165,13 @@ class Vehicle:
         self.node = GatewayNode(k, self.gw, (self.buses[0].attach("gateway"),
                                              self.buses[1].attach("gateway")))
         self.link = self.node.link
+        if faults is not None:
+            for b in faults:
+                self.set_faults(b, faults[b])
+
+    def set_faults(self, bus, hook):
+        """Install a fault hook on bus 0/1 (None: no faults, no cost)."""
+        self.buses[bus].fault = hook
 
     def ecu(self, name):
         return self.ecus[name].ecu

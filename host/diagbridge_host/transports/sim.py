@@ -13,6 +13,7 @@ library never loads the simulation.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from typing import Callable
@@ -150,5 +151,6 @@ def open_sim(rest: str, query: dict) -> SimTransport:
     if query:
         raise UsageError("sim URL: unknown option(s) %s" % ", ".join(sorted(query)))
     keys = ((P.ROLE_FULL, key.encode()),) if key else ()
-    vehicle = Vehicle(hashlib.sha256, keys=keys, open_role=open_role)
+    # os.urandom: the gateway's login nonces and the ECUs' SecurityAccess seed entropy
+    vehicle = Vehicle(hashlib.sha256, urandom=os.urandom, keys=keys, open_role=open_role)
     return SimTransport(vehicle, "sim://")

@@ -14,9 +14,11 @@ timers) and sends what it pops.  No second loop, no protocol logic here::
 Everything that touches the Ecu after start runs in the I/O thread; use
 ``runner.call(fn, *args)`` to read or change its state from elsewhere.
 """
+import hashlib
 import logging
 import os
 import threading
+from typing import Callable
 
 import can
 
@@ -69,7 +71,8 @@ def load_profile_spec(spec: str) -> Profile:
 def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
               files_dir: "str | None" = None, fd: bool = False,
               tp_config: "TpConfig | None" = None, address: "Address | None" = None,
-              reset_ms: int = 0, trace=None) -> Ecu:
+              reset_ms: int = 0, trace=None,
+              urandom: "Callable[[int], bytes] | None" = os.urandom) -> Ecu:
     """An Ecu for ``profile`` (a Profile, a dict, or a spec for
     ``load_profile_spec``) with CPython storage.
 
@@ -77,7 +80,11 @@ def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
     persist there (atomic files), else in memory.  ``files_dir``: the
     RequestFileTransfer (0x38) sandbox folder (created if missing; only
     when the profile loads the transfer module).  ``fd``: CAN FD frames of
-    64 bytes (``tp_config`` overrides the CAN-TP parameters entirely)."""
+    64 bytes (``tp_config`` overrides the CAN-TP parameters entirely).
+    ``urandom``: the entropy the SecurityAccess seeds start from at this
+    power-up, mixed with a boot counter kept in the NVM (``None``: the
+    counter alone, which keeps seeds distinct per power-up only while the
+    NVM can store it)."""
     if isinstance(profile, str):
         profile = load_profile_spec(profile)
     elif isinstance(profile, dict):
@@ -90,7 +97,7 @@ def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
     if tp_config is None:
         tp_config = TpConfig(fd=True, tx_dl=64) if fd else TpConfig()
     ecu = Ecu(profile, tp_cfg=tp_config, nvm=nvm, address=address, reset_ms=reset_ms,
-              trace=trace)
+              trace=trace, urandom=urandom, sha256=hashlib.sha256)
     if files_dir is not None:
         if not ecu.srv.supports(0x38):
             raise ConfigError("files: the profile does not serve RequestFileTransfer "

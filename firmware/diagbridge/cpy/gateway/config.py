@@ -10,6 +10,8 @@ example::
     LINK_TCP = "tcp://127.0.0.1:6520"       # loopback; tcp://0.0.0.0:6520 listens on the network; or None
     LINK_SERIAL = "/dev/ttyGS0"             # or None (a USB serial gadget, a UART)
     KEY_FILE = "/etc/diagbridge/key"
+    DIAGNOSTIC_TX_IDS = ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
+    FULL_TX_IDS = None                      # or ranges: what a full-role host may send on
     def gateway_config(): ...               # optional: a diagbridge.gateway.GatewayConfig
     def link_config(keys, open_role): ...   # optional: a diagbridge.link.config.LinkConfig
 
@@ -19,6 +21,12 @@ and every lower one, and never crosses the link (HMAC challenge)::
     # /etc/diagbridge/key  (chmod 600)
     full: a-long-random-secret-of-16-bytes-or-more
     monitor: hex:00112233445566778899aabbccddeeff
+
+``DIAGNOSTIC_TX_IDS`` and ``FULL_TX_IDS`` are the CAN ids each role may make
+go out, as ``(first, last, extended)`` ranges (``diagbridge.gateway.limits``;
+the defaults when left out: the diagnostic block and 29-bit normal fixed
+addressing for the diagnostic role, every id for the full role).  A board
+file with ``gateway_config()`` passes them to its ``GatewayConfig`` itself.
 
 A file with a single bare line holds the key of the full role.  Values are
 text, ``hex:...`` or ``base64:...``; keys are at least 16 bytes.
@@ -83,7 +91,17 @@ class Board:
                 raise ConfigError("gateway_config(): n_buses %d < %d CAN buses"
                                   % (cfg.n_buses, len(self.can)))
             return cfg
-        return GatewayConfig(n_buses=max(1, len(self.can)), tx_confirm=True)
+        kw = {}
+        for name in ("DIAGNOSTIC_TX_IDS", "FULL_TX_IDS"):
+            if hasattr(self.module, name):
+                kw[name.lower()] = getattr(self.module, name)
+        try:
+            return GatewayConfig(n_buses=max(1, len(self.can)), tx_confirm=True, **kw)
+        except ConfigError as e:
+            raise ConfigError("board file %s: %s: write ((first, last, extended), ...) "
+                              "ranges of CAN ids%s" % (self.path, str(e).upper(),
+                                                       " or None" if "full" in str(e) else "")
+                              ) from None
 
     def link_config(self, keys, open_role) -> LinkConfig:
         fn = getattr(self.module, "link_config", None)

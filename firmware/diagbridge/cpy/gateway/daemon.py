@@ -18,10 +18,20 @@ board file's LINK_TCP, or --listen tcp://0.0.0.0:6520).  A role granted
 without a key on a network address is logged as a warning, and the full role
 (--open-role full, or a board's link_config() granting it) on a network
 address is refused (exit status 2) unless --allow-open-full-role-on-network
-confirms it.  Failed logins on TCP back off per peer address
-(diagbridge.cpy.gateway.backoff); STATUS counts them (``auth_failures``),
-the log says who failed and how often, and the port's counters are logged
-when the daemon stops.  No message or log line holds any part of a key.
+confirms it.  Failed logins back off (diagbridge.cpy.gateway.backoff): on
+TCP per peer address, on a serial line per line (one peer: the next login
+on that line is not judged before the back-off ends; a frame sent meanwhile
+is answered with the refusal "too many failed logins on serial://...: try
+again in N s" and counted).  The core's own one-peer back-off
+(GatewayConfig.login_backoff_ms) is turned off here: behind one session the
+daemon serves every TCP peer and the serial line, and one peer's failures
+must not lock the others out.  STATUS counts failed logins
+(``auth_failures``) and, from the daemon's ports, ``refused_connections``
+(TCP connections refused before any login: a host is connected, or the
+peer's back-off) and ``refused_login_backoff`` (logins refused during a
+back-off, TCP and serial); the log says who failed and how often, and the
+ports' counters are logged when the daemon stops.  No message or log line
+holds any part of a key.
 
 Exit status: 0 after a clean stop; 2 for a bad board file, key file or
 option; 1 when a bus or a link port cannot be opened, or the loop failed.
@@ -41,8 +51,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Optional
 
+from diagbridge.codes import LINK_UNEXPECTED
 from diagbridge.errors import ConfigError
 from diagbridge.gateway import Gateway
+from diagbridge.link import proto as P
+from diagbridge.link.cobs import encode_frame, frame_size
+from diagbridge.link.msgpack import packb
+from diagbridge.link.session import S_READY
 from diagbridge.link.proto import ROLE_NONE, ROLE_FULL
 from diagbridge.cpy.gateway.config import (Board, load_board, read_key_file, role_number,
                                       DEFAULT_PORT)
@@ -66,6 +81,53 @@ _SETS_BITRATE = ("socketcan", "virtual")     # interfaces python-can must not be
 
 class DaemonError(Exception):
     """A bus or a port could not be opened (exit status 1)."""
+
+
+class BackoffHub(LinkHub):
+    """The link hub with the failed-login back-off on serial lines.
+
+    A serial line has one peer, so the line is the back-off's key
+    (``serial:<device>``, in a ``LoginBackoff`` of its own): after a failed
+    login on it, bytes from the line are not given to the session until the
+    back-off ends, unless a host is logged in on it; each chunk that ends a
+    frame (a 0x00 delimiter) is answered with the refusal (ERROR
+    LINK_UNEXPECTED) and counted in ``backoff.refused``.  TCP peers are the
+    TCP port's business (``TcpLinkPort`` backs off per address at accept)."""
+
+    def __init__(self, gw, clock: Callable[[], float], backoff: LoginBackoff) -> None:
+        super().__init__(gw)
+        self._clock = clock
+        self.backoff = backoff
+
+    def deliver(self, port, now: int, data: bytes) -> bool:
+        if not isinstance(port, SerialLinkPort):
+            return super().deliver(port, now, data)
+        key = "serial:" + port.device
+        t = self._clock()
+        if not (self.owner is port and self.gw.link.state == S_READY):
+            wait = self.backoff.wait_s(key, t)
+            if wait > 0.0:
+                if 0 in data:
+                    self.backoff.refuse(key, t)
+                    if self.owner is None:
+                        self.owner = port       # (its refusal is written to the line)
+                    out = _refusal("too many failed logins on %s: try again in %.1f s"
+                                   % (port.url, wait))
+                    port.send(out, len(out))
+                return False
+        failures = self.gw.link.auth_failures
+        ok = super().deliver(port, now, data)
+        for _ in range(self.gw.link.auth_failures - failures):
+            count, wait = self.backoff.failed(key, t)
+            log.warning("%s: %d failed logins in a row on this line: its next login is "
+                        "judged in %.1f s at the earliest", port.url, count, wait)
+        return ok
+
+
+def _refusal(text: str) -> bytes:
+    msg = packb([P.MSG_ERROR, 0, {P.K_CODE: LINK_UNEXPECTED, P.K_TEXT: text}])
+    out = bytearray(frame_size(len(msg)))
+    return bytes(out[:encode_frame(msg, len(msg), out)])
 
 
 def open_can(spec: dict) -> can.BusABC:
@@ -97,18 +159,24 @@ class Daemon:
     ``allow_open_full_on_network`` confirms a full role without a key on a
     non-loopback TCP address (refused otherwise); ``clock`` (seconds,
     monotonic) and ``backoff`` go to the TCP port (lingering and the
-    failed-login back-off), so tests can run them on a fake clock."""
+    failed-login back-off), ``clock`` and ``serial_backoff`` to the serial
+    line's back-off (``BackoffHub``), so tests can run them on a fake clock."""
 
     def __init__(self, board: Board, keys: tuple = (), open_role: int = ROLE_NONE,
                  sha256: Callable = hashlib.sha256, urandom: Callable = os.urandom, *,
                  allow_open_full_on_network: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 backoff: Optional[LoginBackoff] = None) -> None:
+                 backoff: Optional[LoginBackoff] = None,
+                 serial_backoff: Optional[LoginBackoff] = None) -> None:
         self.board = board
         self.link_cfg = board.link_config(keys, open_role)
-        self.gw = Gateway(board.gateway_config(), self.link_cfg, sha256, urandom)
+        gw_cfg = board.gateway_config()
+        gw_cfg.login_backoff_ms = 0     # the ports back off per peer (see the module doc)
+        self.gw = Gateway(gw_cfg, self.link_cfg, sha256, urandom)
+        self.gw.adapter_stats = self._adapter_stats
         self.buses: list = []
-        self.hub = LinkHub(self.gw)
+        self.hub = BackoffHub(self.gw, clock, serial_backoff if serial_backoff is not None
+                              else LoginBackoff())
         self.runner: Optional[GatewayRunner] = None
         self.urls: list = []
         self.tcp: Optional[TcpLinkPort] = None
@@ -195,7 +263,8 @@ class Daemon:
         """The daemon's own counters (beside the gateway's STATUS): the TCP
         port's (accepted, refused_busy, refused_backoff, login_failures,
         closed_early, accept_errors, client_errors), lingering connections,
-        the runner's survived client errors and failed logins on serial."""
+        the runner's survived client errors, failed logins on serial and
+        the logins refused there during a back-off."""
         st: dict = {}
         if self.tcp is not None:
             st.update(self.tcp.stats)
@@ -204,8 +273,18 @@ class Daemon:
         st["runner_client_errors"] = self.runner.client_errors if self.runner else 0
         st["serial_login_failures"] = sum(getattr(p, "login_failures", 0)
                                           for p in self.hub.ports if p is not self.tcp)
+        st["serial_refused_backoff"] = self.hub.backoff.refused
         st["auth_failures"] = self.gw.link.auth_failures
         return st
+
+    def _adapter_stats(self) -> dict:
+        """The ports' counters in the gateway's STATUS (added to its own)."""
+        busy = backoff = 0
+        if self.tcp is not None:
+            busy = self.tcp.stats["refused_busy"]
+            backoff = self.tcp.stats["refused_backoff"]
+        return {"refused_connections": busy + backoff,
+                "refused_login_backoff": backoff + self.hub.backoff.refused}
 
     def close(self) -> None:
         for bus in self.buses:

@@ -184,8 +184,8 @@ class LinkHub:
             return
         self.owner = None
         if self.gw.link.state != S_WAIT_HELLO:
-            bye = _frame([P.MSG_BYE, 0, None])
-            self.gw.feed_link(now, bye, len(bye))
+            self.gw.link.hang_up(now)       # as a BYE (a frame would need the session MAC)
+            self.gw.on_timer(now)           # the gateway tears the host's things down
 
     def write(self, buf, n: int) -> None:
         """Bytes for the host (the link port of ``GatewayLoop``): to the

@@ -1,6 +1,7 @@
 # UdsServer: the ECU side of ISO 14229-1, sans-I/O.
 #
-#   srv = UdsServer(profile, cfg=None, nvm=None, specs=None, conditions=None, trace=None)
+#   srv = UdsServer(profile, cfg=None, nvm=None, specs=None, conditions=None, trace=None,
+#                   urandom=None, sha256=None)
 #   srv.feed_pdu(now, data, n, functional)  one whole request PDU from the transport
 #   srv.on_timer(now)                       P2/P2* 0x78 cadence, S3, SA delay, services
 #   ev = srv.poll()                         EV_* below, or EV_NONE
@@ -8,6 +9,12 @@
 #   srv.deadline()                          tick for the next on_timer, or None
 #   srv.reset(now, kind)                    the application performed an ECUReset
 #   srv.power_up(now)                       cold start (done on the first input if not called)
+#
+# Constructing the server is the ECU's power-up: SecurityAccess seeds its
+# seed generator then (security_access.py, seed_source.py) from `urandom`
+# (the platform's entropy, fn(n) -> bytes: os.urandom on CPython and
+# MicroPython) and a boot counter it stores in `nvm`; `sha256` is a
+# hashlib.sha256-like constructor (None: a portable implementation).
 #
 # How service modules plug in: each module (uds/srv_<group>.py) exports SPECS,
 # a tuple of service.ServiceSpec.  `specs` is a list of such tuples (or of
@@ -88,7 +95,8 @@ T_S3_TIMEOUT = const(5)     # old session, 0
 
 
 class UdsServer:
-    def __init__(self, profile, cfg=None, nvm=None, specs=None, conditions=None, trace=None):
+    def __init__(self, profile, cfg=None, nvm=None, specs=None, conditions=None, trace=None,
+                 urandom=None, sha256=None):
         if isinstance(profile, dict):
             profile = Profile(profile)
         if cfg is None:
@@ -100,7 +108,8 @@ class UdsServer:
         self.trace = trace
         self.rsp = bytearray(cfg.max_pdu)
         self.max_dids = profile.max_dids if profile.max_dids is not None else cfg.max_dids
-        self.security = SecurityAccess(profile.security_levels, nvm, profile.prng_seed)
+        self.security = SecurityAccess(profile.security_levels, nvm, profile.prng_seed,
+                                       urandom, sha256)
         self._s3_us = cfg.s3_server_ms * 1000
         self._events = EventQueue(cfg.events)
         self._rq = RspQueue(self.rsp, cfg.nr_queue)

@@ -17,7 +17,10 @@
 #   services: {sid: {"supported": bool, "sessions": access-sessions,
 #               "levels": [..], "auth": bool|int,
 #               "sub_functions": {sf: {"sessions", "levels", "auth"}}}}
-#               overrides of the modules' defaults
+#               overrides of the modules' defaults; this is also how a
+#               service without its own access field asks for security:
+#               {0x38: {"levels": [0x03]}} refuses RequestFileTransfer with
+#               0x33 unless level 03 is unlocked (default: no level)
 #   security: {"levels": {requestSeed level (odd): {"seed_len": 2,
 #               "key_len": seed_len, "algorithm": "diagbridge1" |
 #               "twos_complement" | "xor" | callable, "secret": bytes,
@@ -25,6 +28,12 @@
 #               delay_ms, "sessions": [..], "fixed_seed": bytes|None,
 #               "data_record_len": 0}},
 #              "prng_seed": int, "delay_always_at_power_up": False}
+#               prng_seed (1..0xFFFF) is kept for compatibility: it is only
+#               extra input to the seed generator, which is seeded at every
+#               power-up from the platform's entropy and a boot counter in
+#               the NVM (security_access.py, seed_source.py); it makes no
+#               seed predictable or secret.  fixed_seed (the §10.4.5
+#               example) bypasses the generator: tests only, never an ECU.
 #   reset: {"types": [1, 2, 3, 4, 5], "power_down_time_s": 0xFF}
 #   comm_control: {"types": [0, 1, 2, 3, 4, 5], "node_ids": [int, ..]}
 #   dids: {did: {"length": int, "value": bytes (static) | "live": source
@@ -47,9 +56,12 @@
 #              "duration_ms": int, "result": bytes, "option_length": int|-1}}
 #   io_controls: {did: {"length": int, "sessions": [..], "levels": [..],
 #                 "default": bytes}}
-#   transfer: {"download_regions": [{"start", "size", "erase_us_per_kib"}],
+#   transfer: {"download_regions": [{"start", "size", "erase_us_per_kib",
+#                                    "levels": [..], "erase_required": bool}],
 #              "upload_regions": [...], "max_block_length": int,
 #              "data_formats": [0x00, ...]}
+#              a region's "levels": 0x34/0x35 inside it answer 0x33 unless
+#              one of them is unlocked (default: none needed)
 #   files: {"sandbox": str (CPython only), "max_file_size": int}
 # Everything given is also kept unchanged in profile.raw.  The value helpers
 # (key_int, to_bytes, sessions_set, access) live in profile_values.py and
@@ -305,6 +317,7 @@ class Profile:
                 e["start"] = _int(e, "start", path, -1, 0, 0xFFFFFFFF)
                 e["size"] = _int(e, "size", path, -1, 1, 0xFFFFFFFF)
                 e["erase_us_per_kib"] = _int(e, "erase_us_per_kib", path, 0, 0, 10000000)
+                e["levels"] = _int_list(e.get("levels"), path + ".levels", 0x7E)
                 regs.append(e)
             t[sec] = regs
         t["max_block_length"] = _int(t, "max_block_length", "transfer", 0x0402, 3, 0xFFFFFF)

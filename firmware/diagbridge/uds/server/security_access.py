@@ -13,12 +13,21 @@
 # power-up / reset when the attempt before it failed (§10.4.1).
 #
 # Key algorithms: diagbridge.uds.seedkey (shared with the tester role).
-# Seeds come from a 16-bit xorshift PRNG (7, 9, 8; period 65535) seeded from
-# the profile or the platform; a locked level never gets an all-zero seed.
+# Seeds come from seed_source.SeedSource: SHA-256 in counter mode over a
+# state seeded once per construction (= power-up) from the platform's
+# entropy (`urandom`), a boot counter persisted in the NVM ("sec.boot",
+# stored before the first seed) and the profile's prng_seed (extra mixing
+# only), so no two power-ups hand out the same seeds.  When neither entropy
+# nor a stored counter can guarantee that (no urandom and the NVM refused the
+# counter's write), a locked level's requestSeed is answered 0x22
+# conditionsNotCorrect for this power cycle.  A locked level never gets an
+# all-zero seed; a profile's fixed_seed (the §10.4.5 example) bypasses the
+# generator.
 from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.uds.seedkey import compute_key
-from diagbridge.uds.nrc import NRC_RSE, NRC_IK, NRC_ENOA, NRC_RTDNE, NRC_SFNS
+from diagbridge.uds.nrc import NRC_RSE, NRC_IK, NRC_ENOA, NRC_RTDNE, NRC_SFNS, NRC_CNC
+from diagbridge.uds.server.seed_source import SeedSource
 
 # Exchange states
 _S_IDLE = const(0)          # no seed outstanding
@@ -50,21 +59,20 @@ _NEXT = (
 
 NVM_KEY = "sa"
 
-
-def prng16(x):
-    """One step of the 16-bit xorshift (7, 9, 8); x in 1..0xFFFF."""
-    x ^= (x << 7) & 0xFFFF
-    x ^= x >> 9
-    x ^= (x << 8) & 0xFFFF
-    return x
+_ZERO_RETRIES = const(4)    # fresh outputs tried before forcing a non-zero seed
 
 
 class SecurityAccess:
-    def __init__(self, levels, nvm=None, prng_seed=0xACE1):
-        # levels: {requestSeed level: profile.SecurityLevel}
+    def __init__(self, levels, nvm=None, prng_seed=0xACE1, urandom=None, sha256=None):
+        # levels: {requestSeed level: profile.SecurityLevel}; urandom: the
+        # platform's fn(n) -> bytes; sha256: a hashlib.sha256-like constructor
+        # (None: the portable one); prng_seed: extra mixing input only.
+        # Constructing is the power-up: the boot counter is stored here.
         self._cfg = levels
         self._nvm = nvm
-        self._prng = (prng_seed & 0xFFFF) or 0xACE1
+        self._src = SeedSource(nvm, urandom, sha256, prng_seed & 0xFFFF)
+        self.boot_count = self._src.boot_count
+        self.fresh = self._src.fresh    # False: locked levels' seeds are refused (0x22)
         self.level = 0              # unlocked level (0 = locked)
         self.state = _S_IDLE
         self._wait = 0              # level whose key is expected
@@ -122,6 +130,8 @@ class SecurityAccess:
             return n
         if self._delay_at[level] is not None:
             return -NRC_RTDNE
+        if not self.fresh and cfg.fixed_seed is None:
+            return -NRC_CNC             # seeds could repeat another power-up's
         self._step(now, _I_SEED, level)
         seed = self._seed
         for i in range(n):
@@ -204,13 +214,14 @@ class SecurityAccess:
             for i in range(n):
                 seed[i] = cfg.fixed_seed[i]
             return
-        nz = 0
-        for i in range(n):
-            self._prng = prng16(self._prng)
-            seed[i] = self._prng >> 8
-            nz |= seed[i]
-        if nz == 0:
-            seed[n - 1] = 1             # never a zero seed for a locked level
+        for _ in range(_ZERO_RETRIES):
+            self._src.generate(seed, n)
+            nz = 0
+            for i in range(n):
+                nz |= seed[i]
+            if nz:
+                return
+        seed[n - 1] = 1                 # never a zero seed for a locked level
 
     def _persist(self):
         if self._nvm is None:

@@ -10,6 +10,14 @@
 # 11-bit OBD identifiers).  Sessions 01/02/03 and a VM-specific end-of-line
 # session 0x40; SecurityAccess levels 01 (extended: calibration writes, IO
 # control), 03 (programming) and 0x11 (end of line).  Secrets are examples.
+#
+# Locked down, as a copied profile should be: nothing that changes the ECU
+# works with security locked (0x33 securityAccessDenied).  Programming
+# (RequestDownload 0x34 into the download region, the erase and dependency
+# routines) and RequestUpload 0x35 need level 03 (programming session);
+# RequestFileTransfer 0x38 needs level 01 (extended) or 03 (programming),
+# through the profile's "services" override; every writable DID (0x2E) and
+# memory region (0x3D) names its levels.
 from diagbridge.uds.codec.data import formula_scaling, unit_scaling
 from diagbridge.uds.server.profile import Profile
 
@@ -79,8 +87,10 @@ def profile():
                 0x11: {"seed_len": 8, "algorithm": "diagbridge1", "secret": b"EngineEOL17",
                        "attempts": 2, "delay_ms": 30000, "sessions": [0x40]},
             },
-            "prng_seed": 0x5EED,
+            "prng_seed": 0x5EED,        # extra mixing only: seeds come from entropy + boot counter
         },
+        # RequestFileTransfer changes the file store: an unlocked level first
+        "services": {0x38: {"levels": [0x01, 0x03]}},
         "reset": {"types": [1, 2, 3, 4, 5], "power_down_time_s": 2},
         "comm_control": {"types": [0, 1, 2, 3, 4, 5], "node_ids": [0x0001, 0x0002]},
         "limits": {"max_dids": 8},
@@ -166,8 +176,8 @@ def profile():
         },
         "transfer": {
             "download_regions": [{"start": 0x00010000, "size": 0x100000,
-                                  "erase_us_per_kib": 100}],
-            "upload_regions": [{"start": 0x00010000, "size": 0x100000}],
+                                  "erase_us_per_kib": 100, "levels": [0x03]}],
+            "upload_regions": [{"start": 0x00010000, "size": 0x100000, "levels": [0x03]}],
             "max_block_length": 0x0402,
             "data_formats": [0x00],
         },
