@@ -15,7 +15,10 @@ ADAPTERS = ("cpy", "mpy")
 # seed/key algorithms, the CRCs and the CAN facts.  One copy of each fact.
 HOST_MAY_USE = ("diagbridge.link", "diagbridge.codes", "diagbridge.errors",
                 "diagbridge.crc", "diagbridge.can", "diagbridge.uds.codec", "diagbridge.uds.sid",
-                "diagbridge.uds.nrc", "diagbridge.uds.seedkey")
+                "diagbridge.uds.nrc", "diagbridge.uds.seedkey",
+                # the tester's request builders and response decoders over the codecs
+                # (the CLI's one-request commands); never the tester's machines
+                "diagbridge.uds.client.api")
 # ... plus the simulated vehicle, only for the sim:// transport (an in-process
 # gateway), imported inside the function that opens it.
 HOST_SIM_TRANSPORT = os.path.join(HOST, "transports", "sim.py")

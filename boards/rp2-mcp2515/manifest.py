@@ -1,10 +1,9 @@
-# Freeze the portable core and this board's files into the firmware:
+# Freeze the gateway core and this board's files into the firmware:
 #   make -C ports/rp2 BOARD=RPI_PICO FROZEN_MANIFEST=$PWD/boards/rp2-mcp2515/manifest.py
-# (paths are relative to this file).  This freezes the whole package: cpy/ and
-# sim/ are never imported on the board; list files=[...] to leave them out
-# when flash is tight.
+# (paths are relative to this file).  The firmware's manifest lists what a
+# board runs (never cpy/, sim/ or the example profiles); this board hosts no
+# example ECU profile, so it adds none.
 include("$(PORT_DIR)/boards/manifest.py")
-package("diagbridge", base_path="../../firmware",
-        opt=3)
+include("../../firmware/manifest.py")
 module("board.py")
 module("main.py")

@@ -38,7 +38,3 @@ def earliest(a, b):
     if b is None:
         return a
     return a if ticks_diff(a, b) <= 0 else b
-
-
-def ms_to_us(ms):
-    return ms * 1000

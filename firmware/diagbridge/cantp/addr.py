@@ -153,12 +153,3 @@ class Address:
             if p < 0 or (n > 0 and data[0] == p):
                 return TA_FUNCTIONAL
         return -1
-
-    def tx_can_id(self, ta_type):
-        return self.ftx_id if ta_type == TA_FUNCTIONAL else self.tx_id
-
-    def put_prefix(self, out, ta_type):
-        """Write the address byte (if any) into out[0]; returns the PCI offset."""
-        if self.prefix_len:
-            out[0] = self.ftx_prefix if ta_type == TA_FUNCTIONAL else self.tx_prefix
-        return self.prefix_len

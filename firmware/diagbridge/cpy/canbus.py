@@ -39,7 +39,7 @@ def frame_flags(msg: can.Message) -> int:
     return flags
 
 
-def copies_on_send(bus) -> bool:
+def copies_on_send(bus: can.BusABC) -> bool:
     """True for a bus whose ``send`` copies the message before it returns and
     keeps no reference to it: python-can's ``VirtualBus`` (exactly that class;
     it deep-copies the message for every receiver).  Such a bus may be given
@@ -54,14 +54,15 @@ def copies_on_send(bus) -> bool:
 class TxMessages:
     """The ``can.Message`` objects one bus is given to send."""
 
-    def __init__(self, bus) -> None:
-        self._reuse = None
+    def __init__(self, bus: can.BusABC) -> None:
+        self._reuse: tuple[can.Message, ...] | None = None
         if copies_on_send(bus):
             self._reuse = tuple(can.Message(is_extended_id=ext, is_fd=fd, bitrate_switch=brs,
                                             is_rx=False)
                                 for ext, fd, brs in MSG_FLAGS)
 
-    def message(self, can_id: int, data, n: int, flags: int) -> can.Message:
+    def message(self, can_id: int, data: bytes | bytearray | memoryview, n: int,
+                flags: int) -> can.Message:
         """A message carrying ``data[:n]`` (copied: the caller's buffer is
         reused at once) on ``can_id`` with the core's ``flags``."""
         # immutable data: a bus that keeps or copies the message (virtual
@@ -79,7 +80,7 @@ class TxMessages:
                            bitrate_switch=brs, dlc=n, data=payload, check=False, is_rx=False)
 
 
-def bus_fileno(bus) -> int:
+def bus_fileno(bus: can.BusABC) -> int:
     """A descriptor that is readable when ``bus`` has a frame (socketcan), or -1."""
     try:
         fd = bus.fileno()
@@ -98,7 +99,7 @@ class FrameListener(can.Listener):
         self._running = running
         self._name = name
 
-    def on_message_received(self, msg):     # replaced per instance in __init__
+    def on_message_received(self, msg: can.Message) -> None:  # replaced per instance in __init__
         raise NotImplementedError
 
     def on_error(self, exc: Exception) -> None:

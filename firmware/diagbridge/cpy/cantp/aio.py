@@ -33,9 +33,11 @@ most N_As (then the transfer fails with N_ERROR).  A real controller drains
 its queue by itself; a loopback between two tasks of one loop cannot, so
 there keep block sizes small (BS=8 is the default).
 """
+from __future__ import annotations
+
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import can
 
@@ -82,7 +84,7 @@ class AsyncCanTpBus:
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
              rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
              on_error: "Callable[[int], None] | None" = None,
-             **params) -> "AsyncCanTpChannel":
+             **params: Any) -> "AsyncCanTpChannel":
         """A new CAN-TP channel on this bus (keywords: see base;
         ``rx_queue_max``, ``raise_rx_errors``, ``on_error``: see ``blocking``)."""
         if self._closed:
@@ -91,7 +93,7 @@ class AsyncCanTpBus:
         return AsyncCanTpChannel(self, Channel(cfg, addr), False, rx_queue_max,
                                  raise_rx_errors=raise_rx_errors, on_error=on_error)
 
-    def add_node(self, node, name: "str | None" = None) -> None:
+    def add_node(self, node: Any, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
         ``diagbridge.ecu.Ecu``), as ``CanTpBus.add_node``: the task feeds it,
         runs its timers, sends what it pops and drains its ``poll()``.  Call
@@ -106,7 +108,7 @@ class AsyncCanTpBus:
         self._engine.add_node(node, name or self.name)
         self._poke()
 
-    def remove_node(self, node) -> None:
+    def remove_node(self, node: Any) -> None:
         """Take a node off the bus (at once: the task never touches it again).
         A node that is not on this bus is ignored."""
         self._engine.remove_node(node)
@@ -130,17 +132,17 @@ class AsyncCanTpBus:
     async def __aenter__(self) -> "AsyncCanTpBus":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     # -- inputs (all in the event loop's thread) -----------------------------------
-    def _on_msg(self, msg):
+    def _on_msg(self, msg: can.Message) -> None:
         self._msgs.append(msg)
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
 
-    def _poke(self):
+    def _poke(self) -> None:
         """Something for the task to do: run a step soon."""
         self._kick = True
         w = self._waiter
@@ -148,7 +150,7 @@ class AsyncCanTpBus:
             w.set_result(None)
 
     # -- the task ---------------------------------------------------------------
-    async def _run(self):
+    async def _run(self) -> None:
         engine = self._engine
         msgs = self._msgs
         d = None
@@ -168,7 +170,7 @@ class AsyncCanTpBus:
             engine.close(TransportError("CAN-TP I/O task stopped"))
             self._closed = True
 
-    async def _wait(self, d):
+    async def _wait(self, d: int | None) -> None:
         if self._msgs or self._kick:
             return
         if d is None:
@@ -194,7 +196,7 @@ class AsyncCanTpBus:
             await asyncio.sleep(0)
 
 
-def _wake(fut):
+def _wake(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_result(None)
 
@@ -224,7 +226,7 @@ class AsyncCanTpChannel:
         self.address = a
         tpbus._engine.add(self._slot)
 
-    async def send(self, payload, timeout: "float | None" = None,
+    async def send(self, payload: bytes | bytearray | memoryview, timeout: "float | None" = None,
                    functional: bool = False) -> None:
         """Send one message; returns when the transfer completed.
 
@@ -236,7 +238,7 @@ class AsyncCanTpChannel:
             raise TransportError("channel closed")
         fut = self._tpbus._loop.create_future()
 
-        def finish(error):
+        def finish(error: BaseException | None) -> None:
             if not fut.done():
                 fut.set_result(error)
 
@@ -254,7 +256,7 @@ class AsyncCanTpChannel:
         if error is not None:
             raise error
 
-    def _abort(self, req):
+    def _abort(self, req: TxRequest) -> None:
         self._tpbus._engine.abort(self._slot, req)
         self._tpbus._poke()                 # the next queued send may start
 
@@ -332,7 +334,7 @@ class AsyncCanTpChannel:
     async def __aenter__(self) -> "AsyncCanTpChannel":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 
@@ -342,7 +344,7 @@ async def open_async_channel(bus: can.BusABC, *, spin_us: int = 1000,
                              rx_queue_max: "int | None" = None,
                              raise_rx_errors: bool = False,
                              on_error: "Callable[[int], None] | None" = None,
-                             **params) -> AsyncCanTpChannel:
+                             **params: Any) -> AsyncCanTpChannel:
     """A single CAN-TP channel with its own task on ``bus`` (closing it stops
     the task).  Keywords: ``AsyncCanTpBus.open``."""
     cfg, addr = channel_config(config, address, **params)

@@ -81,7 +81,10 @@ shorten the next gap; a failed ``bus.send`` ends the transfer with ``N_ERROR``
 through the core instead of being lost; and N_As / N_Ar bound a ``bus.send``
 that blocks (socketcan with a full transmit queue).
 """
+from __future__ import annotations
+
 import logging
+from typing import Any
 
 from diagbridge.codes import code_name
 from diagbridge.errors import ConfigError, DiagbridgeError
@@ -156,7 +159,7 @@ _ADDR_KEYS = {  # adapter keyword -> Address keyword
 }
 
 
-def _addressing_mode(mode) -> int:
+def _addressing_mode(mode: Any) -> int:
     if isinstance(mode, int) and not isinstance(mode, bool):
         return mode                         # the core's ADDR_* (Address validates)
     name = getattr(mode, "name", mode)      # can-isotp's AddressingMode member
@@ -166,7 +169,8 @@ def _addressing_mode(mode) -> int:
 
 
 def channel_config(config: "TpConfig | None" = None, address: "Address | None" = None,
-                   addressing_mode="normal_11", **params) -> "tuple[TpConfig, Address]":
+                   addressing_mode: Any = "normal_11",
+                   **params: Any) -> "tuple[TpConfig, Address]":
     """Build the core's ``(TpConfig, Address)`` from keyword arguments.
 
     ``config`` / ``address`` may be given ready-made instead of their keywords
@@ -194,7 +198,7 @@ def channel_config(config: "TpConfig | None" = None, address: "Address | None" =
     return config, address
 
 
-def check_node(node) -> None:
+def check_node(node: Any) -> None:
     """Raise ``TypeError`` naming what ``node`` lacks of the node contract."""
     if isinstance(node, Channel):
         raise TypeError("a Channel is opened with open(), not added as a node")

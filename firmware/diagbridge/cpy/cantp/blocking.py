@@ -55,12 +55,13 @@ about 20 %), nothing otherwise.  ``spin_us=0`` never spins (lowest CPU, STmin
 gaps longer by the scheduler's overshoot); gaps are never shorter than STmin
 either way.  The thread never polls while idle.
 """
+from __future__ import annotations
+
 import logging
 import queue
 import threading
 import time
-
-from typing import Callable
+from typing import Any, Callable
 
 import can
 
@@ -72,7 +73,7 @@ from diagbridge.cpy.cantp.base import (TransportError, TransportTimeout, channel
                                        check_node)
 from diagbridge.cpy.cantp.driver import LoopDriver
 from diagbridge.cpy.cantp.engine import (CanTpEngine, Slot, TxRequest, RxMessage, RxFlow,
-                                         RxErrors, HOLD_APP)
+                                         RxErrors, HOLD_APP, Deliver)
 from diagbridge.cpy.cantp.read import BusReader
 from diagbridge.cpy.clock import now_us
 
@@ -88,11 +89,11 @@ class _Done:
     """The completion of one send(): a threading.Event and the error."""
     __slots__ = ("event", "error")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.event = threading.Event()
         self.error = None
 
-    def __call__(self, error):
+    def __call__(self, error: BaseException | None) -> None:
         self.error = error
         self.event.set()
 
@@ -128,14 +129,15 @@ class CanTpBus(BusReader):
     # -- public ---------------------------------------------------------------
     def open(self, *, config: "TpConfig | None" = None, address: "Address | None" = None,
              rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
-             on_error: "Callable[[int], None] | None" = None, **params) -> "CanTpChannel":
+             on_error: "Callable[[int], None] | None" = None,
+             **params: Any) -> "CanTpChannel":
         """A new CAN-TP channel on this bus (keywords: base; rx_queue_max,
         raise_rx_errors, on_error: the module documentation)."""
         cfg, addr = channel_config(config, address, **params)
         return CanTpChannel(self, Channel(cfg, addr), False, rx_queue_max,
                             raise_rx_errors=raise_rx_errors, on_error=on_error)
 
-    def add_node(self, node, name: "str | None" = None) -> None:
+    def add_node(self, node: Any, name: "str | None" = None) -> None:
         """Carry a sans-I/O node's frames on this bus (e.g. a
         ``diagbridge.ecu.Ecu``): the I/O thread feeds it every received
         frame, runs its timers at its ``deadline()``, sends what it pops and
@@ -156,7 +158,7 @@ class CanTpBus(BusReader):
             self._forget(node)
             raise
 
-    def remove_node(self, node, timeout: float = 5.0) -> None:
+    def remove_node(self, node: Any, timeout: float = 5.0) -> None:
         """Take a node off the bus.  When it returns the I/O thread no longer
         touches ``node`` (so the caller may use it again).  A node that is
         not on this bus is ignored.  Raises ``TimeoutError`` if the I/O thread
@@ -168,7 +170,7 @@ class CanTpBus(BusReader):
             return
         done = threading.Event()
 
-        def remove():
+        def remove() -> None:
             self._engine.remove_node(node)
             done.set()
         try:
@@ -178,7 +180,7 @@ class CanTpBus(BusReader):
         if not done.wait(timeout) and not self._dead:
             raise TimeoutError("the CAN-TP I/O thread did not remove the node")
 
-    def _forget(self, node) -> bool:
+    def _forget(self, node: Any) -> bool:
         with self._lock:
             for i, n in enumerate(self._nodes):
                 if n is node:
@@ -202,11 +204,11 @@ class CanTpBus(BusReader):
     def __enter__(self) -> "CanTpBus":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- application side -----------------------------------------------------
-    def _call(self, fn, *args) -> None:
+    def _call(self, fn: Callable[..., object], *args: Any) -> None:
         """Run fn(*args) in the I/O thread (in order, before its next step)."""
         with self._lock:
             if self._dead:
@@ -215,7 +217,7 @@ class CanTpBus(BusReader):
             self._wake_locked()
         self._wake_unlocked()
 
-    def _stop(self):
+    def _stop(self) -> None:
         self._running = False
         for slot in self._engine.slots:
             if slot.deliver is not None:    # None: a node (add_node)
@@ -223,7 +225,7 @@ class CanTpBus(BusReader):
         self._engine.close(TransportError("CAN-TP bus closed"))
 
     # -- the I/O thread -----------------------------------------------------------
-    def _run(self):
+    def _run(self) -> None:
         engine = self._engine
         msgs = self._msgs
         d = None
@@ -278,7 +280,8 @@ class CanTpChannel:
         self.address = a
         tpbus._call(tpbus._engine.add, self._slot)
 
-    def send(self, payload, timeout: "float | None" = None, functional: bool = False) -> None:
+    def send(self, payload: bytes | bytearray | memoryview, timeout: "float | None" = None,
+             functional: bool = False) -> None:
         """Send one message; returns when the transfer completed.
 
         Raises ``TransportError`` (``.result`` = N_* code) when it failed,
@@ -371,18 +374,19 @@ class CanTpChannel:
         still holds)."""
         self._in_loop(self._tpbus._engine.hold, self._slot, HOLD_APP, False)
 
-    def _divert(self, put, on_ff) -> None:
+    def _divert(self, put: Deliver | None,
+                on_ff: Callable[[int], None] | None) -> None:
         """The UDS facade's functional requests: this channel's deliveries go
         to ``put(item)`` and first frames to ``on_ff(length)`` (both in the
         I/O thread) until ``_divert(None, None)`` gives them back."""
         slot = self._slot
 
-        def swap():
+        def swap() -> None:
             slot.deliver = self._deliver if put is None else put
             slot.on_ff = on_ff
         self._in_loop(swap)
 
-    def _in_loop(self, fn, *args) -> None:
+    def _in_loop(self, fn: Callable[..., object], *args: Any) -> None:
         """Run fn(*args) in the I/O thread and wait until it ran."""
         tpbus = self._tpbus
         if threading.current_thread() is tpbus._thread:
@@ -390,13 +394,14 @@ class CanTpChannel:
             return
         ran = threading.Event()
 
-        def run():
+        def run() -> None:
             fn(*args)
             ran.set()
         tpbus._call(run)                # raises TransportError once the bus is closed
         ran.wait(5.0)
 
-    def run_machine(self, machine, on_event, is_done, max_pdu: int = 4095) -> None:
+    def run_machine(self, machine: Any, on_event: Callable[[Any, int], None],
+                    is_done: Callable[[], bool], max_pdu: int = 4095) -> None:
         """Run a tester machine (the core ``UdsClient`` or ``Flasher``) in
         this bus's I/O thread until ``is_done()`` (see ``LoopDriver``):
         ``on_event(machine, ev)`` is called there.  Blocks the caller; raises
@@ -409,7 +414,7 @@ class CanTpChannel:
         drv = LoopDriver(tpbus._engine, self._slot, machine, on_event, is_done, done, max_pdu)
         rxq = self._rx
 
-        def start():
+        def start() -> None:
             backlog = []                # received before: fed first, as recv() would
             while True:
                 try:
@@ -447,7 +452,7 @@ class CanTpChannel:
     def __enter__(self) -> "CanTpChannel":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -455,7 +460,7 @@ def open_channel(bus: can.BusABC, *, spin_us: int = 1000,
                  config: "TpConfig | None" = None, address: "Address | None" = None,
                  rx_queue_max: "int | None" = None, raise_rx_errors: bool = False,
                  on_error: "Callable[[int], None] | None" = None,
-                 **params) -> CanTpChannel:
+                 **params: Any) -> CanTpChannel:
     """A single CAN-TP channel with its own I/O thread on ``bus``.
 
     Closing the channel stops that thread (the bus stays open).  Keywords:

@@ -6,10 +6,14 @@ thread that owns the engine: what the blocking facade's loop does with
 ``send`` and ``recv``, without a hand-over between threads per request.
 ``blocking.CanTpChannel.run_machine`` uses it.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
 from diagbridge.clock import due
 from diagbridge.codes import N_OK
 from diagbridge.cpy.cantp.base import TransportError
-from diagbridge.cpy.cantp.engine import CanTpEngine, RxMessage, Slot, TxRequest
+from diagbridge.cpy.cantp.engine import CanTpEngine, RxItem, RxMessage, Slot, TxRequest
 from diagbridge.cpy.clock import now_us
 
 __all__ = ["LoopDriver"]
@@ -29,7 +33,9 @@ class LoopDriver:
     an exception from ``on_event``), the slot is given back and
     ``finish(error_or_None)`` is called once."""
 
-    def __init__(self, engine: CanTpEngine, slot: Slot, machine, on_event, is_done, finish,
+    def __init__(self, engine: CanTpEngine, slot: Slot, machine: Any,
+                 on_event: Callable[[Any, int], None], is_done: Callable[[], bool],
+                 finish: Callable[[BaseException | None], None],
                  max_pdu: int = 4095) -> None:
         self.machine = machine
         self._engine = engine
@@ -44,7 +50,7 @@ class LoopDriver:
         self._sending = False
         self._ended = False
 
-    def start(self, backlog=()) -> None:
+    def start(self, backlog: Iterable[RxItem] = ()) -> None:
         slot = self._slot
         if slot not in self._engine.slots:
             self._ended = True
@@ -65,7 +71,7 @@ class LoopDriver:
         """Stop driving (the caller gave up); the machine is left as it is."""
         self._end(None)
 
-    def deadline(self):
+    def deadline(self) -> int | None:
         return self.machine.deadline()
 
     def on_timer(self, now: int) -> None:
@@ -78,7 +84,7 @@ class LoopDriver:
                 return
             self._pump()
 
-    def _end(self, error) -> None:
+    def _end(self, error: BaseException | None) -> None:
         if self._ended:
             return
         self._ended = True
@@ -115,7 +121,7 @@ class LoopDriver:
         if done:
             self._end(None)
 
-    def _sent(self, error) -> None:
+    def _sent(self, error: BaseException | None) -> None:
         self._sending = False
         if self._ended:
             return
@@ -141,7 +147,7 @@ class LoopDriver:
             return
         self._pump()
 
-    def _on_rx(self, item, pump: bool = True) -> None:
+    def _on_rx(self, item: RxItem, pump: bool = True) -> None:
         if self._ended:                 # (cannot happen: the slot is given back)
             return
         if item is None:                # the bus closed: later recv() calls see it too

@@ -20,8 +20,11 @@ asyncio fronts (``blocking``, ``aio``).
 
 Keyword arguments, errors, the node contract: ``base``.
 """
+from __future__ import annotations
+
 import logging
 from collections import Counter, deque, namedtuple
+from typing import Any, Callable, Iterable, Union
 from time import monotonic_ns as _monotonic_ns
 
 import can
@@ -48,6 +51,11 @@ __all__ = ["CanTpEngine", "Slot", "TxRequest", "RxMessage", "RxFlow", "RxErrors"
 #: of the step that completed it.
 RxMessage = namedtuple("RxMessage", ("data", "functional", "ts_us"))
 
+#: What a front's delivery callable is given: a message, a failed reception
+#: (an exception whose ``result`` is the N_* code) or None (the bus closed).
+RxItem = Union[RxMessage, BaseException, None]
+Deliver = Callable[[RxItem], None]
+
 #: Reasons for ``CanTpEngine.hold``: the application asked (``hold()``), the
 #: front's receive queue is full (``rx_queue_max``).
 HOLD_APP = 1
@@ -62,7 +70,8 @@ class TxRequest:
     """One send() in flight: the loop calls ``finish(error_or_None)`` once."""
     __slots__ = ("data", "ta_type", "finish", "abandoned")
 
-    def __init__(self, data: bytes, functional: bool, finish) -> None:
+    def __init__(self, data: bytes, functional: bool,
+                 finish: Callable[[BaseException | None], None]) -> None:
         self.data = data
         self.ta_type = TA_FUNCTIONAL if functional else TA_PHYSICAL
         self.finish = finish
@@ -77,7 +86,8 @@ class Slot:
     (N_USData_FF.ind): a tester stops P2 there (ISO 14229-2 §6.3)."""
     __slots__ = ("channel", "deliver", "pending", "current", "name", "hold", "on_ff")
 
-    def __init__(self, channel: Channel, deliver, name: str) -> None:
+    def __init__(self, channel: Channel | Any, deliver: Deliver | None,
+                 name: str) -> None:
         self.channel = channel
         self.deliver = deliver
         self.on_ff = None
@@ -116,13 +126,13 @@ class CanTpEngine:
         self.slots.append(slot)
         self._rebuild()
 
-    def add_node(self, node, name: str = "node") -> Slot:
+    def add_node(self, node: Any, name: str = "node") -> Slot:
         """Carry a node's frames (see the node contract above)."""
         slot = Slot(node, None, name)
         self.add(slot)
         return slot
 
-    def remove_node(self, node) -> bool:
+    def remove_node(self, node: Any) -> bool:
         """Stop carrying ``node``; False if it was not on this bus."""
         for slot in self.slots:
             if slot.channel is node and slot.deliver is None:
@@ -146,7 +156,7 @@ class CanTpEngine:
         self.slots = []
         self._rebuild()
 
-    def _fail_all(self, slot, error):
+    def _fail_all(self, slot: Slot, error: BaseException) -> None:
         reqs = list(slot.pending)
         if slot.current is not None:
             reqs.insert(0, slot.current)
@@ -157,7 +167,7 @@ class CanTpEngine:
         for req in reqs:
             req.finish(error)
 
-    def _rebuild(self):
+    def _rebuild(self) -> None:
         chans = [s.channel for s in self.slots]
         self._mux = Mux(chans)
         # a lone channel is driven directly: its tx_tag equals the Mux's (index 0)
@@ -215,7 +225,7 @@ class CanTpEngine:
         return True
 
     # -- the body ------------------------------------------------------------
-    def step(self, now: int, msgs) -> "int | None":
+    def step(self, now: int, msgs: Iterable[can.Message] | None) -> "int | None":
         mux = self._io
         self._now = now
         if msgs:
@@ -250,7 +260,7 @@ class CanTpEngine:
             d = earliest(d, drv.deadline())
         return d
 
-    def _start(self, now):
+    def _start(self, now: int) -> None:
         for slot in tuple(self._waiting):
             if slot.current is not None:
                 continue
@@ -274,7 +284,7 @@ class CanTpEngine:
             if not slot.pending:
                 self._waiting.remove(slot)
 
-    def _flush(self):
+    def _flush(self) -> None:
         mux = self._io
         pop = mux.pop_frame
         confirm = mux.confirm
@@ -301,7 +311,7 @@ class CanTpEngine:
             confirm((mono() // 1000) & mask, ok, tag)   # now_us(), inlined
         self._again = True              # burst cut short: come back at once
 
-    def _dispatch(self):
+    def _dispatch(self) -> None:
         mux = self._mux
         slots = self.slots
         while True:
@@ -353,7 +363,8 @@ class RxFlow:
     hold either sees the flag or is seen by the second count.)"""
     __slots__ = ("_engine", "slot", "_put", "_qsize", "_max", "held")
 
-    def __init__(self, engine: CanTpEngine, put, qsize, rx_queue_max: "int | None") -> None:
+    def __init__(self, engine: CanTpEngine, put: Deliver,
+                 qsize: Callable[[], int], rx_queue_max: "int | None") -> None:
         if rx_queue_max is not None and (not isinstance(rx_queue_max, int)
                                          or isinstance(rx_queue_max, bool) or rx_queue_max < 1):
             raise ValueError("rx_queue_max")
@@ -364,7 +375,7 @@ class RxFlow:
         self._max = rx_queue_max
         self.held = False
 
-    def deliver(self, item) -> None:
+    def deliver(self, item: RxItem) -> None:
         self._put(item)
         m = self._max
         if m is None or self.held or self._qsize() < m:
@@ -397,18 +408,18 @@ class RxErrors:
     which reports them in its own result instead."""
     __slots__ = ("counts", "on_error", "name")
 
-    def __init__(self, on_error, name: str) -> None:
+    def __init__(self, on_error: Callable[[int], None] | None, name: str) -> None:
         if on_error is not None and not callable(on_error):
             raise TypeError("on_error must be callable")
         self.counts = Counter()
         self.on_error = on_error
         self.name = name
 
-    def wrap(self, deliver):
+    def wrap(self, deliver: Deliver) -> Deliver:
         """``deliver`` with the failures counted and reported first."""
         counts = self.counts
 
-        def put(item):
+        def put(item: RxItem) -> None:
             if item is not None and item.__class__ is not RxMessage:
                 result = getattr(item, "result", None)
                 if result is not None:

@@ -16,11 +16,14 @@ last ``spin_us``).  The host class provides ``bus``, ``_q`` (commands as
 ``(fn, args)`` tuples), ``_msgs``, ``_lock``, ``_spin_us``, ``_running`` and
 ``_closed``.
 """
+from __future__ import annotations
+
 import logging
 import os
 import queue
 import select
 import time
+from typing import Any
 
 import can
 
@@ -35,7 +38,7 @@ _Message = can.Message
 _NOTIFIER_TIMEOUT_S = 0.1    # reader thread (or direct reads): how soon it sees close()
 
 
-def _virtual_queue(bus):
+def _virtual_queue(bus: can.BusABC) -> queue.Queue | None:
     """The receive queue of a python-can ``VirtualBus`` (exactly that class,
     no filters), which its ``recv`` reads; None for any other bus."""
     try:
@@ -53,7 +56,7 @@ def _virtual_queue(bus):
 class BusReader:
     """Mixin: the I/O thread's wait over one python-can bus."""
 
-    def _setup_reader(self, bus, notifier):
+    def _setup_reader(self, bus: can.BusABC, notifier: can.Notifier | None) -> None:
         self._own_notifier = None
         self._notifier = notifier
         self._fd = -1 if notifier is not None else bus_fileno(bus)
@@ -81,20 +84,20 @@ class BusReader:
                     bus, [], timeout=_NOTIFIER_TIMEOUT_S)
             notifier.add_listener(self._listener)
 
-    def _wake_locked(self):
+    def _wake_locked(self) -> None:
         """After a command was queued (under ``_lock``): arm the virtual-bus marker."""
         if self._vq is not None and not self._wake_armed:
             self._wake_armed = True
             self._vq.put(self._wake_msg)
 
-    def _wake_unlocked(self):
+    def _wake_unlocked(self) -> None:
         if self._wake_w >= 0:
             try:
                 os.write(self._wake_w, b"\x01")
             except (BlockingIOError, OSError):
                 pass                    # already awake / closing
 
-    def _close_reader(self, timeout):
+    def _close_reader(self, timeout: float) -> None:
         if self._listener is not None and self._notifier is not None:
             try:
                 self._notifier.remove_listener(self._listener)
@@ -115,7 +118,7 @@ class BusReader:
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
 
-    def _wait(self, d):
+    def _wait(self, d: int | None) -> None:
         """Until input arrives or tick d (None: until input)."""
         if self._msgs:
             return
@@ -135,13 +138,13 @@ class BusReader:
                 return
             sleep(0)                    # yields the GIL
 
-    def _handle(self, item):
+    def _handle(self, item: tuple[Any, tuple] | can.Message) -> None:
         if item.__class__ is tuple:
             item[0](*item[1])
         else:
             self._msgs.append(item)
 
-    def _collect_queue(self, timeout):
+    def _collect_queue(self, timeout: float | None) -> bool:
         """Frames and commands from the queue; True when something came."""
         q = self._q
         try:
@@ -158,7 +161,7 @@ class BusReader:
                 return True
             handle(item)
 
-    def _collect_direct(self, timeout):
+    def _collect_direct(self, timeout: float | None) -> bool:
         """Frames read from the (virtual) bus itself, commands from the queue.
 
         A wait is cut to _NOTIFIER_TIMEOUT_S (and then reports True: "run a
@@ -191,7 +194,7 @@ class BusReader:
             msg = recv(0)
         return got or capped
 
-    def _collect_select(self, timeout):
+    def _collect_select(self, timeout: float | None) -> bool:
         """Frames from the bus descriptor, commands from the queue."""
         fd = self._fd
         wr = self._wake_r

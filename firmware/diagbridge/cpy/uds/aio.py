@@ -12,15 +12,19 @@ The same core machines and the same behaviour as ``diagbridge.cpy.uds.client``
 One request at a time (an asyncio.Lock); a task sends the keep-alive while
 the tester is idle.  Timeouts in seconds.
 """
+from __future__ import annotations
+
 import asyncio
 import logging
+from typing import Any, Callable, Coroutine
 
 from diagbridge.codes import N_ERROR
 from diagbridge.uds.client import api
-from diagbridge.uds.client.flash import Flasher
+from diagbridge.uds.client.core import UdsClient as CoreClient, UdsClientConfig
+from diagbridge.uds.client.flash import Flasher, FlashConfig
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
-from diagbridge.cpy.uds.image import as_image
+from diagbridge.cpy.uds.image import ImageSource, as_image
 from diagbridge.cpy.uds.client import (_Base, TYPED, FlashReport, Response, UdsTimeout,
                                        NegativeResponseError, client_config, ZlibCrc32,
                                        crc16_ccitt_c)
@@ -31,10 +35,10 @@ __all__ = ["AsyncUdsClient", "Response", "FlashReport", "UdsTimeout", "NegativeR
            "client_config"]
 
 
-def _typed(name):
+def _typed(name: str) -> Callable[..., Coroutine[Any, Any, Response]]:
     build = getattr(api, name)
 
-    async def method(self, *args, **kw):
+    async def method(self: AsyncUdsClient, *args: Any, **kw: Any) -> Response:
         return await self.request(build(*args, **kw))
     method.__name__ = name
     method.__doc__ = "Send api.%s(...) and return the Response." % name
@@ -44,9 +48,10 @@ def _typed(name):
 class AsyncUdsClient(_Base):
     """asyncio UDS tester; make it inside a running event loop."""
 
-    def __init__(self, tp, *, config=None, registry=None, raise_on_timeout=False,
-                 p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=True,
-                 keepalive_period=2.0):
+    def __init__(self, tp: Any, *, config: UdsClientConfig | None = None,
+                 registry: api.DidRegistry | None = None, raise_on_timeout: bool = False,
+                 p2_timeout: float = 0.15, p2star_timeout: float = 5.1, max_pending: int = 0,
+                 keepalive: bool = True, keepalive_period: float = 2.0) -> None:
         self._init(tp, config, registry, raise_on_timeout, p2_timeout, p2star_timeout,
                    max_pending, keepalive, keepalive_period)
         self._lock = asyncio.Lock()
@@ -54,7 +59,8 @@ class AsyncUdsClient(_Base):
         self._closed = False
         self._task = asyncio.get_running_loop().create_task(self._idle_loop())
 
-    async def request(self, data, functional=False):
+    async def request(self, data: bytes | bytearray | memoryview,
+                      functional: bool = False) -> Response:
         data = bytes(data)
         async with self._lock:
             core = self.core
@@ -64,22 +70,24 @@ class AsyncUdsClient(_Base):
         self._wake.set()
         return rsp
 
-    async def unlock(self, level, key_fn):
+    async def unlock(self, level: int, key_fn: Callable[[int, bytes], bytes]) -> Response:
         rsp = await self.request_seed(level)
         if not rsp.ok or not any(rsp.value or b""):
             return rsp
         return await self.send_key(level, key_fn(level, rsp.value))
 
-    async def read_did(self, did):
+    async def read_did(self, did: int) -> Any:
         rsp = (await self.read_data(did)).raise_for_nrc()
         if not rsp.ok:
             raise UdsTimeout("0x22: %s" % rsp.result_name)
         return rsp.value[did]
 
-    async def write_data(self, did, value):
+    async def write_data(self, did: int, value: Any) -> Response:
         return await self.request(api.write_data(did, value, self.registry))
 
-    async def flash(self, image, cfg, progress=None, size=None):
+    async def flash(self, image: bytes | bytearray | memoryview | ImageSource, cfg: FlashConfig,
+                    progress: Callable[[int, int, int], None] | None = None,
+                    size: int | None = None) -> FlashReport:
         """As ``UdsClient.flash`` (``image``: bytes, a path, a file-like
         object or an iterable of chunks, read block by block)."""
         image = as_image(image, size)
@@ -94,14 +102,14 @@ class AsyncUdsClient(_Base):
         self._wake.set()
         return FlashReport(f)
 
-    async def _send(self, machine, n):
+    async def _send(self, machine: CoreClient | Flasher, n: int) -> None:
         try:
             await self.tp.send(self._buf[:n], functional=machine.tx_functional)
             machine.sent(now_us())
         except TransportError as e:
             machine.sent(now_us(), e.result if e.result else N_ERROR)
 
-    async def _run(self, machine):
+    async def _run(self, machine: CoreClient | Flasher) -> None:
         self._done = False
         tp = self.tp
         # P2 stops at a segmented response's first frame (ISO 14229-2 §6.3);
@@ -115,7 +123,7 @@ class AsyncUdsClient(_Base):
             if hooked:
                 tp.on_first_frame = None
 
-    async def _run_loop(self, machine, tp):
+    async def _run_loop(self, machine: CoreClient | Flasher, tp: Any) -> None:
         while True:
             ev = machine.poll()
             while ev:
@@ -139,7 +147,7 @@ class AsyncUdsClient(_Base):
             else:
                 machine.on_timer(now_us())
 
-    async def _idle_loop(self):
+    async def _idle_loop(self) -> None:
         while not self._closed:
             t = self._timeout(self.core)
             try:
@@ -163,7 +171,7 @@ class AsyncUdsClient(_Base):
                     await self._send(core, n)
                     n = core.pop_pdu(self._buf)
 
-    async def close(self):
+    async def close(self) -> None:
         """Stop the keep-alive task (the channel stays open)."""
         self._closed = True
         self._wake.set()
@@ -172,10 +180,10 @@ class AsyncUdsClient(_Base):
         except asyncio.CancelledError:
             pass
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> AsyncUdsClient:
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 

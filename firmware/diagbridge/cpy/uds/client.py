@@ -20,12 +20,14 @@ is raised for A_TIMEOUT_P2 only when ``raise_on_timeout`` is set, otherwise
 ``Response.result`` says so.  Thread-safe: one request at a time (a lock);
 a daemon thread sends the keep-alive while the tester is idle.
 """
+from __future__ import annotations
+
 import binascii
 import logging
 import queue
 import threading
 import zlib
-from typing import Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Sequence
 
 from diagbridge.clock import ticks_diff
 from diagbridge.codes import OK, N_ERROR, A_NEGATIVE_RESPONSE, A_TIMEOUT_P2, code_name
@@ -34,14 +36,14 @@ from diagbridge.uds.client import api
 from diagbridge.uds.client.core import (UdsClient as CoreClient, UdsClientConfig, EV_DONE,
                                    EV_UNEXPECTED, EV_KEEPALIVE_FAILED)
 from diagbridge.link.proto import flash_step_name
-from diagbridge.uds.client.flash import Flasher, EV_PROGRESS, EV_DONE as FLASH_DONE
+from diagbridge.uds.client.flash import Flasher, FlashConfig, EV_PROGRESS, EV_DONE as FLASH_DONE
 from diagbridge.uds.client.functional import (FunctionalQuery, FunctionalConfig,
                                               EV_DONE as FQ_DONE, ANS_NONE, ANS_POSITIVE,
                                               ANS_NEGATIVE)
 from diagbridge.uds.nrc_names import nrc_name, nrc_text
 from diagbridge.cpy.cantp.base import TransportError
 from diagbridge.cpy.clock import now_us
-from diagbridge.cpy.uds.image import ImageReader, as_image
+from diagbridge.cpy.uds.image import ImageReader, ImageSource, as_image
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ __all__ = ["UdsClient", "Response", "FlashReport", "NegativeResponseError", "Uds
 
 
 class NegativeResponseError(DiagbridgeError):
-    def __init__(self, response):
+    def __init__(self, response: Response) -> None:
         super().__init__("0x%02X: negative response 0x%02X %s (%s)"
                          % (response.sid, response.nrc, response.nrc_text, response.nrc_name))
         self.response = response
@@ -67,7 +69,8 @@ class Response:
     diagbridge.uds.client.api.decode), pending (0x78 count)."""
     __slots__ = ("request", "sid", "result", "nrc", "data", "value", "pending")
 
-    def __init__(self, request, result, nrc, data, value, pending):
+    def __init__(self, request: bytes, result: int, nrc: int | None, data: bytes, value: Any,
+                 pending: int) -> None:
         self.request = request
         self.sid = request[0]
         self.result = result
@@ -77,29 +80,29 @@ class Response:
         self.pending = pending
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.result == OK
 
     @property
-    def result_name(self):
+    def result_name(self) -> str:
         return code_name(self.result)
 
     @property
-    def nrc_name(self):
+    def nrc_name(self) -> str | None:
         """The NRC's mnemonic, ISO 14229-1 Annex A.1 ("ROOR"); None if positive."""
         return None if self.nrc is None else nrc_name(self.nrc)
 
     @property
-    def nrc_text(self):
+    def nrc_text(self) -> str | None:
         """The NRC's name, ISO 14229-1 Annex A.1 ("requestOutOfRange")."""
         return None if self.nrc is None else nrc_text(self.nrc)
 
-    def raise_for_nrc(self):
+    def raise_for_nrc(self) -> Response:
         if self.nrc is not None:
             raise NegativeResponseError(self)
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.nrc is not None:
             return "Response(0x%02X NRC 0x%02X %s)" % (self.sid, self.nrc, self.nrc_text)
         return "Response(0x%02X %s %r)" % (self.sid, self.result_name, self.value)
@@ -108,7 +111,7 @@ class Response:
 class FlashReport:
     """What a flash did (the core Flasher's report attributes)."""
 
-    def __init__(self, f):
+    def __init__(self, f: Flasher) -> None:
         self.result = f.result
         self.result_name = code_name(f.result)
         self.nrc = f.nrc or None
@@ -127,10 +130,10 @@ class FlashReport:
         self.rate_bps = f.rate_bps
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.result == OK
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return ("FlashReport(%s %d/%d bytes, %d blocks of %d, %d repeats, %.2f s, crc32 %08X/%s%s)"
                 % (self.result_name, self.bytes, self.total, self.blocks, self.block_len,
                    self.repeats, self.elapsed_s, self.crc_image,
@@ -138,9 +141,10 @@ class FlashReport:
                    "" if self.ok else " failed at %s" % self.failed_step))
 
 
-def client_config(p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=True,
-                  keepalive_period=2.0, keepalive_functional=False, adopt_timing=True,
-                  max_pdu=4095):
+def client_config(p2_timeout: float = 0.15, p2star_timeout: float = 5.1, max_pending: int = 0,
+                  keepalive: bool = True, keepalive_period: float = 2.0,
+                  keepalive_functional: bool = False, adopt_timing: bool = True,
+                  max_pdu: int = 4095) -> UdsClientConfig:
     """The core's UdsClientConfig from seconds."""
     return UdsClientConfig(p2_client_ms=int(round(p2_timeout * 1000)),
                            p2star_client_ms=int(round(p2star_timeout * 1000)),
@@ -160,10 +164,10 @@ TYPED = ("session_control", "ecu_reset", "request_seed", "send_key", "communicat
          "clear_did", "secured", "link_control")
 
 
-def _typed(name):
+def _typed(name: str) -> Callable[..., Response]:
     build = getattr(api, name)
 
-    def method(self, *args, **kw):
+    def method(self: UdsClient, *args: Any, **kw: Any) -> Response:
         return self.request(build(*args, **kw))
     method.__name__ = name
     method.__doc__ = "Send api.%s(...) and return the Response.\n\n%s" % (
@@ -171,29 +175,27 @@ def _typed(name):
     return method
 
 
-def _security_key(level, seed, key_fn):
-    return key_fn(level, seed)
-
-
 class ZlibCrc32:
     """The core ``Crc32``'s verbs over ``zlib.crc32`` (C speed on CPython);
     the facades hand it to the ``Flasher``."""
     __slots__ = ("_v",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._v = 0
 
-    def reset(self):
+    def reset(self) -> None:
         self._v = 0
 
-    def update(self, data, off, count):
+    def update(self, data: bytes | bytearray | memoryview | ImageReader, off: int,
+               count: int) -> None:
         self._v = zlib.crc32(_view(data, off, count), self._v)
 
-    def value(self):
+    def value(self) -> int:
         return self._v
 
 
-def crc16_ccitt_c(data, off, count):
+def crc16_ccitt_c(data: bytes | bytearray | memoryview | ImageReader, off: int,
+                  count: int) -> int:
     """CRC-16/CCITT-FALSE by ``binascii.crc_hqx`` (the core's crc16_ccitt);
     of a whole ``ImageReader``, the one it computed as its blocks went by."""
     if data.__class__ is ImageReader and off == 0 and count == len(data):
@@ -201,7 +203,8 @@ def crc16_ccitt_c(data, off, count):
     return binascii.crc_hqx(_view(data, off, count), 0xFFFF)
 
 
-def _view(data, off, count):
+def _view(data: bytes | bytearray | memoryview | ImageReader, off: int,
+          count: int) -> bytes | memoryview:
     if data.__class__ is ImageReader:
         return data[off:off + count]
     return memoryview(data)[off:off + count]
@@ -210,8 +213,9 @@ def _view(data, off, count):
 class _Base:
     """Shared by the blocking and the asyncio facades: the core objects."""
 
-    def _init(self, tp, config, registry, raise_on_timeout, p2_timeout, p2star_timeout,
-              max_pending, keepalive, keepalive_period):
+    def _init(self, tp: Any, config: UdsClientConfig | None, registry: api.DidRegistry | None,
+              raise_on_timeout: bool, p2_timeout: float, p2star_timeout: float,
+              max_pending: int, keepalive: bool, keepalive_period: float) -> None:
         if config is None:
             config = client_config(p2_timeout, p2star_timeout, max_pending, keepalive,
                                    keepalive_period)
@@ -221,12 +225,12 @@ class _Base:
         self.raise_on_timeout = raise_on_timeout
         self._buf = bytearray(config.max_pdu)
         self._done = False
-        self._progress = None
+        self._progress: Callable[[int, int, int], None] | None = None
         self.unexpected = 0
         # our CAN-TP fronts skip a failed reception unless asked: the machine needs it
         self._rx_kw = {"raise_rx_errors": True} if hasattr(tp, "rx_errors") else {}
 
-    def _on_event(self, machine, ev):
+    def _on_event(self, machine: CoreClient | Flasher, ev: int) -> None:
         core = self.core
         if machine is core:
             if ev == EV_DONE:
@@ -242,7 +246,7 @@ class _Base:
             elif ev == EV_PROGRESS and self._progress is not None:
                 self._progress(machine.done_bytes, machine.total, machine.rate_bps)
 
-    def _response(self, req):
+    def _response(self, req: bytes) -> Response:
         c = self.core
         result = c.result
         if result == OK:
@@ -257,7 +261,7 @@ class _Base:
         return rsp
 
     @staticmethod
-    def _timeout(machine):
+    def _timeout(machine: Any) -> float | None:
         d = machine.deadline()
         if d is None:
             return None
@@ -268,9 +272,10 @@ class _Base:
 class UdsClient(_Base):
     """Blocking UDS tester over a ``CanTpChannel``."""
 
-    def __init__(self, tp, *, config=None, registry=None, raise_on_timeout=False,
-                 p2_timeout=0.15, p2star_timeout=5.1, max_pending=0, keepalive=True,
-                 keepalive_period=2.0):
+    def __init__(self, tp: Any, *, config: UdsClientConfig | None = None,
+                 registry: api.DidRegistry | None = None, raise_on_timeout: bool = False,
+                 p2_timeout: float = 0.15, p2star_timeout: float = 5.1, max_pending: int = 0,
+                 keepalive: bool = True, keepalive_period: float = 2.0) -> None:
         self._init(tp, config, registry, raise_on_timeout, p2_timeout, p2star_timeout,
                    max_pending, keepalive, keepalive_period)
         self._lock = threading.RLock()
@@ -281,7 +286,7 @@ class UdsClient(_Base):
         self._thread.start()
 
     # ---- requests -------------------------------------------------------------------
-    def request(self, data, functional=False):
+    def request(self, data: bytes | bytearray | memoryview, functional: bool = False) -> Response:
         """Send one request (bytes); the Response when the core finished it."""
         data = bytes(data)
         with self._lock:
@@ -292,7 +297,7 @@ class UdsClient(_Base):
         self._wake.set()
         return rsp
 
-    def unlock(self, level, key_fn):
+    def unlock(self, level: int, key_fn: Callable[[int, bytes], bytes]) -> Response:
         """SecurityAccess: requestSeed `level`, key_fn(level, seed) -> key,
         sendKey (skipped when the seed is all zero: already unlocked).  The
         Response of the last request sent."""
@@ -301,17 +306,18 @@ class UdsClient(_Base):
             return rsp
         return self.send_key(level, key_fn(level, rsp.value))
 
-    def read_did(self, did):
+    def read_did(self, did: int) -> Any:
         """One DID's decoded value (NegativeResponseError on an NRC)."""
         rsp = self.read_data(did).raise_for_nrc()
         if not rsp.ok:
             raise UdsTimeout("0x22: %s" % rsp.result_name)
         return rsp.value[did]
 
-    def write_data(self, did, value):
+    def write_data(self, did: int, value: Any) -> Response:
         return self.request(api.write_data(did, value, self.registry))
 
-    def functional(self, request, responders: Sequence = (), window_ms: int = 150,
+    def functional(self, request: bytes | bytearray | memoryview, responders: Sequence = (),
+                   window_ms: int = 150,
                    p2star_ms: int = 5100, max_pending: int = 0,
                    max_answer: int = 4095) -> Dict[int, Response]:
         """Send ``request`` once to the functional address (``self.tp``'s
@@ -386,7 +392,9 @@ class UdsClient(_Base):
             out[ch.address.rx_id] = rsp
         return out
 
-    def flash(self, image, cfg, progress=None, size=None):
+    def flash(self, image: bytes | bytearray | memoryview | ImageSource, cfg: FlashConfig,
+              progress: Callable[[int, int, int], None] | None = None,
+              size: int | None = None) -> FlashReport:
         """Run the core Flasher over this link; progress(done, total, rate_bps).
 
         ``image``: bytes, or a path, a file-like object or an iterable of
@@ -404,7 +412,7 @@ class UdsClient(_Base):
         return FlashReport(f)
 
     # ---- the runner loop --------------------------------------------------------------
-    def _run(self, machine):
+    def _run(self, machine: CoreClient | Flasher) -> None:
         """Move PDUs and time for `machine` until it reports done: in the
         channel's I/O thread when it can (``CanTpChannel.run_machine``: no
         hand-over per request), else here through send/recv."""
@@ -414,7 +422,7 @@ class UdsClient(_Base):
             self.core.cancel()          # the next request starts clean
             raise
 
-    def _run_loop(self, machine):
+    def _run_loop(self, machine: CoreClient | Flasher) -> None:
         self._done = False
         tp = self.tp
         run = getattr(tp, "run_machine", None)
@@ -449,10 +457,10 @@ class UdsClient(_Base):
             else:
                 machine.on_timer(now_us())
 
-    def _is_done(self):
+    def _is_done(self) -> bool:
         return self._done
 
-    def _idle_loop(self):
+    def _idle_loop(self) -> None:
         """Between requests: fire the core's timers (keep-alive) on time."""
         while not self._closed:
             with self._lock:
@@ -468,7 +476,7 @@ class UdsClient(_Base):
                 core.on_timer(now_us())
                 self._pump_idle(core)
 
-    def _pump_idle(self, core):
+    def _pump_idle(self, core: CoreClient) -> None:
         ev = core.poll()
         while ev:
             self._on_event(core, ev)
@@ -495,17 +503,17 @@ class UdsClient(_Base):
             self._on_event(core, ev)
             ev = core.poll()
 
-    def close(self):
+    def close(self) -> None:
         """Stop the keep-alive thread (the channel stays open)."""
         self._closed = True
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join(2.0)
 
-    def __enter__(self):
+    def __enter__(self) -> UdsClient:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

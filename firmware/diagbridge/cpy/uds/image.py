@@ -15,6 +15,8 @@ raises ``UsageError`` for an iterable.  The CRC-16 of the checksum routine
 is computed as the blocks go by (``crc16()``).  ``reads`` (source reads) and
 ``peak_bytes`` (most image bytes held at once) show what it cost.
 """
+from __future__ import annotations
+
 import binascii
 import os
 from typing import BinaryIO, Iterable, Iterator, Optional, Union
@@ -35,7 +37,7 @@ class ImageReader:
     file, required for an iterable.  A source shorter than ``size`` raises
     ``ConfigError`` when the missing bytes are read."""
 
-    def __init__(self, source, size: Optional[int] = None) -> None:
+    def __init__(self, source: ImageSource, size: Optional[int] = None) -> None:
         self._owned = None
         self._fh = None
         self._it: Optional[Iterator[bytes]] = None
@@ -72,7 +74,7 @@ class ImageReader:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: int | slice) -> int | bytes | memoryview:
         if isinstance(key, slice):
             start, stop, step = key.indices(self.size)
             if step != 1:
@@ -103,7 +105,7 @@ class ImageReader:
     def __enter__(self) -> "ImageReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- internals --------------------------------------------------------------------
@@ -183,7 +185,8 @@ class ImageReader:
         self._rest = b""
 
 
-def as_image(image, size: Optional[int] = None):
+def as_image(image: bytes | bytearray | memoryview | ImageSource,
+             size: Optional[int] = None) -> bytes | bytearray | memoryview | ImageReader:
     """``image`` as the Flasher takes it: a bytes-like image as it is, an
     ``ImageReader`` as it is, anything else (a path, a file-like object, an
     iterable of chunks) wrapped in an ``ImageReader``."""

@@ -49,10 +49,6 @@ def as_bytes(raw):
     return bytes(raw)
 
 
-def as_bcd(raw):
-    return "".join("%02X" % b for b in raw)
-
-
 class DidRegistry:
     """DID -> (length, decode(raw) -> value, encode(value) -> bytes, name)."""
 

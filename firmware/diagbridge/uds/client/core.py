@@ -54,7 +54,7 @@ from diagbridge._compat import const, copy_into
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.codes import (EV_NONE, OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE,
                               A_PENDING_LIMIT, A_MALFORMED_RESPONSE)
-from diagbridge.errors import ConfigError, UsageError
+from diagbridge.errors import UsageError
 from diagbridge.evq import EventQueue
 from diagbridge.uds.client.keepalive import (KeepAlive, KeepAliveConfig, REQ_START, REQ_STOP, REQ_TOUCH,
                                   EV_SEND as _KA_SEND, EV_FAILED as _KA_FAILED)
@@ -297,10 +297,6 @@ class UdsClient:
         late confirmation is ignored and a late answer is reported as stray."""
         self.state = S_IDLE
         self._at = None
-
-    def set_timing(self, p2_client_ms, p2star_client_ms):
-        self.p2_us = p2_client_ms * 1000
-        self.p2star_us = p2star_client_ms * 1000
 
     # ---- transport inputs ---------------------------------------------------------------
     def sent(self, now, result=OK):

@@ -13,7 +13,7 @@
 #   poll() -> EV_*;  pop_pdu(out) -> n;  deadline() -> tick | None
 from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
-from diagbridge.codes import EV_NONE, OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_UNEXPECTED_RESPONSE
+from diagbridge.codes import OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_UNEXPECTED_RESPONSE
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.evq import EventQueue
 
