@@ -41,12 +41,13 @@ def test_read_did_prints_hex_and_ascii_and_nrcs():
     rc, out, err = run("read-did", "7E0", "F190", "0xF187", "1234", "--url", "sim://")
     lines = out.splitlines()
     assert lines[0] == ("F190: 57 30 4C 30 30 30 30 34 33 4D 42 35 34 31 33 32 36  "
-                        "|W0L000043MB541326|")
-    assert lines[1].startswith("F187: ") and lines[1].endswith("|03L906018JL|")
+                        "|W0L000043MB541326|  VIN")
+    assert lines[1].startswith("F187: ") and lines[1].endswith("|03L906018JL|  "
+                                                               "ManufacturerSparePartNumber")
     assert lines[2] == "1234: negative response 0x31 requestOutOfRange"
     assert rc == 1                                  # one DID failed
     rc, out, err = run("read-did", "7E1:7E9", "F187", "--url", "sim://")
-    assert rc == 0 and out.endswith("|GBX0001234|\n")
+    assert rc == 0 and out.endswith("|GBX0001234|  ManufacturerSparePartNumber\n")
 
 
 def test_dtc_read_with_a_mask():
@@ -75,7 +76,7 @@ def test_flash_with_progress_and_a_report(tmp_path):
     assert "check --secret" in err
     rc, out, err = run("flash", "7E0", str(tmp_path / "none.bin"), "--address", "0",
                        "--url", "sim://")
-    assert rc == 1 and "none.bin: No such file" in err
+    assert rc == 2 and "none.bin: No such file" in err        # an input file: usage
 
 
 def test_progress_line_has_rate_and_eta():
@@ -88,12 +89,15 @@ def test_progress_line_has_rate_and_eta():
 
 def test_status_and_the_console_script_keeps_ecu():
     rc, out, err = run("status", "--url", "sim://")
-    assert rc == 0 and out.startswith("gateway   diagbridge-sim (link protocol 1) at sim://")
+    assert rc == 0 and out.startswith("gateway   diagbridge-sim (link protocol %d) at sim://"
+                                      % P.LINK_PROTOCOL_VERSION)
     assert "bus 1     CAN 500000 bit/s" in out
     parser = gw_cli.build_parser()
     assert parser.parse_args(["ecu", "--profile", "engine"]).command == "ecu"
     args = parser.parse_args(["read-did", "7E0", "F190", "--url", "sim://"])
-    assert args.ecu == (0x7E0, 0x7E8) and args.dids == [0xF190]
+    assert args.ecu == "7E0" and args.dids == [0xF190]
+    assert cli.parse_ecu("7E0") == (0x7E0, 0x7E8)
+    assert cli.parse_ecu("18DA10F1:18DAF110") == (0x18DA10F1, 0x18DAF110)
     assert gw_cli.main(["status", "--url", "sim://"]) == 0
 
 
@@ -110,11 +114,11 @@ def test_errors_say_what_to_do(tmp_path):
     rc, out, err = run("status", "--url", "sim://?key=" + KEY.decode(), "--key", "x" * 32)
     assert rc == 1 and "check the pre-shared key" in err
     rc, out, err = run("status", "--url", "nope://x")
-    assert rc == 1 and "unknown gateway URL scheme" in err
-    with pytest.raises(SystemExit):
-        run("read-did", "123", "F190")          # not 7E0-7E7 and no TX:RX: a usage error
+    assert rc == 2 and "unknown gateway URL scheme" in err
+    rc, out, err = run("read-did", "123", "F190")   # not 7E0-7E7 and no TX:RX: a usage error
+    assert rc == 2 and "give TX:RX for ids outside 7E0-7E7" in err and out == ""
     rc, out, err = run("status", "--url", "sim://", "--key-file", str(tmp_path / "k"))
-    assert rc == 1 and "key file" in err
+    assert rc == 2 and "key file" in err
 
 
 @pytest.fixture
@@ -129,7 +133,9 @@ def test_dtc_clear_then_read_through_the_daemon_and_roles(gw, tmp_path):
     keyfile.write_text("monitor: %s\nfull: %s\n" % (MONITOR_KEY.decode(), KEY.decode()))
     rc, out, err = run("dtc", "read", "--url", gw.url, "--key-file", str(keyfile))
     assert rc == 0 and len(out.splitlines()) == 20
-    rc, out, err = run("dtc", "clear", "--url", gw.url, "--key", MONITOR_KEY.decode(),
+    rc, out, err = run("dtc", "clear", "--url", gw.url, "--key-file", str(keyfile))
+    assert rc == 2 and "name the ECU whose DTCs to clear" in err     # never a default target
+    rc, out, err = run("dtc", "clear", "7E0", "--url", gw.url, "--key", MONITOR_KEY.decode(),
                        "--role", "monitor")
     assert rc == 1 and "refused" in err and "--role" in err
     rc, out, err = run("dtc", "clear", "7E0", "--url", gw.url, "--key-file", str(keyfile))

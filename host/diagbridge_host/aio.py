@@ -175,9 +175,7 @@ class AsyncEngine(LinkCore):
         try:
             await asyncio.wait_for(self._up_async.wait(), timeout_s)
         except asyncio.TimeoutError:
-            self.error = self.error or LinkTimeout(
-                "no answer from a diagbridge gateway at %s within %.1f s: is it running, is "
-                "it a diagbridge gateway, and is the link speed right?" % (self.url, timeout_s))
+            self.error = self.error or self.no_handshake(timeout_s)
         if self.error is not None:
             await self.close()
             raise self.error

@@ -26,6 +26,7 @@ from typing import Any, Optional, Union
 import can
 from can import BusABC, CanOperationError, CanInitializationError, Message
 
+from diagbridge.can import DLC_LENGTHS
 from diagbridge.codes import OK, code_name
 from diagbridge.link import proto as P
 
@@ -109,11 +110,13 @@ class DiagbridgeBus(BusABC):
 
     def send(self, msg: Message, timeout: Optional[float] = None) -> None:
         """Transmit through the gateway (full role); returns once the frame
-        left the gateway's controller."""
+        left the gateway's controller.  A frame this bus cannot carry (CAN FD
+        on a classical bus, more than 8 bytes classical, a length CAN FD has
+        no DLC for, a remote frame) raises ``CanOperationError`` before
+        anything is sent."""
+        data = self._payload(msg)
         try:
-            result = self.conn.can_send(self.gateway_bus, msg.arbitration_id,
-                                        bytes(msg.data[:msg.dlc] if not msg.is_fd
-                                              else msg.data),
+            result = self.conn.can_send(self.gateway_bus, msg.arbitration_id, data,
                                         extended=msg.is_extended_id, fd=msg.is_fd,
                                         brs=msg.bitrate_switch)
         except (LinkError, LinkTimeout) as e:
@@ -121,6 +124,44 @@ class DiagbridgeBus(BusABC):
         if result != OK:
             raise CanOperationError("the gateway could not send the frame: %s"
                                     % code_name(result))
+
+    def _bus_kind(self) -> Optional[int]:
+        for b in (self.conn.gateway.buses if self.conn.gateway else ()):
+            if b[0] == self.gateway_bus:
+                return b[1]
+        return None
+
+    def _payload(self, msg: Message) -> bytes:
+        """The data bytes to send, after checking ``msg`` against this bus."""
+        where = "gateway bus %d" % self.gateway_bus
+        if msg.is_remote_frame:
+            raise CanOperationError("%s: remote frames (RTR) are not carried by the gateway's "
+                                    "CAN ports; send a data frame" % where)
+        if msg.is_error_frame:
+            raise CanOperationError("%s: error frames cannot be sent" % where)
+        top = 0x1FFFFFFF if msg.is_extended_id else 0x7FF
+        if not 0 <= msg.arbitration_id <= top:
+            raise CanOperationError("%s: id 0x%X does not fit a %s identifier" % (
+                where, msg.arbitration_id, "29-bit" if msg.is_extended_id else "11-bit"))
+        if msg.is_fd:
+            kind = self._bus_kind()
+            if kind is not None and kind != P.BUS_CAN_FD:
+                raise CanOperationError("%s is classical CAN: it cannot send a CAN FD frame "
+                                        "(send is_fd=False, at most 8 bytes)" % where)
+            data = bytes(msg.data)
+            if len(data) not in DLC_LENGTHS:
+                raise CanOperationError("%s: %d bytes is not a CAN FD length (0-8, 12, 16, "
+                                        "20, 24, 32, 48 or 64)" % (where, len(data)))
+            return data
+        if msg.bitrate_switch:
+            raise CanOperationError("%s: bitrate_switch needs a CAN FD frame (is_fd=True)"
+                                    % where)
+        data = bytes(msg.data[:msg.dlc])
+        if msg.dlc > 8 or len(msg.data) > 8:
+            raise CanOperationError("%s: a classical CAN frame carries at most 8 data bytes "
+                                    "(got %d; use is_fd=True on a CAN FD bus)"
+                                    % (where, max(msg.dlc, len(msg.data))))
+        return data
 
     def flush_tx_buffer(self) -> None:
         """Nothing waits here: send() returns when the frame left."""

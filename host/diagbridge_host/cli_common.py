@@ -13,12 +13,16 @@ class CliError(Exception):
     """A failure with a message for the user (exit status 1)."""
 
 
+class CliUsage(CliError):
+    """A wrong argument or input file, said in one line (exit status 2)."""
+
+
 def _value_bytes(text: str, what: str) -> bytes:
     """Text, hex:... or base64:... (the key file's encodings) -> bytes."""
     try:
         return value_bytes(text, what)
     except ConfigError as e:
-        raise CliError(str(e)) from None
+        raise CliUsage(str(e)) from None
 
 
 def _say(err: TextIO, text: str) -> None:
@@ -32,5 +36,8 @@ def _free_channel(conn: Connection) -> None:
         conn._next_channel += 1
 
 
-def _open(conn: Connection, bus: int, ecu, **kw):
-    return conn.uds(bus, ecu[0], ecu[1], **kw)
+def _open(conn: Connection, bus: int, target, **kw):
+    """A UDS client on a new channel to ``target`` (a cli_args.EcuTarget)."""
+    ep = dict(target.endpoint)
+    ep.update(kw)
+    return conn.uds(bus, **ep)

@@ -4,6 +4,8 @@ progress bar: rate and ETA on stderr, and a final report) and ``monitor``
 and error messages live in ``diagbridge_host.cli``."""
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import time
 from typing import Callable, Sequence, TextIO
@@ -11,8 +13,11 @@ from typing import Callable, Sequence, TextIO
 from diagbridge.link import proto as P
 
 from diagbridge_host import events as E
-from diagbridge_host.cli_common import CliError, _free_channel, _open, _say, _value_bytes
+from diagbridge_host.cli_args import number
+from diagbridge_host.cli_common import (CliError, CliUsage, _free_channel, _open, _say,
+                                        _value_bytes)
 from diagbridge_host.connection import Connection
+from diagbridge_host.errors import LinkError
 from diagbridge.uds.nrc_names import nrc_text
 
 log = logging.getLogger(__name__)
@@ -70,11 +75,13 @@ def _flash_fields(pairs: Sequence[str]) -> dict:
     for p in pairs:
         k, sep, v = p.partition("=")
         if not sep:
-            raise CliError("--set %r: write FIELD=VALUE" % p)
+            raise CliUsage("--set %r: write FIELD=VALUE" % p)
+        neg = v.strip().startswith("-")
         try:
-            out[k.strip()] = int(v, 0)
-        except ValueError:
-            raise CliError("--set %s: %r is not an integer" % (k, v))
+            n = number(v.strip().lstrip("-"), "--set " + k.strip(), 0xFFFFFFFF)
+        except argparse.ArgumentTypeError as e:
+            raise CliUsage(str(e)) from None
+        out[k.strip()] = -n if neg else n
     return out
 
 
@@ -83,19 +90,44 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
         with open(args.image, "rb") as fh:
             image = fh.read()
     except OSError as e:
-        raise CliError("image %s: %s" % (args.image, e.strerror or e))
+        raise CliUsage("image %s: %s" % (args.image, e.strerror or e))
     if not image:
-        raise CliError("image %s is empty" % args.image)
+        raise CliUsage("image %s is empty" % args.image)
     fields = _flash_fields(args.set)
     fields["security_level"] = args.security_level
     _free_channel(conn)
     bar = Progress(len(image), err)
-    _say(err, "flashing %d bytes to 0x%03X at 0x%X" % (len(image), args.ecu[0], args.address))
-    with _open(conn, args.bus, args.ecu, func_tx_id=args.functional_id) as uds:
-        rep = uds.flash(image, args.address, progress=bar.update,
-                        on_step=lambda s: log.info("flash step: %s", s),
-                        key_algorithm=args.key_algorithm, secret=_value_bytes(args.secret, "--secret"),
-                        **fields)
+    _say(err, "flashing %d bytes to %s at 0x%X" % (len(image), args.target.label, args.address))
+    seen = {"done": 0, "steps": [], "interrupts": 0}
+
+    def progress(done: int, total: int = 0) -> None:
+        seen["done"] = done
+        bar.update(done, total)
+
+    def on_step(name: str) -> None:
+        seen["steps"].append(name)
+        log.info("flash step: %s", name)
+
+    def on_interrupt() -> bool:
+        # first Ctrl-C: the job goes on (the safe choice); second: abort
+        seen["interrupts"] += 1
+        if seen["interrupts"] > 1:
+            return False
+        bar.finish()
+        _say(err, "Ctrl-C: the flash job keeps running on the gateway so the ECU is not left "
+             "half-programmed (%d of %d bytes sent, step %r); it ends by itself. Press Ctrl-C "
+             "again to abort it now." % (seen["done"], len(image),
+                                         seen["steps"][-1] if seen["steps"] else "start"))
+        return True
+
+    with _open(conn, args.bus, args.target) as uds:
+        try:
+            rep = uds.flash(image, args.address, progress=progress, on_step=on_step,
+                            key_algorithm=args.key_algorithm,
+                            secret=_value_bytes(args.secret, "--secret"),
+                            on_interrupt=on_interrupt, **fields)
+        except KeyboardInterrupt:
+            return _aborted(uds, args, err, seen, len(image))
     bar.finish()
     r = rep.report
     secs = r.get("elapsed_us", 0) / 1e6
@@ -109,12 +141,60 @@ def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
         hint = " (check --secret and --key-algorithm)" if step in ("seed", "key") else ""
         raise CliError("flash FAILED at step %r: %s%s; steps: %s"
                        % (step, why, hint, " ".join(rep.steps)))
-    print("flash OK: %d bytes to 0x%03X at 0x%X in %.2f s (%.1f KiB/s), %d blocks, "
-          "%d retries, CRC-32 %08X%s" % (r.get("bytes", len(image)), args.ecu[0], args.address,
+    args.result.update(report={k: (v.hex() if isinstance(v, bytes) else v)
+                               for k, v in r.items()}, steps=list(rep.steps))
+    print("flash OK: %d bytes to %s at 0x%X in %.2f s (%.1f KiB/s), %d blocks, "
+          "%d retries, CRC-32 %08X%s" % (r.get("bytes", len(image)), args.target.label,
+                                          args.address,
                                           secs, r.get("rate_bps", 0) / 1024, r.get("blocks", 0),
                                           r.get("retries", 0), r.get("crc_image", 0),
                                           ", verified" if r.get("verified") else ""), file=out)
     return 0
+
+
+_BEFORE_ERASE = ("start", "idle", "pre_session", "dtc_off", "cc_off", "session", "seed", "key")
+_AFTER_WRITE = ("checksum", "check", "reset", "cc_on", "dtc_on", "done")
+
+
+def _aborted(uds, args, err: TextIO, seen: dict, total: int) -> int:
+    """The second Ctrl-C aborted the job: say where the ECU was left, bring
+    it back to the default session if it still answers, say how to resume."""
+    step = seen["steps"][-1] if seen["steps"] else "start"
+    _say(err, "")
+    _say(err, "flash ABORTED at step %r after %d of %d bytes." % (step, seen["done"], total))
+    back = False
+    end = time.monotonic() + 5.0
+    while time.monotonic() < end:
+        # the aborted job's last request may still be in flight: its channel
+        # is busy until that ends, then 10 01 returns the ECU to default
+        try:
+            rsp = uds.request(b"\x10\x01", timeout_s=3.0)
+        except LinkError as e:
+            log.info("after the abort, 10 01: %s", e)
+            time.sleep(0.2)
+            continue
+        except Exception as e:  # noqa: BLE001 (the link may be what was interrupted)
+            log.info("after the abort, 10 01 failed: %s", e)
+            break
+        back = rsp.ok
+        log.info("after the abort, 10 01: %s", rsp.hex() or rsp.result_name)
+        break
+    if step in _BEFORE_ERASE:
+        state = "nothing was erased or written yet"
+    elif step in _AFTER_WRITE:
+        state = ("the image was written completely; only the closing steps (%s) did not run"
+                 % step)
+    else:
+        state = ("its memory at 0x%X may be erased or partly written: the application is "
+                 "not usable until it is programmed again" % args.address)
+    _say(err, "The ECU %s: %s; it is %s." % (
+        args.target.label, state,
+        "back in the default session (10 01 answered)" if back else
+        "still in the programming session until its S3 timer (about 5 s) or a power cycle "
+        "ends it"))
+    _say(err, "To finish: run the same 'diagbridge flash' command again (the download "
+         "starts over from the first block).")
+    return 130
 
 
 # ---- monitor, status ---------------------------------------------------------------------
@@ -134,7 +214,13 @@ def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
                 ev = frames.get(0.5 if left is None else min(0.5, left))
                 if isinstance(ev, E.CanFrame):
                     n += 1
-                    if not args.quiet:
+                    if getattr(args, "json", False):
+                        print(json.dumps({"t": ev.timestamp, "bus": ev.bus,
+                                          "id": ev.arbitration_id,
+                                          "ext": ev.is_extended_id, "fd": ev.is_fd,
+                                          "echo": ev.is_echo, "data": bytes(ev.data).hex()}),
+                              file=out, flush=True)
+                    elif not args.quiet:
                         print(str(ev), file=out, flush=True)
                     if writer is not None:
                         writer.on_message_received(can.Message(
@@ -153,6 +239,7 @@ def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     finally:
         if writer is not None:
             writer.stop()
+    args.result.update(frames=n, dropped=dropped, log=args.log)
     _say(err, "%d frames%s%s" % (n, ", %d dropped by the gateway" % dropped if dropped else "",
                                  ", logged to %s" % args.log if args.log else ""))
     return 0

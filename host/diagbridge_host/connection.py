@@ -215,25 +215,34 @@ class Connection:
     # ---- requests ---------------------------------------------------------------------
     def request(self, kind: int, body: Optional[dict] = None, *,
                 timeout_s: Optional[float] = None,
-                on_event: Optional[Callable] = None) -> dict:
+                on_event: Optional[Callable] = None,
+                on_interrupt: Optional[Callable[[], bool]] = None) -> dict:
         """Send one MSG_REQ_* with ``body`` ({K_*: value}) and wait for its
         RESPONSE body.  ``timeout_s`` is an idle timeout: the request's own
         events (progress) restart it and go to ``on_event`` in this thread.
+        ``on_interrupt()``: called when a KeyboardInterrupt (Ctrl-C) arrives
+        while waiting; True goes on waiting for the same answer, False (or
+        no ``on_interrupt``) lets the interrupt through.
         Raises LinkRefused (role too low), LinkError (the gateway could not
         take it, or the link failed) or LinkTimeout."""
         call = self._engine.submit(kind, body, Inbox())
         idle = self.timeout_s if timeout_s is None else timeout_s
         while True:
             try:
-                item = call.inbox.get(idle)
-            except queue.Empty:
-                self._engine.forget(call)
-                raise LinkTimeout("no answer from the gateway at %s to %s within %.1f s"
-                                  % (self.url, E.kind_name(kind), idle)) from None
-            if item is _DONE:
-                return call.result().body
-            if on_event is not None:
-                on_event(item)
+                try:
+                    item = call.inbox.get(idle)
+                except queue.Empty:
+                    self._engine.forget(call)
+                    raise LinkTimeout("no answer from the gateway at %s to %s within %.1f s"
+                                      % (self.url, E.kind_name(kind), idle)) from None
+                if item is _DONE:
+                    return call.result().body
+                if on_event is not None:
+                    on_event(item)
+            except KeyboardInterrupt:   # while waiting or in on_event: both are "waiting"
+                if on_interrupt is not None and on_interrupt():
+                    continue
+                raise
 
     def _ask(self, req: tuple, timeout_s: Optional[float] = None) -> dict:
         kind, body = req
@@ -357,9 +366,7 @@ def connect(url: str, *, key: Optional[bytes] = None, role: Union[str, int] = "f
         engine.start()
         ok = engine.up.wait(timeout_s)
         if engine.error is not None or not ok:
-            err = engine.error or LinkTimeout(
-                "no answer from a diagbridge gateway at %s within %.1f s: is it running, is "
-                "it a diagbridge gateway, and is the link speed right?" % (url, timeout_s))
+            err = engine.error or engine.no_handshake(timeout_s)
             engine.close()
             raise err
         log.info("connected to %s (%s) as %s", url, link.gateway.name, ROLE_NAMES[link.role])

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 from diagbridge.link import proto as P
 
 from diagbridge_host import events as E
-from diagbridge_host.errors import LinkError, UsageError, error_for
+from diagbridge_host.errors import LinkError, LinkTimeout, UsageError, error_for
 from diagbridge_host.link import (HostLink, LinkUp, Response, RequestFailed, GatewayEvent,
                                   Dropped, GatewayError, LinkLost)
 from diagbridge_host.transports.base import Transport
@@ -109,6 +109,7 @@ class LinkCore:
         self._callbacks: list = []          # (fn, kinds)
         self._epoch = 0
         self._running = True
+        self.bytes_in = 0               # what the transport brought (a silent peer: 0)
 
     def _flush(self) -> None:
         """Hand ``link.data_to_send()`` to the transport (driver's own)."""
@@ -131,6 +132,7 @@ class LinkCore:
             now = time.monotonic()
             try:
                 if data:
+                    self.bytes_in += len(data)
                     self.link.receive_bytes(now, data)
                 self.link.on_timer(now)
             except LinkError as e:          # the handshake failed
@@ -144,6 +146,17 @@ class LinkCore:
         with self.lock:
             d = self.link.deadline()
         return cap_s if d is None else min(cap_s, max(0.0, d - time.monotonic()))
+
+    def no_handshake(self, timeout_s: float) -> LinkTimeout:
+        """The error for a peer that did not complete HELLO within ``timeout_s``:
+        silent, or talking something that is not the host link."""
+        if self.bytes_in:
+            return LinkTimeout(
+                "%s is not a diagbridge gateway (no handshake within %.1f s: it sent %d bytes "
+                "that are not host-link frames; check the address, port and link speed)"
+                % (self.url, timeout_s, self.bytes_in))
+        return LinkTimeout("no answer from a diagbridge gateway at %s within %.1f s: is it "
+                           "running, and is the link speed right?" % (self.url, timeout_s))
 
     # ---- requests -------------------------------------------------------------------
     def submit(self, kind: int, body: Optional[dict], inbox) -> Call:

@@ -27,8 +27,12 @@ def _int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from diagbridge_host import __version__
+    from diagbridge_host.cli_args import NUMBER_RULE
     p = argparse.ArgumentParser(prog="diagbridge",
-                                description="diagbridge vehicle-diagnostics gateway tools")
+                                description="diagbridge vehicle-diagnostics gateway tools",
+                                epilog=NUMBER_RULE)
+    p.add_argument("--version", action="version", version="diagbridge %s" % __version__)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     e = sub.add_parser("ecu", help="serve a UDS ECU profile on a CAN bus",

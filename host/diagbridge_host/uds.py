@@ -333,13 +333,19 @@ class UdsClient:
               progress: Optional[Callable[[int, int], None]] = None,
               on_step: Optional[Callable[[str], None]] = None,
               key_algorithm: str = "diagbridge1", secret: bytes = b"",
-              timeout_s: float = 30.0, **flash_config) -> FlashReport:
+              timeout_s: float = 30.0, on_interrupt: Optional[Callable[[], bool]] = None,
+              **flash_config) -> FlashReport:
         """Program ``image`` at ``address`` with the gateway's flash job
         (REQ_FLASH: session, security, erase, download, transfer, verify,
         reset, with its own timing).  ``flash_config``: FlashConfig fields of
         the gateway (security_level=3, verify=1, block_max=...);
         ``progress(done, total)`` and ``on_step(name)`` run in this thread.
-        ``timeout_s`` is the longest silence (no progress) tolerated."""
+        ``timeout_s`` is the longest silence (no progress) tolerated.
+
+        A Ctrl-C while the job runs asks ``on_interrupt()``: True lets the
+        job go on (the answer is still awaited), False (or no
+        ``on_interrupt``) aborts the job on the gateway (OP_ABORT) and
+        re-raises KeyboardInterrupt: the ECU stays where the job stopped."""
         conn = self.conn
         job = conn.new_channel_id()
         cfg = dict(flash_config, address=address, key_algorithm=key_algorithm)
@@ -364,7 +370,8 @@ class UdsClient:
                                                P.K_OFFSET: off,
                                                P.K_DATA: bytes(image[off:off + chunk])})
             body = conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_START, P.K_JOB: job},
-                                timeout_s=timeout_s, on_event=on_event)
+                                timeout_s=timeout_s, on_event=on_event,
+                                on_interrupt=on_interrupt)
         except BaseException:
             try:
                 conn.request(P.MSG_REQ_FLASH, {P.K_OP: P.OP_ABORT, P.K_JOB: job}, timeout_s=2.0)

@@ -24,6 +24,8 @@ class TcpTransport(Transport):
         host, sep, port = rest.rstrip("/").rpartition(":")
         if not sep or not port.isdigit() or not host:
             raise UsageError("tcp URL needs host:port, got tcp://%s" % rest)
+        if not 1 <= int(port) <= 65535:
+            raise UsageError("tcp://%s: the port must be 1-65535" % rest)
         host = host.strip("[]")
         url = "tcp://%s" % rest
         try:
