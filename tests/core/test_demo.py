@@ -17,6 +17,8 @@ def test_demo_is_deterministic_and_tells_the_story():
     can = [r for r in records if r[3] == REC_CAN]
     # The functional request, then both answers: 0x7E8 wins arbitration.
     assert [r[5] for r in can[:3]] == [0x7DF, 0x7E8, 0x7E9]
+    # then the two showcase frames, from their own node: nobody answers them
+    assert [(r[4], r[5]) for r in can[3:5]] == [("showcase", 0x18DA10F1), ("showcase", 0x7E8)]
     # Back-to-back: each answer starts where the previous frame ended.
     assert can[0][0] == 234 and can[1][0] == 234 + 240 and can[2][0] == 234 + 240 + 238
     kl = [r for r in records if r[3] == REC_BYTE]
@@ -46,8 +48,10 @@ def test_demo_uds_scene_reads_vin_and_dtcs_over_cantp():
     # the functional TesterPresent: both ECUs answer, engine first (0x7E8 wins)
     assert "tester  -> all      3E 00" in uds[4]
     assert "engine  -> tester   7E 00" in uds[5] and "gearbox -> tester   7E 00" in uds[6]
-    assert "3E 80" in uds[7] and uds[8].startswith("24 frames on can1")
-    can1 = [r for r in records if r[2] == "can1"]
+    assert "3E 80" in uds[7] and uds[8].startswith("24 frames on can0")
+    # the UDS scene's frames: can0 records after the K-Line scene
+    last_kline = max(j for j in range(len(records)) if records[j][2] == "kline")
+    can1 = [r for r in records[last_kline + 1:] if r[2] == "can0"]
     # the VIN round trip: SF, FF, FC, CF, CF back to back = 1164 us at 500 kbit/s
     assert [r[5] for r in can1[:5]] == [0x7E0, 0x7E8, 0x7E0, 0x7E8, 0x7E8]
     assert _t(uds[1]) - _t(uds[0]) == 1164 == can1[4][0] - _t(uds[0])

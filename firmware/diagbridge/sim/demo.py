@@ -4,12 +4,14 @@
 # What it shows:
 #   CAN  (500 kbit/s, FD data phase 2 Mbit/s): a tester's functional request,
 #        two ECUs answering at the same instant (arbitration by identifier),
-#        a 29-bit frame and an FD frame, each with its exact wire time.
+#        then two showcase frames from a "showcase" node (a 29-bit frame and an
+#        FD frame: frame formats, not requests or answers), each with its exact
+#        wire time.
 #   K-Line (10400 baud): the fast-init wake-up pattern, StartCommunication
 #        with the tester's own echo, and the ECU's answer.
 #   UDS over CAN-TP (500 kbit/s): the engine ECU of uds/server/profiles/engine.py
 #        and a gearbox ECU, each an ecu.Ecu (CAN-TP channel + UdsServer) on
-#        the virtual bus; a tester reads the VIN (22 F1 90) and the DTCs
+#        can0, as in the host demo (tools/demo); a tester reads the VIN (22 F1 90) and the DTCs
 #        (19 02 FF) and sends a functional TesterPresent both ECUs answer.
 from diagbridge.cantp import Channel, Mux, TpConfig, Address, ADDR_NORMAL_11, EV_RX_DONE
 from diagbridge.ecu import Ecu
@@ -51,6 +53,7 @@ def run_can(k, rec):
     tester = bus.attach("tester")
     engine = bus.attach("engine")
     gearbox = bus.attach("gearbox")
+    showcase = bus.attach("showcase")       # frame formats on show: nobody answers them
 
     def answer(port, rsp_id):
         # Both ECUs answer DiagnosticSessionControl(extended) as soon as they
@@ -63,14 +66,15 @@ def run_can(k, rec):
     answer(gearbox, 0x7E9)
     tester.send(0x7DF, _frame(0x02, 0x10, 0x03))
     k.run_until_idle()
-    # A 29-bit normal-fixed frame and a 64-byte FD frame with bit-rate switch.
-    tester.send(0x18DA10F1, _frame(0x03, 0x22, 0xF1, 0x90), extended=True)
+    # Showcase frames, not a conversation: a 29-bit normal-fixed frame and a
+    # 64-byte FD frame with bit-rate switch.
+    showcase.send(0x18DA10F1, _frame(0x03, 0x22, 0xF1, 0x90), extended=True)
     fd = bytearray(64)
     fd[0] = 0x00
     fd[1] = 62
     for i in range(2, 64):
         fd[i] = i
-    engine.send(0x7E8, fd, fd=True, brs=True)
+    showcase.send(0x7E8, fd, fd=True, brs=True)
     k.run_until_idle()
     return bus
 
@@ -146,7 +150,7 @@ GEARBOX = {
 def run_uds(k, rec, out):
     """Tester, engine and gearbox on a 500 kbit/s bus; returns the log lines
     (request and response PDUs with the virtual time they completed)."""
-    bus = CanBus(k, "can1", bitrate=500000, recorder=rec)
+    bus = CanBus(k, "can0", bitrate=500000, recorder=rec)     # the host demo's can0
     state = engine.EngineState()
     nodes = (
         EcuNode(k, bus.attach("engine"),
@@ -184,7 +188,7 @@ def run_uds(k, rec, out):
     ask(b"\x3e\x80", True, 0, what="TesterPresent, suppressPosRsp: nobody answers")
     span = k.elapsed_us - t_start
     load = bus.busy_us * 1000 // span
-    out("%d frames on can1 in %d us of virtual time (bus load %d.%d %%); ECUs served %s" % (
+    out("%d frames on can0 in %d us of virtual time (bus load %d.%d %%); ECUs served %s" % (
         bus.frames, span, load // 10, load % 10,
         ", ".join("%s %d" % (names[i], nodes[i].ecu.requests) for i in range(2))))
     return answers
@@ -199,7 +203,8 @@ def main(out=print):
     rec = Recorder()
     out("diagbridge simulated vehicle (virtual time, starts 1 ms before the tick wrap)")
     out("")
-    out("CAN 500 kbit/s (FD data phase 2 Mbit/s): time is the end of each frame")
+    out("CAN 500 kbit/s (FD data phase 2 Mbit/s): time is the end of each frame; the "
+        "\"showcase\" frames show formats (29-bit, FD), they answer nothing")
     run_can(k, rec)
     for r in rec.of(kind=REC_CAN):
         t, data, flags = r[0], r[6], r[7]
