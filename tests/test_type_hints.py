@@ -32,6 +32,23 @@ COMPLETE = (
     "firmware/diagbridge/cpy/uds/aio.py",
     "firmware/diagbridge/cpy/uds/client.py",
     "firmware/diagbridge/cpy/uds/image.py",
+    "firmware/diagbridge/cpy/files_os.py",
+    "firmware/diagbridge/cpy/ecu/runner.py",
+    "firmware/diagbridge/cpy/ecu/profile_file.py",
+    "host/diagbridge_host/aio.py",
+    "host/diagbridge_host/bodies.py",
+    "host/diagbridge_host/can_plugin.py",
+    "host/diagbridge_host/cli.py",
+    "host/diagbridge_host/cli_args.py",
+    "host/diagbridge_host/cli_common.py",
+    "host/diagbridge_host/cli_jobs.py",
+    "host/diagbridge_host/cli_uds.py",
+    "host/diagbridge_host/dids.py",
+    "host/diagbridge_host/engine.py",
+    "host/diagbridge_host/errors.py",
+    "host/diagbridge_host/link_events.py",
+    "host/diagbridge_host/seedkey.py",
+    "host/diagbridge_host/uds.py",
 )
 
 

@@ -24,7 +24,7 @@ import asyncio
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from diagbridge.link import proto as P
 
@@ -50,7 +50,8 @@ _READ_MAX = 65536
 class AsyncTcpStream:
     """``tcp://host:port`` as an asyncio stream (Nagle off)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, url: str):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 url: str) -> None:
         self.url = url
         self._r = reader
         self._w = writer
@@ -107,7 +108,7 @@ class ThreadedStream:
     """A blocking ``Transport`` (serial, sim) as an async stream: its reads
     run in one worker thread and its writes, in order, in another."""
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport) -> None:
         self.url = transport.url
         self.transport = transport
         self._rx = ThreadPoolExecutor(1, "diagbridge-rx")
@@ -137,7 +138,7 @@ class ThreadedStream:
         self._tx.shutdown(wait=False)
 
 
-async def open_stream(url: str, timeout_s: float):
+async def open_stream(url: str, timeout_s: float) -> Any:
     """The async byte stream named by ``url`` (see ``diagbridge_host.transports``)."""
     scheme, rest, _query = split_url(url)
     if scheme == "tcp":
@@ -150,7 +151,7 @@ async def open_stream(url: str, timeout_s: float):
 class AsyncEngine(LinkCore):
     """LinkCore driven by one asyncio task (every method: the loop's thread)."""
 
-    def __init__(self, stream, link: HostLink):
+    def __init__(self, stream: Any, link: HostLink) -> None:
         super().__init__(stream.url, link)
         self.stream = stream
         self._up_async = asyncio.Event()
@@ -227,13 +228,13 @@ class AsyncEngine(LinkCore):
 class _TaskInbox:
     """An inbox whose consumer is a task of the same loop."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._q: asyncio.Queue = asyncio.Queue()
 
-    def put(self, item) -> None:
+    def put(self, item: Any) -> None:
         self._q.put_nowait(item)
 
-    async def get(self, timeout_s: Optional[float]):
+    async def get(self, timeout_s: Optional[float]) -> Any:
         return await asyncio.wait_for(self._q.get(), timeout_s)
 
     def __len__(self) -> int:
@@ -244,13 +245,13 @@ class AsyncEventStream:
     """Gateway events for an asyncio consumer (``async for``; it ends after
     ``LinkLost``); taking an event returns its credit to the gateway."""
 
-    def __init__(self, engine: AsyncEngine, kinds: Optional[tuple]):
+    def __init__(self, engine: AsyncEngine, kinds: Optional[tuple]) -> None:
         self._engine = engine
         self._inbox = _TaskInbox()
         self._closed = False
         engine.subscribe(self._inbox, kinds)
 
-    async def get(self, timeout_s: Optional[float] = None):
+    async def get(self, timeout_s: Optional[float] = None) -> Any:
         """The next event, or None after timeout_s seconds."""
         try:
             slot = await self._inbox.get(timeout_s)
@@ -259,10 +260,10 @@ class AsyncEventStream:
         self._engine.consumed(slot)
         return slot.event
 
-    def __aiter__(self):
+    def __aiter__(self) -> Any:
         return self._iter()
 
-    async def _iter(self):
+    async def _iter(self) -> Any:
         while True:
             ev = await self.get()
             yield ev
@@ -285,7 +286,7 @@ class AsyncEventStream:
     async def __aenter__(self) -> "AsyncEventStream":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
 
@@ -294,7 +295,7 @@ class AsyncConnection:
     ``Connection``, awaited).  Event listeners run in the event loop's thread
     and must not block."""
 
-    def __init__(self, engine: AsyncEngine, url: str, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, engine: AsyncEngine, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._engine = engine
         self.url = url
         self.timeout_s = timeout_s
@@ -342,7 +343,7 @@ class AsyncConnection:
     async def __aenter__(self) -> "AsyncConnection":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
     # ---- requests ---------------------------------------------------------------------
@@ -389,7 +390,7 @@ class AsyncConnection:
         """Gateway counters, channels, ECUs, routes and jobs (REQ_STATUS)."""
         return B.read_status(await self._ask(B.status_request(), timeout_s))
 
-    async def can_listen(self, bus: int, on: bool = True, filters=None,
+    async def can_listen(self, bus: int, on: bool = True, filters: Any = None,
                          echo: bool = False) -> None:
         """Start (or stop) EV_CAN_RX for ``bus`` with (id, mask) filters."""
         await self._ask(B.can_listen_request(bus, on, filters, echo))
@@ -420,18 +421,18 @@ class AsyncConnection:
 
     async def uds(self, bus: int = 0, tx_id: Optional[int] = None,
                   rx_id: Optional[int] = None, *, config: Optional[dict] = None,
-                  timeout_s: Optional[float] = None, **ep) -> "AsyncUdsClient":
+                  timeout_s: Optional[float] = None, **ep: Any) -> "AsyncUdsClient":
         """A UDS tester on a new gateway channel (see Connection.uds)."""
         cid = await self.open_channel(endpoint(bus, tx_id=tx_id, rx_id=rx_id, **ep),
                                       uds_config=config)
         return AsyncUdsClient(self, cid, timeout_s)
 
     async def ecu_sim(self, ecu: int, profile: Union[str, dict], *, on: bool = True,
-                      **endpoint_keys) -> None:
+                      **endpoint_keys: Any) -> None:
         """Start (or stop) a simulated ECU on the gateway (full role)."""
         await self._ask(B.ecu_sim_request(ecu, profile, on, **endpoint_keys))
 
-    async def route(self, route: int, tester: dict, target: dict, **kw) -> None:
+    async def route(self, route: int, tester: dict, target: dict, **kw: Any) -> None:
         """REQ_ROUTE (see Connection.route)."""
         await self._ask(B.route_request(route, tester, target, **kw))
 
@@ -439,7 +440,7 @@ class AsyncConnection:
 class AsyncUdsClient:
     """UDS on one gateway channel, asyncio (raw PDUs; see UdsClient)."""
 
-    def __init__(self, conn: AsyncConnection, channel: int, timeout_s: Optional[float]):
+    def __init__(self, conn: AsyncConnection, channel: int, timeout_s: Optional[float]) -> None:
         self.conn = conn
         self.channel = channel
         self.timeout_s = timeout_s
@@ -463,7 +464,7 @@ class AsyncUdsClient:
     async def __aenter__(self) -> "AsyncUdsClient":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
 

@@ -5,7 +5,7 @@ each builder returns ``(kind, body)``, each reader takes a RESPONSE body.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from diagbridge.codes import OK
 from diagbridge.link import proto as P
@@ -17,7 +17,7 @@ __all__ = ["request_body", "GatewayStatus", "status_request", "read_status",
            "ecu_sim_request", "route_request"]
 
 
-def request_body(**keys) -> dict:
+def request_body(**keys: Any) -> dict:
     """{K_<NAME>: value} from keyword names (``bus=0`` -> ``{K_BUS: 0}``);
     None values are left out."""
     out = {}
@@ -91,7 +91,7 @@ def channel_request(channel: int, endpoint: Optional[dict] = None,
 
 
 def ecu_sim_request(ecu: int, profile: Union[str, dict], on: bool = True,
-                    **endpoint_keys) -> tuple:
+                    **endpoint_keys: Any) -> tuple:
     from diagbridge_host.uds import endpoint
     body = endpoint(**endpoint_keys) if endpoint_keys else {}
     body.update(request_body(ecu=ecu, on=bool(on), profile=profile if on else None))

@@ -42,10 +42,11 @@ __all__ = ["DiagbridgeBus"]
 class DiagbridgeBus(BusABC):
     """One bus of a gateway as a python-can Bus."""
 
-    def __init__(self, channel: str, can_filters=None, *, key: Union[bytes, str, None] = None,
+    def __init__(self, channel: str, can_filters: Any = None, *,
+                 key: Union[bytes, str, None] = None,
                  role: Union[str, int] = "full", gateway_bus: Optional[int] = None,
                  receive_own_messages: bool = False, timeout_s: float = 10.0,
-                 connection: Optional[Connection] = None, fd: bool = False, **kwargs: Any):
+                 connection: Optional[Connection] = None, fd: bool = False, **kwargs: Any) -> None:
         """``channel``: a gateway URL (``tcp://``, ``serial://``, ``sim://``),
         optionally ``#<bus>``; ``key``/``role`` as for ``connect()`` (monitor
         is enough to listen; sending needs full); ``connection``: share an
@@ -72,7 +73,7 @@ class DiagbridgeBus(BusABC):
         super().__init__(channel=channel, can_filters=can_filters, **kwargs)
 
     # ---- python-can hooks --------------------------------------------------------------
-    def _apply_filters(self, filters) -> None:
+    def _apply_filters(self, filters: Any) -> None:
         """REQ_CAN_LISTEN with the filters' (id, mask) (none: every frame)."""
         pairs = [(f["can_id"], f["can_mask"]) for f in filters] if filters else None
         try:
@@ -81,7 +82,7 @@ class DiagbridgeBus(BusABC):
             raise CanOperationError("cannot set the gateway's listen filters: %s" % e) from e
         self._listening = True
 
-    def _recv_internal(self, timeout: Optional[float]):
+    def _recv_internal(self, timeout: Optional[float]) -> tuple:
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if end is None else max(0.0, end - time.monotonic())
@@ -180,5 +181,5 @@ class DiagbridgeBus(BusABC):
             self.conn.close()
 
     @staticmethod
-    def _detect_available_configs():
+    def _detect_available_configs() -> list:
         return []

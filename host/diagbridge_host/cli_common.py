@@ -2,11 +2,15 @@
 error, key and secret text, messages to the user and the gateway channel helpers."""
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from diagbridge.errors import ConfigError
 from diagbridge.link.keyfile import value_bytes
 from diagbridge_host.connection import Connection
+
+if TYPE_CHECKING:
+    from diagbridge_host.cli_args import EcuTarget
+    from diagbridge_host.uds import UdsClient
 
 
 class CliError(Exception):
@@ -36,7 +40,7 @@ def _free_channel(conn: Connection) -> None:
         conn._next_channel += 1
 
 
-def _open(conn: Connection, bus: int, target, **kw):
+def _open(conn: Connection, bus: int, target: EcuTarget, **kw: Any) -> UdsClient:
     """A UDS client on a new channel to ``target`` (a cli_args.EcuTarget)."""
     ep = dict(target.endpoint)
     ep.update(kw)

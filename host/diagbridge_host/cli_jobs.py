@@ -8,7 +8,7 @@ import argparse
 import json
 import logging
 import time
-from typing import Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
 from diagbridge.link import proto as P
 
@@ -20,6 +20,9 @@ from diagbridge_host.connection import Connection
 from diagbridge_host.errors import LinkError
 from diagbridge.uds.nrc_names import nrc_text
 
+if TYPE_CHECKING:
+    from diagbridge_host.uds import UdsClient
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Progress", "cmd_flash", "cmd_monitor"]
@@ -30,7 +33,8 @@ class Progress:
     """A progress bar with rate and ETA on a stream (throttled; plain lines
     every 10 % when the stream is not a terminal)."""
 
-    def __init__(self, total: int, stream: TextIO, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, total: int, stream: TextIO,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.total = max(1, total)
         self.stream = stream
         self.clock = clock
@@ -85,7 +89,7 @@ def _flash_fields(pairs: Sequence[str]) -> dict:
     return out
 
 
-def cmd_flash(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_flash(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     try:
         with open(args.image, "rb") as fh:
             image = fh.read()
@@ -156,7 +160,7 @@ _BEFORE_ERASE = ("start", "idle", "pre_session", "dtc_off", "cc_off", "session",
 _AFTER_WRITE = ("checksum", "check", "reset", "cc_on", "dtc_on", "done")
 
 
-def _aborted(uds, args, err: TextIO, seen: dict, total: int) -> int:
+def _aborted(uds: UdsClient, args: argparse.Namespace, err: TextIO, seen: dict, total: int) -> int:
     """The second Ctrl-C aborted the job: say where the ECU was left, bring
     it back to the default session if it still answers, say how to resume."""
     step = seen["steps"][-1] if seen["steps"] else "start"
@@ -198,7 +202,7 @@ def _aborted(uds, args, err: TextIO, seen: dict, total: int) -> int:
 
 
 # ---- monitor, status ---------------------------------------------------------------------
-def cmd_monitor(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_monitor(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     import can
     writer = can.Logger(args.log) if args.log else None
     n = dropped = 0

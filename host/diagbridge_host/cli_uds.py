@@ -20,7 +20,7 @@ point of group ``diagbridge.seedkey``: ``diagbridge_host.seedkey``).
 from __future__ import annotations
 
 import argparse
-from typing import Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Optional, TextIO
 
 import diagbridge.uds.client.api as api
 from diagbridge.uds.codec.ints import uint_len
@@ -32,20 +32,23 @@ from diagbridge_host.dids import describe
 from diagbridge_host.errors import UsageError
 from diagbridge_host.seedkey import BUILT_IN, load_key_function
 
+if TYPE_CHECKING:
+    from diagbridge_host.uds import UdsClient, UdsResponse
+
 __all__ = ["add_uds_commands", "UDS_COMMANDS", "jsonable", "why"]
 
 _IOCP = {"return": 0x00, "default": 0x01, "freeze": 0x02, "adjust": 0x03}
 _ROUTINE = {"start": 0x01, "stop": 0x02, "results": 0x03}
 
 
-def why(rsp) -> str:
+def why(rsp: UdsResponse) -> str:
     """What an unsuccessful UdsResponse means, in words."""
     if rsp.nrc is not None:
         return "negative response 0x%02X %s" % (rsp.nrc, rsp.nrc_text)
     return "%s (no answer: is the ECU id right and the ECU awake?)" % rsp.result_name
 
 
-def jsonable(v):
+def jsonable(v: Any) -> Any:
     """A decoded value as JSON can carry it (bytes as hex text)."""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v).hex()
@@ -69,7 +72,7 @@ def _prep_args(p: argparse.ArgumentParser) -> None:
     _key_args(g)
 
 
-def _key_args(g) -> None:
+def _key_args(g: Any) -> None:
     g.add_argument("--key-algorithm", default="diagbridge1", metavar="NAME",
                    help="%s (default diagbridge1), module.path:function, or an entry point "
                         "of group diagbridge.seedkey" % ", ".join(BUILT_IN))
@@ -77,7 +80,7 @@ def _key_args(g) -> None:
                    help="the built-in algorithm's secret (text, hex:... or base64:...)")
 
 
-def _common(sub, name: str, help_: str, parents):
+def _common(sub: Any, name: str, help_: str, parents: list) -> argparse.ArgumentParser:
     p = sub.add_parser(name, parents=parents, help=help_, epilog=NUMBER_RULE,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ecu", type=_ecu_text, metavar="ECU", help=ECU_HELP)
@@ -96,7 +99,7 @@ def _tail(p: argparse.ArgumentParser, prep: bool = True) -> None:
         _prep_args(p)
 
 
-def add_uds_commands(sub, parents) -> None:
+def add_uds_commands(sub: Any, parents: list) -> None:
     """Add the one-request UDS subcommands to an ``add_subparsers()`` object."""
     p = _common(sub, "request", "send any UDS request (raw hex) and decode the answer", parents)
     p.add_argument("data", type=hex_bytes, nargs="+", metavar="HEX",
@@ -152,7 +155,7 @@ def add_uds_commands(sub, parents) -> None:
 
 
 # ---- running them ---------------------------------------------------------------------------
-def _key_fn(args):
+def _key_fn(args: argparse.Namespace) -> Callable[[int, bytes], bytes]:
     try:
         return load_key_function(args.key_algorithm,
                                  secret=_value_bytes(args.secret, "--secret"))
@@ -160,14 +163,14 @@ def _key_fn(args):
         raise CliUsage(str(e)) from None
 
 
-def _ask(uds, req: bytes, what: str, out: TextIO, res: dict):
+def _ask(uds: UdsClient, req: bytes, what: str, out: TextIO, res: dict) -> UdsResponse:
     rsp = uds.request(req)
     if not rsp.ok:
         raise CliError("%s: %s" % (what, why(rsp)))
     return rsp
 
 
-def _prepare(uds, args, out: TextIO, res: dict) -> None:
+def _prepare(uds: UdsClient, args: argparse.Namespace, out: TextIO, res: dict) -> None:
     session = getattr(args, "session", None)
     if session is not None:
         rsp = _ask(uds, api.session_control(session), "session 0x%02X" % session, out, res)
@@ -178,7 +181,7 @@ def _prepare(uds, args, out: TextIO, res: dict) -> None:
         _unlock(uds, args, level, out, res)
 
 
-def _unlock(uds, args, level: int, out: TextIO, res: dict) -> None:
+def _unlock(uds: UdsClient, args: argparse.Namespace, level: int, out: TextIO, res: dict) -> None:
     if not level & 1:
         raise CliUsage("security level 0x%02X: give the odd requestSeed level (sendKey is "
                        "level + 1)" % level)
@@ -194,7 +197,7 @@ def _unlock(uds, args, level: int, out: TextIO, res: dict) -> None:
     print("security level 0x%02X unlocked" % level, file=out)
 
 
-def _print_value(req: bytes, rsp, out: TextIO, res: dict) -> None:
+def _print_value(req: bytes, rsp: UdsResponse, out: TextIO, res: dict) -> None:
     value = api.decode(req, rsp, len(rsp))
     res["response"] = bytes(rsp).hex()
     res["value"] = jsonable(value)
@@ -207,7 +210,7 @@ def _print_value(req: bytes, rsp, out: TextIO, res: dict) -> None:
         print("  %s" % (jsonable(value),), file=out)
 
 
-def cmd_request(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_request(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     req = b"".join(args.data)
     res = args.result
     res["request"] = req.hex()
@@ -240,7 +243,7 @@ def cmd_request(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_session(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_session(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     req = api.session_control(args.session_id)
     _free_channel(conn)
     with _open(conn, args.bus, args.target) as uds:
@@ -256,7 +259,7 @@ def cmd_session(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_reset(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_reset(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     req = api.ecu_reset(args.kind)
     _free_channel(conn)
     with _open(conn, args.bus, args.target) as uds:
@@ -270,7 +273,7 @@ def cmd_reset(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_security(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_security(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     _free_channel(conn)
     with _open(conn, args.bus, args.target) as uds:
         _prepare(uds, args, out, args.result)
@@ -278,7 +281,7 @@ def cmd_security(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_write_did(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_write_did(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     value = _value_bytes(args.value, "value")
     req = api.write_data(args.did, value)
     _free_channel(conn)
@@ -290,7 +293,7 @@ def cmd_write_did(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_routine(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_routine(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     sf = _ROUTINE[args.action]
     req = api.routine(sf, args.rid, args.option or None)
     _free_channel(conn)
@@ -306,7 +309,7 @@ def cmd_routine(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_io(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_io(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     req = api.io_control(args.did, _IOCP[args.param], args.state, args.mask)
     _free_channel(conn)
     with _open(conn, args.bus, args.target) as uds:
@@ -324,7 +327,7 @@ def _alfid(address: int, size: int) -> tuple:
     return max(1, uint_len(address)), max(1, uint_len(size))
 
 
-def cmd_read_mem(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_read_mem(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     if args.size == 0:
         raise CliUsage("size 0: read at least one byte")
     al, sl = _alfid(args.address, args.size)
@@ -343,7 +346,7 @@ def cmd_read_mem(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def cmd_write_mem(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_write_mem(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     value = _value_bytes(args.value, "value")
     if not value:
         raise CliUsage("value is empty: write at least one byte")

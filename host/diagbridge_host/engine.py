@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from diagbridge.link import proto as P
 
@@ -40,16 +40,16 @@ _POLL_S = 0.05              # longest sleep of the reader between timer checks
 class Inbox:
     """A thread-safe FIFO one consumer waits on (threads)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._q: deque = deque()
         self._cv = threading.Condition()
 
-    def put(self, item) -> None:
+    def put(self, item: Any) -> None:
         with self._cv:
             self._q.append(item)
             self._cv.notify()
 
-    def get(self, timeout_s: Optional[float]):
+    def get(self, timeout_s: Optional[float]) -> Any:
         """The next item; raises queue.Empty after timeout_s (None: wait forever)."""
         with self._cv:
             if not self._cv.wait_for(lambda: self._q, timeout_s):
@@ -64,7 +64,7 @@ class Call:
     """One request in flight.  ``inbox`` gets the request's own events and
     then ``_DONE``; ``response`` / ``error`` say how it ended."""
 
-    def __init__(self, kind: int, inbox):
+    def __init__(self, kind: int, inbox: Any) -> None:
         self.kind = kind
         self.req_id = 0
         self.inbox = inbox
@@ -83,7 +83,7 @@ class _Slot:
     """An event shared by several streams: its credit returns when all took it."""
     __slots__ = ("event", "refs", "epoch")
 
-    def __init__(self, event, refs, epoch):
+    def __init__(self, event: Any, refs: Any, epoch: int) -> None:
         self.event = event
         self.refs = refs
         self.epoch = epoch
@@ -96,7 +96,7 @@ class LinkCore:
     callbacks ``_receive`` collects.  ``lock`` is held around every use of
     the link (uncontended under asyncio)."""
 
-    def __init__(self, url: str, link: HostLink):
+    def __init__(self, url: str, link: HostLink) -> None:
         self.url = url
         self.link = link
         self.lock = threading.RLock()
@@ -159,7 +159,7 @@ class LinkCore:
                            "running, and is the link speed right?" % (self.url, timeout_s))
 
     # ---- requests -------------------------------------------------------------------
-    def submit(self, kind: int, body: Optional[dict], inbox) -> Call:
+    def submit(self, kind: int, body: Optional[dict], inbox: Any) -> Call:
         """Send a request; the Call's inbox gets its events and _DONE."""
         self._check_caller()
         call = Call(kind, inbox)
@@ -187,13 +187,13 @@ class LinkCore:
             raise LinkError("the connection is closed")
 
     # ---- events ---------------------------------------------------------------------
-    def subscribe(self, stream, kinds: Optional[tuple]) -> None:
+    def subscribe(self, stream: Any, kinds: Optional[tuple]) -> None:
         with self.lock:
             self._streams.append((stream, kinds))
             if self.lost is not None:
                 stream.put(_Slot(E.LinkLost(self.lost), 0, -1))
 
-    def unsubscribe(self, stream) -> None:
+    def unsubscribe(self, stream: Any) -> None:
         with self.lock:
             self._streams = [s for s in self._streams if s[0] is not stream]
 
@@ -267,7 +267,7 @@ class LinkCore:
             elif isinstance(ev, LinkLost):
                 self._lose_locked(ev.reason, callbacks)
 
-    def _deliver(self, obj, kind: int, callbacks: list, costs: int = 1) -> None:
+    def _deliver(self, obj: Any, kind: int, callbacks: list, costs: int = 1) -> None:
         """To every stream and callback that wants `kind`; the event's credit
         (`costs`: 0 for an ERROR, which costs none) returns now if nobody
         wants it, else when the last stream took it or the callbacks ran."""
@@ -282,7 +282,7 @@ class LinkCore:
         elif not fns and costs:
             self.link.return_credits(costs)
 
-    def _finish(self, call: Call, rsp, err) -> None:
+    def _finish(self, call: Call, rsp: Any, err: Any) -> None:
         call.response = rsp
         call.error = err
         call.done = True
@@ -324,7 +324,7 @@ class Engine(LinkCore):
     link's timers and dispatches; a writer thread sends, so a slow transport
     never stalls the reader."""
 
-    def __init__(self, transport: Transport, link: HostLink):
+    def __init__(self, transport: Transport, link: HostLink) -> None:
         super().__init__(transport.url, link)
         self.transport = transport
         self._out: queue.Queue = queue.Queue()

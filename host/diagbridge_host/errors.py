@@ -12,6 +12,10 @@
 
 A negative response from an ECU is not an exception: it comes back as data.
 """
+from __future__ import annotations
+
+from typing import Any
+
 from diagbridge.codes import code_name, LINK_REFUSED, LINK_NO_CREDIT, LINK_AUTH_FAILED
 from diagbridge.errors import DiagbridgeError, UsageError, ConfigError  # noqa: F401 (re-export)
 
@@ -19,19 +23,19 @@ from diagbridge.errors import DiagbridgeError, UsageError, ConfigError  # noqa: 
 class LinkError(DiagbridgeError, OSError):
     """The host link failed or the gateway refused; `code` is a codes.LINK_* or 0."""
 
-    def __init__(self, message, code=0):
+    def __init__(self, message: str, code: int = 0) -> None:
         # One argument: OSError would read two as (errno, strerror).
         super().__init__(message)
         self.code = code
 
 
 class LinkTimeout(DiagbridgeError, TimeoutError):
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
 
 
 class LinkVersionError(LinkError):
-    def __init__(self, gateway_version, host_version):
+    def __init__(self, gateway_version: Any, host_version: int) -> None:
         if gateway_version is None:
             what = "gateway did not say which link protocol it speaks"
         else:
@@ -51,7 +55,7 @@ class LinkRefused(LinkError):
     pass
 
 
-def error_for(code: int, text, what: str = "request") -> "LinkError":
+def error_for(code: int, text: str, what: str = "request") -> "LinkError":
     """The exception for an ERROR message from the gateway.  ``text`` is its
     TEXT: str, or utf-8 bytes (decoded, undecodable bytes replaced)."""
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -69,7 +73,7 @@ class UdsError(DiagbridgeError):
     """A UDS request through the gateway did not give a positive response;
     ``response`` is the UdsResponse (``result``, ``nrc``)."""
 
-    def __init__(self, message, response=None):
+    def __init__(self, message: str, response: Any = None) -> None:
         super().__init__(message)
         self.response = response
 
@@ -77,7 +81,7 @@ class UdsError(DiagbridgeError):
 class NegativeResponseError(UdsError):
     """The ECU answered 7F SID NRC (raised only on request: raise_for_nrc())."""
 
-    def __init__(self, response):
+    def __init__(self, response: Any) -> None:
         super().__init__("0x%02X: negative response 0x%02X %s (%s)"
                          % (response.sid, response.nrc, response.nrc_text, response.nrc_name),
                          response)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, code_name
 from diagbridge.link import proto as P
@@ -31,6 +31,9 @@ from diagbridge.uds.nrc_names import nrc_name, nrc_text
 from diagbridge_host import events as E
 from diagbridge_host.errors import (NegativeResponseError, UdsError, UdsTimeout, UsageError)
 
+if TYPE_CHECKING:
+    from diagbridge_host.connection import Connection
+
 log = logging.getLogger(__name__)
 
 __all__ = ["UdsClient", "UdsResponse", "FlashReport", "endpoint", "nrc_name", "nrc_text"]
@@ -39,7 +42,7 @@ _FLASH_CHUNK_OVERHEAD = 64      # msgpack keys and header of an OP_DATA request
 _BUILD_MAX = 4095 + 16          # the largest classical CAN-TP message, and then some
 
 
-def _build(fn, *args) -> bytes:
+def _build(fn: Any, *args: Any) -> bytes:
     """One request from a core codec builder (it writes into a buffer)."""
     out = bytearray(_BUILD_MAX)
     try:
@@ -49,17 +52,17 @@ def _build(fn, *args) -> bytes:
     return bytes(out[:n])
 
 
-def _uint(name: str, v, k: int) -> int:
+def _uint(name: str, v: Any, k: int) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << (8 * k):
         raise UsageError("%s must be an int in 0..0x%X" % (name, (1 << (8 * k)) - 1))
     return v
 
 
-def _u8(name: str, v) -> int:
+def _u8(name: str, v: Any) -> int:
     return _uint(name, v, 1)
 
 
-def _u16(name: str, v) -> int:
+def _u16(name: str, v: Any) -> int:
     return _uint(name, v, 2)
 
 
@@ -172,7 +175,7 @@ class FlashReport:
     def result_name(self) -> str:
         return code_name(self.result)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self.__dict__["report"][name]
         except KeyError:
@@ -182,7 +185,8 @@ class FlashReport:
 class UdsClient:
     """A UDS tester on one gateway channel (``Connection.uds()``)."""
 
-    def __init__(self, conn, channel: int, bus: int, timeout_s: Optional[float] = None):
+    def __init__(self, conn: "Connection", channel: int, bus: int,
+                 timeout_s: Optional[float] = None) -> None:
         self.conn = conn
         self.channel = channel
         self.bus = bus
@@ -190,10 +194,10 @@ class UdsClient:
         self._closed = False
 
     @classmethod
-    def open(cls, conn, bus: int = 0, tx_id: Optional[int] = None,
+    def open(cls, conn: "Connection", bus: int = 0, tx_id: Optional[int] = None,
              rx_id: Optional[int] = None, *, config: Optional[dict] = None,
              channel: Optional[int] = None, timeout_s: Optional[float] = None,
-             **ep) -> "UdsClient":
+             **ep: Any) -> "UdsClient":
         """Open a channel (REQ_CHANNEL) and return its client; ``config`` holds
         UdsClientConfig fields ({"p2_client_ms": 150, ...})."""
         cid = conn.open_channel(endpoint(bus, tx_id=tx_id, rx_id=rx_id, **ep),
@@ -209,7 +213,7 @@ class UdsClient:
     def __enter__(self) -> "UdsClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         try:
             self.close()
         except Exception:           # noqa: BLE001 (the link may be gone already)
@@ -334,7 +338,7 @@ class UdsClient:
               on_step: Optional[Callable[[str], None]] = None,
               key_algorithm: str = "diagbridge1", secret: bytes = b"",
               timeout_s: float = 30.0, on_interrupt: Optional[Callable[[], bool]] = None,
-              **flash_config) -> FlashReport:
+              **flash_config: Any) -> FlashReport:
         """Program ``image`` at ``address`` with the gateway's flash job
         (REQ_FLASH: session, security, erase, download, transfer, verify,
         reset, with its own timing).  ``flash_config``: FlashConfig fields of
@@ -356,7 +360,7 @@ class UdsClient:
                                        P.K_FLASH: cfg})
         steps: list = []
 
-        def on_event(ev):
+        def on_event(ev: Any) -> None:
             if isinstance(ev, E.Progress) and progress is not None:
                 progress(ev.done, ev.total)
             elif isinstance(ev, E.StateChange) and ev.what == P.WHAT_FLASH_STEP:

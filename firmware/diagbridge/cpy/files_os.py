@@ -20,7 +20,7 @@ bounded by ``max_open_bytes`` (past it: 0x70).  ResumeFile continues a
 import errno
 import os
 import stat
-from typing import Dict, Optional, Tuple, Union
+from typing import BinaryIO, Dict, Optional, Tuple, Union
 
 from diagbridge.uds.server.file_store import check_path
 
@@ -39,7 +39,7 @@ class _NotRegular(Exception):
     """The '.part' name is taken by something that is not a regular file."""
 
 
-def _open_part(part: str, resume: bool):
+def _open_part(part: str, resume: bool) -> BinaryIO:
     """A file object on the regular file `part`: the existing one (resume) or
     a new, empty one.  Raises _NotRegular or OSError."""
     if resume:

@@ -6,6 +6,7 @@ Files cannot hold bytes, so byte fields are ASCII strings, lists of ints or
 normalises both and raises ConfigError naming the field.
 """
 import json
+from typing import Optional
 import os
 
 from diagbridge.errors import ConfigError
@@ -17,7 +18,7 @@ except ImportError:             # Python 3.10
     tomllib = None
 
 
-def load_dict(path):
+def load_dict(path: str) -> dict:
     ext = os.path.splitext(path)[1].lower()
     if ext == ".toml":
         if tomllib is None:
@@ -34,6 +35,6 @@ def load_dict(path):
             raise ConfigError("profile: %s: %s" % (path, e)) from None
 
 
-def load_profile(path, sources=None):
+def load_profile(path: str, sources: Optional[dict] = None) -> Profile:
     """A validated Profile from a .json or .toml file."""
     return Profile(load_dict(path), sources=sources)

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import threading
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import can
 
@@ -71,7 +71,7 @@ def load_profile_spec(spec: str) -> Profile:
 def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
               files_dir: "str | None" = None, fd: bool = False,
               tp_config: "TpConfig | None" = None, address: "Address | None" = None,
-              reset_ms: int = 0, trace=None,
+              reset_ms: int = 0, trace: Optional[Callable[..., None]] = None,
               urandom: "Callable[[int], bytes] | None" = os.urandom) -> Ecu:
     """An Ecu for ``profile`` (a Profile, a dict, or a spec for
     ``load_profile_spec``) with CPython storage.
@@ -119,7 +119,7 @@ class _Node:
     frame verbs, plus logging of its events in ``poll()``, which the loop
     drains."""
 
-    def __init__(self, ecu: Ecu, name: str, on_event) -> None:
+    def __init__(self, ecu: Ecu, name: str, on_event: Optional[Callable[..., None]]) -> None:
         self.ecu = ecu
         self.cfg = ecu.cfg                  # N_As / N_Ar bound a blocking bus.send
         self.events = ecu.events            # .count: the loop skips empty polls
@@ -133,18 +133,18 @@ class _Node:
         self._on_event = on_event
 
     @property
-    def tx_id(self):
+    def tx_id(self) -> int:
         return self.ecu.tx_id
 
     @property
-    def tx_flags(self):
+    def tx_flags(self) -> int:
         return self.ecu.tx_flags
 
     @property
-    def tx_tag(self):
+    def tx_tag(self) -> int:
         return self.ecu.tx_tag
 
-    def poll(self):
+    def poll(self) -> int:
         ev = self._poll()
         if ev:
             ecu = self.ecu
@@ -174,7 +174,7 @@ class EcuRunner:
     The thread starts at construction."""
 
     def __init__(self, bus: can.BusABC, ecu: Ecu, *, name: "str | None" = None,
-                 spin_us: int = 1000, on_event=None) -> None:
+                 spin_us: int = 1000, on_event: Optional[Callable[..., None]] = None) -> None:
         self.ecu = ecu
         self.name = name or ecu.profile.name
         self._closed = threading.Event()
@@ -186,13 +186,13 @@ class EcuRunner:
                  getattr(bus, "channel_info", "bus"), a.rx_id, a.tx_id,
                  ", functional 0x%X" % a.frx_id if a.frx_id >= 0 else "")
 
-    def call(self, fn, *args, timeout: float = 5.0):
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 5.0) -> Any:
         """Run ``fn(*args)`` in the I/O thread (where the Ecu lives) and return
         its result; raises its exception, or TimeoutError."""
         done = threading.Event()
         box = [None, None]
 
-        def run():
+        def run() -> None:
             try:
                 box[0] = fn(*args)
             except BaseException as e:          # handed to the caller
@@ -224,13 +224,13 @@ class EcuRunner:
     def __enter__(self) -> "EcuRunner":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def trace_logger(name: str):
+def trace_logger(name: str) -> Callable[[int, int, int], None]:
     """A server trace hook that logs requests and responses (DEBUG)."""
-    def trace(code, a, b):
+    def trace(code: int, a: int, b: int) -> None:
         if not log.isEnabledFor(logging.DEBUG):
             return
         if code == T_REQUEST:
