@@ -12,11 +12,12 @@ class TesterConfig:
     retries: repeats after a failed transmission (section 6.2.1: 2);
     tinil_us / twup_us: the wake-up pattern; tidle_us: idle before the first
     init (power-on); w4_tx_us: 5-baud, KB2 -> ~KB2; ssf_only: accept only
-    the key bytes EA 8F."""
+    the key bytes EA 8F; echo_slack_us: how long past two byte times an
+    echo may take before it counts as lost (a USB adapter's latency)."""
 
     def __init__(self, address=0xF1, p4_tx_us=5000, p3_tx_us=55000, retries=2,
                  tinil_us=T.TINIL_US, twup_us=T.TWUP_US, tidle_us=T.TIDLE_POWER_ON_US,
-                 w4_tx_us=25000, ssf_only=False, baud=10400, events=8):
+                 w4_tx_us=25000, ssf_only=False, baud=10400, events=8, echo_slack_us=1000):
         self.address = config_int("address", address, 0, 0xFF)
         self.p4_tx_us = config_int("p4_tx_us", p4_tx_us, 0, T.P4MAX_US)
         self.p3_tx_us = config_int("p3_tx_us", p3_tx_us, 0, 63500000)
@@ -32,6 +33,7 @@ class TesterConfig:
         self.ssf_only = ssf_only
         self.baud = config_int("baud", baud, 1, 1000000)
         self.events = config_int("events", events, 1, 255)
+        self.echo_slack_us = config_int("echo_slack_us", echo_slack_us, 0, T.P4MAX_US)
 
 
 class EcuConfig:
@@ -40,12 +42,13 @@ class EcuConfig:
     physical response starts after the request (within P2); p1_tx_us: its
     inter-byte time; stop_allowed / atp_allowed: whether StopCommunication
     and ATP set requests are granted; limits: TimingLimits for ATP;
-    five_baud: answer a 5-baud init; w1_us..w4_us: its 5-baud timing."""
+    five_baud: answer a 5-baud init; w1_us..w4_us: its 5-baud timing;
+    echo_slack_us: as for the tester."""
 
     def __init__(self, address=0x11, groups=(), kb1=KB1_SSF, kb2=KB2_SSF, p2_ecu_us=25000,
                  p1_tx_us=0, stop_allowed=True, atp_allowed=True, limits=None,
                  five_baud=True, w1_us=60000, w2_us=5000, w3_us=0, w4_us=25000,
-                 baud=10400, events=8):
+                 baud=10400, events=8, echo_slack_us=1000):
         self.address = config_int("address", address, 0, 0xFF)
         for g in groups:
             config_int("groups", g, 0, 0xFF)
@@ -68,3 +71,4 @@ class EcuConfig:
         self.w4_us = config_int("w4_us", w4_us, T.W4_MIN_US, T.W4_MAX_US)
         self.baud = config_int("baud", baud, 1, 1000000)
         self.events = config_int("events", events, 1, 255)
+        self.echo_slack_us = config_int("echo_slack_us", echo_slack_us, 0, T.P1MAX_US)

@@ -223,7 +223,7 @@ class KLineEcu:
         if not due(now, self._tx_at) or not self.tx.pending():
             return -1
         self._tx_at = None
-        self._echo_at = ticks_add(now, 2 * self._byte_us + 1000)
+        self._echo_at = ticks_add(now, 2 * self._byte_us + self.cfg.echo_slack_us)
         if self.state == _S_TX_WAIT or self.state == _S_IDLE:   # IDLE: a periodic repetition
             self.state = _S_TX
         return self.tx.next_byte()

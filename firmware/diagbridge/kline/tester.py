@@ -251,7 +251,7 @@ class KLineTester:
         if not due(now, self._tx_at) or not self.tx.pending():
             return -1
         self._tx_at = None
-        self._echo_at = ticks_add(now, 2 * self._byte_us + 1000)
+        self._echo_at = ticks_add(now, 2 * self._byte_us + self.cfg.echo_slack_us)
         return self.tx.next_byte()
 
     def pop_line(self, now):
