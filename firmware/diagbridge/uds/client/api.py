@@ -38,7 +38,13 @@ def _build(fn, *args, **kw):
 
 # ---- DID codec registry ------------------------------------------------------------------
 def as_ascii(raw):
-    return bytes(raw).decode().rstrip("\x00 ")
+    """An ASCII record as str; a peer's bytes that are not ASCII come back as
+    they are (bytes), never as an exception."""
+    b = bytes(raw)
+    for c in b:
+        if c > 0x7E:
+            return b
+    return b.decode().rstrip("\x00 ")
 
 
 def as_uint(raw):
