@@ -34,11 +34,12 @@ _ids = itertools.count()
 class Rig:
     """A daemon on a fresh virtual channel with the engine ECU beside it."""
 
-    def __init__(self, serial=None, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE, **kw):
+    def __init__(self, serial=None, keys=((P.ROLE_FULL, KEY),), open_role=P.ROLE_NONE,
+                 max_hosts=4, **kw):
         self.channel = "dtest%d-%d" % (os.getpid(), next(_ids))
         board = Board(name="test-gw", can=({"interface": "virtual", "channel": self.channel,
                                             "bitrate": 500000},),
-                      link_tcp="tcp://127.0.0.1:0", link_serial=serial)
+                      link_tcp="tcp://127.0.0.1:0", link_serial=serial, max_hosts=max_hosts)
         self.daemon = Daemon(board, keys, open_role, **kw).open().start()
         self.url = self.daemon.urls[0]
         self.ecu_bus = can.Bus(interface="virtual", channel=self.channel)
@@ -106,13 +107,37 @@ def test_host_link_over_a_pseudo_terminal(rig):
         uds.close()
 
 
-def test_one_host_at_a_time_and_the_next_one_after(rig):
-    with rig.connect() as conn:
-        with pytest.raises(LinkError, match="gateway busy: another host"):
+def test_a_host_beyond_max_hosts_is_refused_and_the_next_one_after(rig):
+    conns = [rig.connect() for _ in range(4)]                   # MAX_HOSTS 4 over TCP
+    try:
+        with pytest.raises(LinkError, match="gateway busy: another host is connected on each "
+                                            "of the 4 host slots"):
             rig.connect()
-        assert conn.status().uptime_ms >= 0                     # the first host is unharmed
-    with rig.connect() as conn:                                 # freed at once
-        assert conn.is_up
+        for c in conns:
+            assert c.status().uptime_ms >= 0                    # the hosts are unharmed
+        pty_url = rig.daemon.urls[1]
+        with rig.connect(pty_url) as serial:                    # the serial line: its own slot
+            assert len(serial.status().body[P.K_HOSTS]) == 5
+        conns.pop().close()
+        with rig.connect() as conn:                             # freed at once
+            assert conn.is_up and len(conn.status().body[P.K_HOSTS]) == 4
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_one_host_slot_means_one_host_at_a_time():
+    r = Rig(max_hosts=1)
+    try:
+        with r.connect() as conn:
+            with pytest.raises(LinkError, match="gateway busy: another host .* is connected; one "
+                                                "host at a time"):
+                r.connect()
+            assert conn.status().uptime_ms >= 0
+        with r.connect() as conn:
+            assert conn.is_up
+    finally:
+        r.close()
 
 
 class FakeClock:

@@ -103,7 +103,8 @@ class Rig:
         board = Board(name="hostile-gw", can=({"interface": "virtual", "channel":
                                                "hostile%d-%d" % (os.getpid(), next(_ids)),
                                                "bitrate": 500000},),
-                      link_tcp="tcp://127.0.0.1:0", link_serial=serial)
+                      link_tcp="tcp://127.0.0.1:0", link_serial=serial,
+                      max_hosts=1)      # one TCP host: every other connection is refused
         self.daemon = Daemon(board, keys, open_role, clock=self.clock).open()
         self.port = self.daemon.tcp
         self.listener = FaultyListener(self.port._srv)
@@ -494,7 +495,8 @@ class GwProcess:
         self.p = subprocess.Popen(
             [sys.executable, "-c", _WRAPPER, str(nofile), "--interface", "virtual",
              "--channel", "flood%d-%d" % (os.getpid(), next(_ids)),
-             "--listen", "tcp://127.0.0.1:0", "--open-role", "full"] + list(args),
+             "--listen", "tcp://127.0.0.1:0", "--open-role", "full",
+             "--max-hosts", "1"] + list(args),      # one host: the flood is refused
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         self.err = []
         threading.Thread(target=lambda: self.err.extend(self.p.stderr), daemon=True).start()

@@ -8,6 +8,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import demo_host  # noqa: E402
+from diagbridge.link import proto as P  # noqa: E402
 
 
 def test_demo_transcript_scans_reads_and_flashes():
@@ -16,7 +17,8 @@ def test_demo_transcript_scans_reads_and_flashes():
     assert rcs == [0, 0, 0, 0, 0], "\n".join(lines)
     text = "\n".join(lines)
     assert lines[0].startswith("diagbridge demo")
-    assert "gateway 'diagbridge-sim', link protocol 2, 2 buses, role full" in text
+    assert ("gateway 'diagbridge-sim', link protocol %d, 2 buses, role full"
+            % P.LINK_PROTOCOL_VERSION) in text
     i = lines.index("$ diagbridge scan")
     assert lines[i + 2:i + 4] == ["    0x7E0 -> 0x7E8  W0L000043MB541326",
                                   "    0x7E1 -> 0x7E9  W0L000043MB541326"]

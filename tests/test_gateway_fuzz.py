@@ -94,6 +94,7 @@ def templates():
         P.MSG_REQ_ROUTE: [{P.K_ROUTE: 4, P.K_ON: True, P.K_TESTER: dict(ROUTE_TESTER),
                            P.K_TARGET: dict(ROUTE_TARGET), P.K_PENDING_MS: 40,
                            P.K_PERIOD_MS: 2000}, {P.K_ROUTE: 4, P.K_ON: False}],
+        P.MSG_REQ_BUS_LOCK: [{P.K_BUS: 0, P.K_ON: True}, {P.K_BUS: 0, P.K_ON: False}],
     }
 
 

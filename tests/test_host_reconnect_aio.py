@@ -152,3 +152,29 @@ def test_asyncio_over_sim_serves_the_simulated_vehicle():
                 nrc = await uds.request(b"\x31\x01\xff\xff")
                 assert not nrc.ok and nrc.nrc is not None
     asyncio.run(main())
+
+
+def test_a_per_request_ecu_timeout_through_the_gateway():
+    """ecu_timeout_ms reaches the gateway's tester (REQ_UDS TIMEOUT): a silent
+    ECU times out after it, not after the session's P2; bad values are the
+    caller's mistake, nothing is sent."""
+    import time
+    from diagbridge.codes import A_TIMEOUT_P2
+    with diagbridge_host.connect("sim://", timeout_s=TIMEOUT_S) as conn:
+        with conn.uds(0, 0x7E5, 0x7ED) as silent:
+            t = time.monotonic()
+            rsp = silent.request(b"\x22\xf1\x90", ecu_timeout_ms=600)
+            assert rsp.result == A_TIMEOUT_P2 and time.monotonic() - t >= 0.6
+            for bad in (0, 600001, 1.5, True):
+                with pytest.raises(UsageError):
+                    silent.request(b"\x22\xf1\x90", ecu_timeout_ms=bad)
+        with conn.uds(0, 0x7E0, 0x7E8) as engine:
+            assert engine.request(b"\x22\xf1\x90", ecu_timeout_ms=2000).ok
+
+    async def main():
+        async with await diagbridge_host.connect_async("sim://", timeout_s=TIMEOUT_S) as conn:
+            async with await conn.uds(0, 0x7E0, 0x7E8) as uds:
+                assert (await uds.request(b"\x22\xf1\x90", ecu_timeout_ms=2000)).ok
+                with pytest.raises(UsageError):
+                    await uds.request(b"\x22\xf1\x90", ecu_timeout_ms=0)
+    asyncio.run(main())

@@ -28,7 +28,7 @@ from fuzz_cantp import (gen_cantp_frames, check_cantp_frames, gen_cantp_segmente
 from fuzz_uds import gen_uds_server, check_uds_server, gen_uds_decode, check_uds_decode
 from fuzz_link import (gen_link_cobs, check_link_cobs, known_link_cobs, gen_link_msgpack,
                        check_link_msgpack, gen_link_session, check_link_session, gen_host_link,
-                       check_host_link, known_host_link)
+                       check_host_link)
 from fuzz_gateway import gen_gateway_bodies, check_gateway_bodies
 from fuzz_kline import (gen_kline_wire, check_kline_wire, gen_kline_frame, check_kline_frame,
                         gen_kline_ecu, check_kline_ecu)
@@ -64,8 +64,7 @@ TARGETS = {t.name: t for t in (
     Target("link_session", gen_link_session, check_link_session,
            "gateway link session fed good-CRC frames with arbitrary messages"),
     Target("host_link", gen_host_link, check_host_link,
-           "host library HostLink fed good-CRC frames with arbitrary messages",
-           known_host_link),
+           "host library HostLink fed good-CRC frames with arbitrary messages"),
     Target("gateway_bodies", gen_gateway_bodies, check_gateway_bodies,
            "request bodies from a diagnostic-role host into the simulated gateway"),
     Target("kline_wire", gen_kline_wire, check_kline_wire,

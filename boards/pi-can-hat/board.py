@@ -17,7 +17,8 @@ KLINE_BAUDRATE = 10400
 
 # Host link: TCP for a laptop on the network (or the USB Ethernet gadget),
 # and the USB serial gadget (dtoverlay=dwc2, modules-load=dwc2,g_serial)
-# for a laptop on the Pi's USB port.  One host at a time.  Loopback by
+# for a laptop on the Pi's USB port.  Up to MAX_HOSTS (default 4) TCP hosts
+# at once, the serial line one more.  Loopback by
 # default, as the daemon: listening on the network is asked for explicitly
 # (LINK_TCP = "tcp://0.0.0.0:6520" here, or --listen on the command line).
 LINK_TCP = "tcp://127.0.0.1:6520"
@@ -35,19 +36,29 @@ KEY_FILE = "/etc/diagbridge/key"
 DIAGNOSTIC_TX_IDS = ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
 FULL_TX_IDS = None
 
+# The longest UDS message the gateway carries either way: 4095 is the
+# classical CAN-TP limit (12-bit FF_DL); CAN FD with a 32-bit FF_DL carries
+# more, up to 65471 here (the host link's max_message is at most 65535).
+# The host link is sized from it: max_message = message_size(MAX_PDU), and
+# frames of that size too, so a whole PDU fits one frame; a host that takes
+# smaller frames gets fragments (diagbridge/link/proto.py, "Frame size and
+# fragments").
+MAX_PDU = 4095
+
 
 def gateway_config():
     from diagbridge.gateway import GatewayConfig
     return GatewayConfig(n_buses=len(CAN), max_nodes=32, max_filters=16, raw_tx=16,
-                         tx_confirm=True, diagnostic_tx_ids=DIAGNOSTIC_TX_IDS,
+                         tx_confirm=True, max_pdu=MAX_PDU, diagnostic_tx_ids=DIAGNOSTIC_TX_IDS,
                          full_tx_ids=FULL_TX_IDS)
 
 
 def link_config(keys, open_role):
     from diagbridge.link.config import LinkConfig
-    from diagbridge.link.proto import BUS_CAN
+    from diagbridge.link.proto import BUS_CAN, message_size
     buses = tuple((i, BUS_CAN, c["bitrate"], 0) for i, c in enumerate(CAN))
     # A Pi has memory to spare: deep event queues ride out a slow host.
+    size = message_size(MAX_PDU)
     return LinkConfig(name=NAME.encode(), keys=keys, open_role=open_role, buses=buses,
-                      max_frame=1024, request_credits=8, event_queue=1024,
+                      max_frame=size, max_message=size, request_credits=8, event_queue=1024,
                       event_queue_bytes=65536)

@@ -445,12 +445,20 @@ class AsyncUdsClient:
         self.channel = channel
         self.timeout_s = timeout_s
 
-    async def request(self, data: bytes, *, timeout_s: Optional[float] = None) -> UdsResponse:
-        """Send one request PDU; the final response (bytes with result/nrc)."""
-        body = await self.conn.request(P.MSG_REQ_UDS, {P.K_CHANNEL: self.channel,
-                                                       P.K_DATA: bytes(data)},
-                                       timeout_s=timeout_s or self.timeout_s)
-        return UdsResponse.from_body(data, body)
+    async def request(self, data: bytes, *, timeout_s: Optional[float] = None,
+                      ecu_timeout_ms: Optional[int] = None) -> UdsResponse:
+        """Send one request PDU; the final response (bytes with result/nrc).
+        ``ecu_timeout_ms``: as ``UdsClient.request``."""
+        body = {P.K_CHANNEL: self.channel, P.K_DATA: bytes(data)}
+        wait = timeout_s or self.timeout_s
+        if ecu_timeout_ms is not None:
+            if isinstance(ecu_timeout_ms, bool) or not isinstance(ecu_timeout_ms, int) \
+                    or not 1 <= ecu_timeout_ms <= 600000:
+                raise UsageError("ecu_timeout_ms must be 1..600000")
+            body[P.K_TIMEOUT] = ecu_timeout_ms
+            wait = max(wait or 0.0, ecu_timeout_ms / 1000 + 2.0)
+        rsp = await self.conn.request(P.MSG_REQ_UDS, body, timeout_s=wait)
+        return UdsResponse.from_body(data, rsp)
 
     async def read_data_by_identifier(self, did: int) -> bytes:
         """One DID's raw value (raises NegativeResponseError / UdsTimeout)."""

@@ -4,7 +4,7 @@ each builder returns ``(kind, body)``, each reader takes a RESPONSE body.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Union
 
 from diagbridge.codes import OK
@@ -39,6 +39,8 @@ class GatewayStatus:
     routes: list
     jobs: list
     body: dict
+    hosts: list = field(default_factory=list)  # every connected host: slot, name, role,
+                                               # drops, locks; "you" marks this one
 
 
 def status_request() -> tuple:
@@ -51,7 +53,8 @@ def read_status(b: dict) -> GatewayStatus:
                          list(g(P.K_BUS_STATS) or []),
                          {E.kind_name(int(k)): v for k, v in (g(P.K_COUNTS) or {}).items()},
                          list(g(P.K_CHANNELS) or []), list(g(P.K_ECUS) or []),
-                         list(g(P.K_ROUTES) or []), list(g(P.K_JOBS) or []), b)
+                         list(g(P.K_ROUTES) or []), list(g(P.K_JOBS) or []), b,
+                         [dict(h) for h in (g(P.K_HOSTS) or []) if isinstance(h, dict)])
 
 
 def can_listen_request(bus: int, on: bool = True,

@@ -17,7 +17,7 @@ import logging
 import queue
 import socket
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from diagbridge.link import proto as P
 
@@ -31,8 +31,8 @@ from diagbridge_host.transports import open_transport
 
 log = logging.getLogger(__name__)
 
-__all__ = ["connect", "Connection", "EventStream", "GatewayStatus", "DropCounts", "role_of",
-           "request_body"]
+__all__ = ["connect", "Connection", "BusLock", "EventStream", "GatewayStatus", "DropCounts",
+           "role_of", "request_body"]
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -64,13 +64,13 @@ class EventStream:
     eventually stops the gateway's events (which it then counts as dropped),
     so close streams you no longer read."""
 
-    def __init__(self, engine: Engine, kinds: Optional[tuple]):
+    def __init__(self, engine: Engine, kinds: Optional[tuple]) -> None:
         self._engine = engine
         self._inbox = Inbox()
         self._closed = False
         engine.subscribe(self._inbox, kinds)
 
-    def get(self, timeout_s: Optional[float] = None):
+    def get(self, timeout_s: Optional[float] = None) -> Any:
         """The next event, or None after timeout_s seconds."""
         try:
             slot = self._inbox.get(timeout_s)
@@ -102,14 +102,14 @@ class EventStream:
     def __enter__(self) -> "EventStream":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
 class CanMonitor(EventStream):
     """A CAN listener on one bus (REQ_CAN_LISTEN on); closing turns it off."""
 
-    def __init__(self, conn: "Connection", bus: int, filters, echo: bool):
+    def __init__(self, conn: "Connection", bus: int, filters: Any, echo: bool) -> None:
         super().__init__(conn._engine, (P.MSG_EV_CAN_RX, P.MSG_EV_DROPPED))
         self._conn = conn
         self.bus = bus
@@ -129,11 +129,29 @@ class CanMonitor(EventStream):
         super().close()
 
 
+class BusLock:
+    """A held bus lock (``Connection.lock_bus``); ``with`` releases it."""
+
+    def __init__(self, conn: "Connection", bus: int) -> None:
+        self.conn = conn
+        self.bus = bus
+
+    def release(self) -> None:
+        self.conn.unlock_bus(self.bus)
+
+    def __enter__(self) -> "BusLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.conn.is_up:             # a lost link released it already
+            self.release()
+
+
 class Connection:
     """A live, authenticated link to a gateway (blocking API)."""
 
     def __init__(self, engine: Engine, url: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 dial: Optional[Callable[[], Engine]] = None):
+                 dial: Optional[Callable[[], Engine]] = None) -> None:
         self._engine = engine
         self.url = url
         self.timeout_s = timeout_s
@@ -209,7 +227,7 @@ class Connection:
     def __enter__(self) -> "Connection":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # ---- requests ---------------------------------------------------------------------
@@ -273,7 +291,7 @@ class Connection:
         replace the bus's filters (none: every frame)."""
         self._ask(B.can_listen_request(bus, on, filters, echo))
 
-    def can_monitor(self, bus: int, filters=None, echo: bool = False) -> CanMonitor:
+    def can_monitor(self, bus: int, filters: Any = None, echo: bool = False) -> CanMonitor:
         """Listen on ``bus`` and stream its frames (a context manager)."""
         return CanMonitor(self, bus, filters, echo)
 
@@ -284,6 +302,24 @@ class Connection:
         (OK once the frame left, L_TX_ERROR if it could not)."""
         return B.read_can_send(self._ask(B.can_send_request(
             bus, arbitration_id, data, extended=extended, fd=fd, brs=brs)))
+
+    def lock_bus(self, bus: int, timeout_s: Optional[float] = None) -> "BusLock":
+        """Take exclusive transmit control of ``bus`` for flashing (full
+        role): until ``unlock_bus`` (or this connection ends) the gateway
+        refuses the other hosts' transmissions there (``LinkRefused``: "bus N
+        is locked by host ... for flashing"); they keep receiving and get a
+        ``events.BusLockChange``.  Raises ``LinkRefused`` while another host
+        holds it.  The result is a context manager that unlocks on exit::
+
+            with conn.lock_bus(0):
+                conn.flash(...)
+        """
+        self.request(P.MSG_REQ_BUS_LOCK, request_body(bus=bus, on=True), timeout_s=timeout_s)
+        return BusLock(self, bus)
+
+    def unlock_bus(self, bus: int, timeout_s: Optional[float] = None) -> None:
+        """Give ``bus`` back (LinkError if this host does not hold it)."""
+        self.request(P.MSG_REQ_BUS_LOCK, request_body(bus=bus, on=False), timeout_s=timeout_s)
 
     def new_channel_id(self) -> int:
         """A channel id not used yet by this connection."""
@@ -303,7 +339,7 @@ class Connection:
         self._ask(B.channel_request(channel))
 
     def uds(self, bus: int = 0, tx_id: Optional[int] = None, rx_id: Optional[int] = None,
-            **kw):
+            **kw: Any) -> Any:
         """A UDS tester on a new channel of the gateway: ``uds(0, 0x7E0, 0x7E8)``,
         or any ``endpoint()`` keyword (addressing="normal_fixed", ta=0x10 ...),
         plus ``p2_timeout_ms`` style UdsClientConfig fields in ``config``."""
@@ -311,7 +347,7 @@ class Connection:
         return UdsClient.open(self, bus, tx_id, rx_id, **kw)
 
     def ecu_sim(self, ecu: int, profile: Union[str, dict], *, on: bool = True,
-                **endpoint_keys) -> None:
+                **endpoint_keys: Any) -> None:
         """Start (or stop) a simulated ECU on the gateway (full role):
         ``profile`` names a module of diagbridge.uds.profiles or is a profile
         dict; endpoint keys (bus=1, addressing=..., tx_id=0x7E8, rx_id=0x7E0)

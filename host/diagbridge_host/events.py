@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from diagbridge.codes import code_name
 from diagbridge.link import proto as P
 
-__all__ = ["CanFrame", "KLineData", "Progress", "StateChange", "GatewayErrorEvent",
+__all__ = ["CanFrame", "KLineData", "Progress", "StateChange", "BusLockChange",
+           "GatewayErrorEvent",
            "UdsAnswer", "DropReport", "LinkLost", "UnknownEvent", "GatewayClock", "kind_name",
            "convert"]
 
@@ -45,7 +46,7 @@ class GatewayClock:
     seen at least every ~268 s (half the wrap) to stay unambiguous; a link
     heartbeat or any event keeps it fresh."""
 
-    def __init__(self, wall=time.time):
+    def __init__(self, wall: Any = time.time) -> None:
         self._wall = wall
         self._last: Optional[int] = None
         self._elapsed_us = 0
@@ -147,6 +148,27 @@ class StateChange:
 
 
 @dataclass
+class BusLockChange(StateChange):
+    """Another host took (``locked``) or gave up exclusive control of
+    ``bus`` for flashing (``Connection.lock_bus``): while it holds it, this
+    host's transmissions on that bus are refused (``LinkRefused``), its
+    listeners keep receiving.  ``holder``: that host's name on the gateway."""
+    holder: str = ""
+
+    @property
+    def bus(self) -> int:
+        return self.ref if self.ref is not None else 0
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.state)
+
+    @property
+    def state_name(self) -> str:
+        return "locked" if self.state else "released"
+
+
+@dataclass
 class GatewayErrorEvent:
     """The gateway reported an error (``code`` from diagbridge.codes)."""
     code: int
@@ -188,14 +210,14 @@ class UnknownEvent:
     body: dict = field(repr=False)
 
 
-def text_of(v) -> str:
+def text_of(v: Any) -> str:
     """A TEXT value (str or utf-8 bytes) as str."""
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).decode("utf-8", "replace")
     return "" if v is None else str(v)
 
 
-def convert(kind: int, body: dict, clock: GatewayClock):
+def convert(kind: int, body: dict, clock: GatewayClock) -> Any:
     """A link event (kind, body) -> one of the objects above."""
     g = body.get
     if kind == P.MSG_EV_CAN_RX:
@@ -209,6 +231,9 @@ def convert(kind: int, body: dict, clock: GatewayClock):
     if kind == P.MSG_EV_PROGRESS:
         return Progress(g(P.K_REF, 0), g(P.K_DONE, 0), g(P.K_TOTAL, 0))
     if kind == P.MSG_EV_STATE:
+        if g(P.K_WHAT) == P.WHAT_BUS_LOCK:
+            return BusLockChange(P.WHAT_BUS_LOCK, g(P.K_STATE, 0), g(P.K_REF, 0),
+                                 text_of(g(P.K_NAME)))
         return StateChange(g(P.K_WHAT, 0), g(P.K_STATE, 0), g(P.K_REF))
     if kind == P.MSG_EV_ERROR:
         return GatewayErrorEvent(g(P.K_CODE, 0), text_of(g(P.K_TEXT)), g(P.K_REF))

@@ -17,6 +17,17 @@ it) ends the link at once: the host counts it in ``bad_mac``, sends a last
 signed BYE {CODE: LINK_BAD_MAC} and reports ``LinkLost`` with
 ``code == LINK_BAD_MAC``; the application reconnects with a new handshake.
 
+A host with a key says so in HELLO (KEYED) and refuses an AUTH_OK that came
+without a CHALLENGE (``LinkAuthError``): whoever let it in never checked the
+key, so it cannot be told from an impostor posing as the gateway.
+
+Sizes (``proto.py`` "Frame size and fragments"): HELLO announces the largest
+frame (``max_frame``) and message (``max_message``) this end takes; from
+HELLO_ACK on, frames both ways are at most the smaller of the two ends'
+``max_frame``, and a longer message goes as FRAGMENT frames, reassembled on
+arrival.  Fragments out of order or missing, or a message longer than
+``max_message``, are dropped and counted in ``frame_faults["fragments"]``.
+
     link = HostLink(key=b"...32 bytes...", role=ROLE_DIAGNOSTIC)
     link.connect(now)
     transport.write(link.data_to_send())
@@ -32,7 +43,7 @@ import logging
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import msgpack
 
@@ -70,6 +81,15 @@ class _Pending:
     msg: bytes = field(repr=False)
 
 
+
+def _int(v: object) -> int:
+    """A wire integer as it came: a float, a bool or a str where the format
+    says int is a malformed message (ValueError), never coerced (int(inf)
+    would raise OverflowError out of the reader)."""
+    if type(v) is not int:
+        raise ValueError("not an integer: %r" % (v,))
+    return v
+
 class HostLink:
     """Sans-I/O host end of the link.  Not thread-safe: one owner drives it."""
 
@@ -77,7 +97,7 @@ class HostLink:
                  event_credits: int = 256, name: str = "diagbridge_host",
                  heartbeat_ms: int = 1000, link_timeout_ms: int = 3000,
                  max_frame: int = 65535, urandom: Callable[[int], bytes] = os.urandom,
-                 auto_credit: bool = True):
+                 auto_credit: bool = True, max_message: int = 0x100000) -> None:
         if role not in ROLE_NAMES:
             raise UsageError("role must be ROLE_MONITOR, ROLE_DIAGNOSTIC or ROLE_FULL")
         if not 1 <= event_credits <= 0xFFFFFF:
@@ -92,9 +112,20 @@ class HostLink:
         # False: next_event() does not return event credits; the application
         # calls return_credits() once it has really consumed the events.
         self._auto_credit = auto_credit
-        if not 64 <= max_frame <= 65535:
-            raise UsageError("max_frame must be 64..65535")
+        if not P.MIN_FRAME <= max_frame <= P.MAX_MAX_FRAME:
+            raise UsageError("max_frame must be %d..%d" % (P.MIN_FRAME, P.MAX_MAX_FRAME))
+        if not max_frame <= max_message <= 0x1000000:
+            raise UsageError("max_message must be max_frame..16777216")
         self._max_frame = max_frame
+        self._max_message = max_message
+        self._tx_frame: Optional[int] = None        # frame size both ways, from HELLO_ACK
+        self._tx_message: Optional[int] = None      # the gateway's max_message
+        self._asm: Optional[bytearray] = None       # a message in fragments
+        self._asm_total = 0
+        self._asm_skip = False                      # ... too long: its fragments are dropped
+        self._asm_have = 0                          # ... bytes of it so far
+        self.fragment_faults = 0
+        self._long_out: Optional[int] = None        # the fragmented request unanswered
         self._rx = Deframer(max_frame + P.TAG_LEN)
         self._tx_mac = FrameMac(hashlib.sha256)     # our frames after AUTH
         self._rx_mac = FrameMac(hashlib.sha256)     # the gateway's after AUTH_OK
@@ -128,7 +159,7 @@ class HostLink:
     def frame_faults(self) -> dict:
         return {"bad_crc": self._rx.bad_crc, "oversize": self._rx.oversize,
                 "truncated": self._rx.truncated, "malformed": self.malformed,
-                "bad_mac": self.bad_mac}
+                "bad_mac": self.bad_mac, "fragments": self.fragment_faults}
 
     @property
     def mac_on(self) -> bool:
@@ -146,7 +177,8 @@ class HostLink:
         self._send(P.MSG_HELLO, 0, {
             P.K_VERSION: P.LINK_PROTOCOL_VERSION, P.K_ROLE: self._want,
             P.K_NONCE: self._host_nonce, P.K_CREDITS: self._window, P.K_NAME: self._name,
-            P.K_MAX_FRAME: self._max_frame, P.K_HEARTBEAT_MS: int(self._hb_s * 1000)})
+            P.K_MAX_FRAME: self._max_frame, P.K_HEARTBEAT_MS: int(self._hb_s * 1000),
+            P.K_MAX_MESSAGE: self._max_message, P.K_KEYED: self._key is not None})
         self._silent_at = now + self._silent_s
 
     def request(self, now: float, kind: int, body: Optional[dict] = None) -> int:
@@ -158,9 +190,9 @@ class HostLink:
             raise UsageError("not a request kind: 0x%02X" % kind)
         req_id = self._new_id()
         msg = msgpack.packb([kind, req_id, body if body is not None else {}], use_bin_type=True)
-        if self.gateway is not None and len(msg) > self.gateway.max_frame:
-            raise UsageError("request of %d bytes exceeds the gateway's max_frame %d"
-                             % (len(msg), self.gateway.max_frame))
+        if self._tx_message is not None and len(msg) > self._tx_message:
+            raise UsageError("request of %d bytes exceeds the gateway's max_message %d"
+                             % (len(msg), self._tx_message))
         self._outstanding[req_id] = kind
         self._pending.append(_Pending(req_id, kind, msg))
         self._flush_pending()
@@ -173,7 +205,7 @@ class HostLink:
         self._hb_at = self._silent_at = None
         self._mac_off()
 
-    def next_event(self):
+    def next_event(self) -> Any:
         """The next event, or None.  Taking gateway events returns their credits."""
         if not self._events:
             return None
@@ -239,7 +271,7 @@ class HostLink:
         return min(ds) if ds else None
 
     # ---- internals -------------------------------------------------------------------
-    def _reset(self):
+    def _reset(self) -> None:
         self.error = None
         self.role = P.ROLE_NONE
         self.request_credits = 0
@@ -251,22 +283,27 @@ class HostLink:
         self._rx.reset()
         self._mac_off()
         self._untrusted = False
+        self._tx_frame = None
+        self._tx_message = None
+        self._asm = None
+        self._asm_skip = False
+        self._long_out = None
 
-    def _mac_off(self):
+    def _mac_off(self) -> None:
         if self._tx_mac.on:
             self._tx_mac.stop()
         if self._rx_mac.on:
             self._rx_mac.stop()
         self._rx_key = None
 
-    def _lose(self, reason, code=LINK_TIMEOUT):
+    def _lose(self, reason: Any, code: Any = LINK_TIMEOUT) -> None:
         self.state = LOST
         self._hb_at = self._silent_at = None
         self._mac_off()
         self._events.append(LinkLost(reason, code))
         log.warning("link lost: %s", reason)
 
-    def _bad_mac(self):
+    def _bad_mac(self) -> None:
         # The stream can no longer be trusted: say so under our own key (the
         # gateway then cleans up at once) and end the link.
         self.bad_mac += 1
@@ -276,18 +313,35 @@ class HostLink:
         self._lose("a frame from the gateway failed its session MAC (%s): the stream was "
                    "tampered with, or a frame was lost" % code_name(LINK_BAD_MAC), LINK_BAD_MAC)
 
-    def _fail(self, exc):
+    def _fail(self, exc: Any) -> None:
         self.state = FAILED
         self.error = exc
         self._hb_at = self._silent_at = None
         self._mac_off()
         raise exc
 
-    def _send(self, kind, ref, body):
+    def _send(self, kind: Any, ref: Any, body: Any) -> None:
         msg = msgpack.packb([kind, ref, body], use_bin_type=True)
         self._send_msg(msg)
 
-    def _send_msg(self, msg):
+    def _send_msg(self, msg: Any) -> None:
+        fr = self._tx_frame
+        if fr is None or len(msg) <= fr:
+            self._frame_out(msg)
+            return
+        total = len(msg)
+        off = 0
+        while off < total:
+            empty = msgpack.packb([P.MSG_FRAGMENT, 0, {P.K_OFFSET: off, P.K_TOTAL: total,
+                                                       P.K_DATA: b""}], use_bin_type=True)
+            room = fr - len(empty) - 1      # the bin header grows from 2 to 3 bytes
+            c = min(room, total - off)
+            self._frame_out(msgpack.packb([P.MSG_FRAGMENT, 0, {
+                P.K_OFFSET: off, P.K_TOTAL: total, P.K_DATA: bytes(msg[off:off + c])}],
+                use_bin_type=True))
+            off += c
+
+    def _frame_out(self, msg: Any) -> None:
         n = len(msg)
         if self._tx_mac.on:
             buf = bytearray(n + P.TAG_LEN)
@@ -298,24 +352,32 @@ class HostLink:
         k = encode_frame(msg, n, out)
         self._out += out[:k]
 
-    def _new_id(self):
+    def _new_id(self) -> Any:
         while True:
             rid = self._next_id
             self._next_id = rid + 1 if rid < 0xFFFF else 1
             if rid not in self._outstanding:
                 return rid
 
-    def _flush_pending(self):
+    def _flush_pending(self) -> None:
+        # In order; a request that goes in fragments waits while another
+        # fragmented one is unanswered (the gateway holds one at a time).
         while self._pending and self.request_credits > 0:
-            p = self._pending.popleft()
+            p = self._pending[0]
+            long = self._tx_frame is not None and len(p.msg) > self._tx_frame
+            if long and self._long_out is not None:
+                return
+            self._pending.popleft()
             self.request_credits -= 1
+            if long:
+                self._long_out = p.req_id
             self._send_msg(p.msg)
 
-    def _mac(self, who, gw_nonce):
+    def _mac(self, who: Any, gw_nonce: Any) -> Any:
         m = auth_message(who, P.LINK_PROTOCOL_VERSION, self._want, gw_nonce, self._host_nonce)
         return hmac.new(self._key, m, hashlib.sha256).digest()
 
-    def _on_frame(self, now, payload):
+    def _on_frame(self, now: float, payload: Any) -> None:
         # A frame with a good CRC can still carry a message we cannot use (not
         # [int, int, map-or-nil], or a value of the wrong type deep inside):
         # it is counted in `malformed` and dropped; the link goes on.  Only the
@@ -334,17 +396,72 @@ class HostLink:
             body = {}
         if self.state in (CLOSED, FAILED, IDLE):
             return
+        if kind == P.MSG_FRAGMENT:
+            whole = self._fragment(body)
+            if whole is not None:
+                self._on_frame(now, whole)
+            return
+        if self._asm is not None:
+            self._fragment_fault("a message came in the middle of a fragmented one")
         try:
             self._dispatch(now, kind, ref, body)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError):
             self._malformed(payload)
 
-    def _malformed(self, payload):
+    def _fragment(self, body: Any) -> Any:
+        """Take one FRAGMENT; the whole message once its last piece is in."""
+        off = body.get(P.K_OFFSET)
+        total = body.get(P.K_TOTAL)
+        data = body.get(P.K_DATA)
+        if (not isinstance(off, int) or not isinstance(total, int) or isinstance(off, bool)
+                or not isinstance(data, bytes) or not data or off < 0 or total <= 0):
+            self._fragment_fault("a fragment that is not {OFFSET, TOTAL, DATA}")
+            return None
+        if off == 0:
+            if self._asm is not None and not self._asm_skip:
+                self._fragment_fault("a fragmented message was cut short")
+            self._asm = bytearray()
+            self._asm_have = 0
+            self._asm_total = total
+            self._asm_skip = total > self._max_message
+            if self._asm_skip:
+                self._fragment_fault("a message of %d bytes exceeds max_message %d"
+                                     % (total, self._max_message), keep=True)
+        elif self._asm is None or off != self._asm_have or total != self._asm_total:
+            self._fragment_fault("a fragment out of order or missing (offset %d)" % off)
+            return None
+        if off + len(data) > total:
+            self._fragment_fault("a fragment beyond its message's length")
+            return None
+        self._asm_have = off + len(data)
+        if not self._asm_skip:
+            self._asm += data
+        if self._asm_have < total:
+            return None
+        whole = bytes(self._asm)
+        skipped = self._asm_skip
+        self._asm = None
+        self._asm_skip = False
+        if skipped:
+            return None
+        if whole[1:2] == bytes([P.MSG_FRAGMENT]):
+            self._fragment_fault("a fragment inside a fragment")
+            return None
+        return whole
+
+    def _fragment_fault(self, why: Any, keep: Any = False) -> None:
+        self.fragment_faults += 1
+        if not keep:
+            self._asm = None
+            self._asm_skip = False
+        log.warning("fragments from the gateway: %s (dropped)", why)
+
+    def _malformed(self, payload: Any) -> None:
         self.malformed += 1
         log.warning("malformed message from gateway (%d so far): %r", self.malformed,
                     payload[:32])
 
-    def _dispatch(self, now, kind, ref, body):
+    def _dispatch(self, now: float, kind: int, ref: int, body: Any) -> None:
         if self._silent_at is not None:
             self._silent_at = now + self._silent_s
         if kind == P.MSG_HELLO_ACK:
@@ -365,7 +482,7 @@ class HostLink:
         elif P.is_event(kind):
             self._on_event(kind, ref, body)
         elif kind == P.MSG_CREDIT:
-            self.request_credits += max(0, int(body.get(P.K_CREDITS, 0)))
+            self.request_credits += max(0, _int(body.get(P.K_CREDITS, 0)))
             self._flush_pending()
         elif kind == P.MSG_BYE:
             code = body.get(P.K_CODE, 0)
@@ -374,22 +491,28 @@ class HostLink:
         elif kind != P.MSG_HEARTBEAT:
             log.debug("ignoring unknown kind 0x%02X", kind)
 
-    def _on_hello_ack(self, body):
+    def _on_hello_ack(self, body: Any) -> None:
         if self.state != HELLO:
             return
         ver = body.get(P.K_VERSION)
         if ver != P.LINK_PROTOCOL_VERSION:
             self._fail(LinkVersionError(ver, P.LINK_PROTOCOL_VERSION))
+        mf = body.get(P.K_MAX_FRAME, 0)
+        mf = mf if isinstance(mf, int) and mf >= P.MIN_FRAME else P.MIN_FRAME
+        mm = body.get(P.K_MAX_MESSAGE, mf)
+        mm = mm if isinstance(mm, int) and mm >= mf else mf
         self.gateway = GatewayInfo(ver, str(body.get(P.K_NAME, "")), body.get(P.K_BUSES, []),
-                                   body.get(P.K_ROLES, []), body.get(P.K_MAX_FRAME, 0),
+                                   body.get(P.K_ROLES, []), mf,
                                    body.get(P.K_HEARTBEAT_MS, 1000),
-                                   body.get(P.K_TIMEOUT_MS, 3000))
+                                   body.get(P.K_TIMEOUT_MS, 3000), mm)
+        self._tx_frame = min(self._max_frame, mf)
+        self._tx_message = mm
         # Beat well inside the gateway's timeout; wait at least three of its beats.
         self._hb_s = min(self._hb_s, self.gateway.timeout_ms / 3000)
         self._silent_s = max(self._silent_s, 3 * self.gateway.heartbeat_ms / 1000)
         self.state = AUTH
 
-    def _on_challenge(self, body):
+    def _on_challenge(self, body: Any) -> None:
         if self.state != AUTH:
             return
         if self._key is None:
@@ -408,9 +531,14 @@ class HostLink:
         self._rx_key = session_key(hashlib.sha256, self._key, WHO_GATEWAY, v, self._want, nonce,
                                    self._host_nonce)
 
-    def _on_auth_ok(self, now, body):
+    def _on_auth_ok(self, now: float, body: Any) -> None:
         if self.state != AUTH:
             return
+        if self._key is not None and self._gw_nonce is None:
+            self._fail(LinkAuthError(
+                "the gateway let us in without checking our key (no challenge for the %s "
+                "role): it may not be the gateway; connect without a key to accept an open "
+                "gateway" % ROLE_NAMES[self._want], LINK_AUTH_FAILED))
         if self._gw_nonce is not None:
             proof = body.get(P.K_MAC)
             if not isinstance(proof, bytes) or not hmac.compare_digest(
@@ -420,14 +548,14 @@ class HostLink:
             self._rx_mac.start(self._rx_key, WHO_GATEWAY)
             self._rx_key = None
         self.role = body.get(P.K_ROLE, P.ROLE_NONE)
-        self.request_credits = max(0, int(body.get(P.K_CREDITS, 0)))
+        self.request_credits = max(0, _int(body.get(P.K_CREDITS, 0)))
         self.state = READY
         self._hb_at = now + self._hb_s
         self._silent_at = now + self._silent_s
         self._events.append(LinkUp(self.role, self.gateway))
         self._flush_pending()
 
-    def _on_error(self, ref, body):
+    def _on_error(self, ref: Any, body: Any) -> None:
         code = body.get(P.K_CODE, 0)
         text = body.get(P.K_TEXT, "")
         if self.state in (HELLO, AUTH):
@@ -452,9 +580,11 @@ class HostLink:
                 log.warning("gateway: unsupported message: %s", text)
             self._events.append(GatewayError(code, text))
 
-    def _reply(self, ref):
+    def _reply(self, ref: Any) -> Any:
         """The kind of the outstanding request ref (its credit comes back), or None."""
         kind = self._outstanding.pop(ref, None)
+        if ref == self._long_out and kind is not None:
+            self._long_out = None
         if kind is None:
             self.unexpected += 1
             return None
@@ -462,14 +592,14 @@ class HostLink:
         self._flush_pending()
         return kind
 
-    def _on_event(self, kind, seq, body):
+    def _on_event(self, kind: Any, seq: Any, body: Any) -> None:
         gap = (seq - self._next_seq) & 0xFFFF
         if gap:
             self.lost_events += gap
             log.warning("%d gateway events lost on the wire", gap)
         self._next_seq = (seq + 1) & 0xFFFF
         if kind == P.MSG_EV_DROPPED:
-            counts = {int(k): int(v) for k, v in body.get(P.K_COUNTS, {}).items()}
+            counts = {_int(k): _int(v) for k, v in body.get(P.K_COUNTS, {}).items()}
             total = sum(counts.values())
             for k, v in counts.items():
                 self.dropped[k] = self.dropped.get(k, 0) + v

@@ -23,6 +23,7 @@ class GatewayInfo:
     max_frame: int
     heartbeat_ms: int
     timeout_ms: int
+    max_message: int = 0            # the longest message it reassembles (0: max_frame)
 
 
 @dataclass

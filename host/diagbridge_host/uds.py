@@ -220,11 +220,24 @@ class UdsClient:
             pass
 
     # ---- raw PDUs ----------------------------------------------------------------------
-    def request(self, data: bytes, *, timeout_s: Optional[float] = None) -> UdsResponse:
-        """Send one request PDU; the final response (bytes with result/nrc)."""
+    def request(self, data: bytes, *, timeout_s: Optional[float] = None,
+                ecu_timeout_ms: Optional[int] = None) -> UdsResponse:
+        """Send one request PDU; the final response (bytes with result/nrc).
+
+        ``ecu_timeout_ms``: how long the gateway waits for this ECU's answer,
+        for this request alone (its P2, and at least that long after each
+        0x78), e.g. a routine that runs for seconds without 0x78; default:
+        the session's P2/P2*.  ``timeout_s``: how long this host waits for
+        the gateway (stretched to cover ``ecu_timeout_ms``)."""
         body = {P.K_CHANNEL: self.channel, P.K_DATA: bytes(data)}
-        rsp = self.conn.request(P.MSG_REQ_UDS, body,
-                                timeout_s=timeout_s if timeout_s is not None else self.timeout_s)
+        wait = timeout_s if timeout_s is not None else self.timeout_s
+        if ecu_timeout_ms is not None:
+            if isinstance(ecu_timeout_ms, bool) or not isinstance(ecu_timeout_ms, int) \
+                    or not 1 <= ecu_timeout_ms <= 600000:
+                raise UsageError("ecu_timeout_ms must be 1..600000")
+            body[P.K_TIMEOUT] = ecu_timeout_ms
+            wait = max(wait or 0.0, ecu_timeout_ms / 1000 + 2.0)
+        rsp = self.conn.request(P.MSG_REQ_UDS, body, timeout_s=wait)
         return UdsResponse.from_body(data, rsp)
 
     def request_functional(self, data: bytes, *,

@@ -20,7 +20,7 @@ import logging
 import queue
 import time
 from collections import deque
-from typing import Optional
+from typing import Any, Optional
 
 from udsoncan.connections import BaseConnection
 from udsoncan.exceptions import TimeoutException
@@ -42,7 +42,7 @@ class GatewayConnection(BaseConnection):
 
     def __init__(self, conn: Connection, bus: int = 0, tx_id: Optional[int] = None,
                  rx_id: Optional[int] = None, *, name: Optional[str] = None,
-                 config: Optional[dict] = None, request_timeout_s: float = 30.0, **endpoint):
+                 config: Optional[dict] = None, request_timeout_s: float = 30.0, **endpoint: Any) -> None:
         """``conn``: an open Connection; ``bus``/``tx_id``/``rx_id`` (and any
         ``endpoint()`` keyword) name the ECU; ``config``: the gateway
         channel's UdsClientConfig fields."""
@@ -81,7 +81,7 @@ class GatewayConnection(BaseConnection):
     def __enter__(self) -> "GatewayConnection":
         return self.open()
 
-    def __exit__(self, type, value, traceback) -> None:
+    def __exit__(self, type: Any, value: Any, traceback: Any) -> None:
         self.close()
 
     def specific_send(self, payload: bytes, timeout: Optional[float] = None) -> None:

@@ -8,7 +8,7 @@ from diagbridge.link.auth import auth_mac, WHO_HOST
 from diagbridge.link.cobs import Deframer, EV_FRAME
 from diagbridge.link.msgpack import Reader
 from diagbridge.sim.vehicle import Vehicle
-from link_support import HostMac, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE
+from link_support import HostMac, KEY_FULL, KEY_DIAG, KEY_MON, HOST_NONCE, Reassembler
 
 KEYS = ((P.ROLE_FULL, KEY_FULL), (P.ROLE_DIAGNOSTIC, KEY_DIAG), (P.ROLE_MONITOR, KEY_MON))
 ROLE_KEYS = {P.ROLE_FULL: KEY_FULL, P.ROLE_DIAGNOSTIC: KEY_DIAG, P.ROLE_MONITOR: KEY_MON}
@@ -38,10 +38,12 @@ def vehicle(**kw):
 class VHost:
     """A host on the vehicle's link.  auto_credit: return each event's credit
     as soon as it is read (else credit() by hand).  Sends a HEARTBEAT every
-    500 ms of virtual time while it waits."""
+    500 ms of virtual time while it waits.  pipe: its connection (default
+    v.link, host slot 0; v.open_link() for another host at the same time)."""
 
-    def __init__(self, v, auto_credit=True):
+    def __init__(self, v, auto_credit=True, pipe=None):
         self.v = v
+        self.pipe = v.link if pipe is None else pipe
         self.d = Deframer(65535)
         self.inbox = []             # [kind, ref, body] not consumed yet
         self.events = []            # every event received, in order
@@ -49,12 +51,13 @@ class VHost:
         self._rid = 0
         self._beat = v.k.elapsed_us
         self.mac = HostMac()        # the frame MAC after a keyed login
+        self.asm = Reassembler()    # FRAGMENTs put back together
 
     def send(self, kind, ref, body):
-        self.v.link.feed(self.mac.frame([kind, ref, body]))
+        self.pipe.feed(self.mac.frame([kind, ref, body]))
 
     def pump(self):
-        data = self.v.link.read()
+        data = self.pipe.read()
         i = 0
         n = len(data)
         got = 0
@@ -66,6 +69,9 @@ class VHost:
                     continue                # a bad tag (counted in mac.bad)
                 msg = Reader(self.d.payload, 0, m).read_obj()
                 self.mac.seen(msg)
+                msg = self.asm.take(msg)
+                if msg is None:
+                    continue
                 if P.is_event(msg[0]):
                     self.events.append(msg)
                     got += 1
@@ -76,6 +82,10 @@ class VHost:
         if self.v.k.elapsed_us - self._beat >= 500000:
             self._beat = self.v.k.elapsed_us
             self.send(P.MSG_HEARTBEAT, 0, None)
+
+    def close(self):
+        """The connection ends without a BYE (a cut cable, a killed process)."""
+        self.pipe.close()
 
     def credit(self, n):
         self.send(P.MSG_CREDIT, 0, {P.K_CREDITS: n})
@@ -99,7 +109,7 @@ class VHost:
                     return m
             if self.v.k.elapsed_us >= end:
                 return None
-            self.v.run_until(lambda: self.v.link.available() > 0,
+            self.v.run_until(lambda: self.pipe.available() > 0,
                              min(100000, end - self.v.k.elapsed_us))
 
     def login(self, role=P.ROLE_FULL, credits=64):
@@ -157,3 +167,11 @@ def logged_in(role=P.ROLE_FULL, credits=64, auto_credit=True, **kw):
     m = h.login(role, credits)
     assert m[0] == P.MSG_AUTH_OK, m
     return v, h
+
+
+def another_host(v, role=P.ROLE_FULL, credits=64, auto_credit=True):
+    """A second (third ...) host logged in on its own connection."""
+    h = VHost(v, auto_credit, v.open_link())
+    m = h.login(role, credits)
+    assert m[0] == P.MSG_AUTH_OK, m
+    return h

@@ -38,6 +38,43 @@ def frame_msg(m, n):
     return bytes(out[:k])
 
 
+class Reassembler:
+    """The host's side of FRAGMENT (proto.py "Frame size and fragments"):
+    take(msg) with every decoded message returns the message to handle
+    (msg itself, or the one its fragments make up) or None while fragments
+    are still coming.  A fragment out of order, or another message in the
+    middle, drops the partial message (counted in faults)."""
+
+    def __init__(self):
+        self.buf = None
+        self.total = 0
+        self.faults = 0
+        self.fragments = 0              # FRAGMENT messages taken
+
+    def take(self, msg):
+        if msg[0] != P.MSG_FRAGMENT:
+            if self.buf is not None:
+                self.faults += 1
+                self.buf = None
+            return msg
+        self.fragments += 1
+        b = msg[2]
+        off = b[P.K_OFFSET]
+        if off == 0:
+            self.buf = bytearray()
+            self.total = b[P.K_TOTAL]
+        if self.buf is None or off != len(self.buf) or b[P.K_TOTAL] != self.total:
+            self.faults += 1
+            self.buf = None
+            return None
+        self.buf.extend(b[P.K_DATA])
+        if len(self.buf) < self.total:
+            return None
+        m = bytes(self.buf)
+        self.buf = None
+        return Reader(m, 0, len(m)).read_obj()
+
+
 class HostMac:
     """The host's half of the frame MAC (proto.py "Frame MAC"): signs what
     it sends after AUTH, checks and strips what arrives after AUTH_OK.
@@ -146,6 +183,7 @@ class Host:
         self.out = bytearray(4096)
         self.wire = bytearray()         # everything the gateway sent
         self.mac = HostMac()
+        self.asm = Reassembler()        # FRAGMENTs from the gateway put back together
         self.sent = []                  # every frame sent, as wire bytes
 
     def send(self, kind, ref, body):
@@ -173,7 +211,9 @@ class Host:
                         continue
                     msg = Reader(self.d.payload, 0, m).read_obj()
                     self.mac.seen(msg)
-                    got.append(msg)
+                    msg = self.asm.take(msg)
+                    if msg is not None:
+                        got.append(msg)
         return got
 
     def events(self):
@@ -184,10 +224,33 @@ class Host:
                 return evs
             evs.append(ev)
 
-    def hello(self, role=P.ROLE_FULL, credits=10, version=P.LINK_PROTOCOL_VERSION):
-        self.send(P.MSG_HELLO, 0, {P.K_VERSION: version, P.K_ROLE: role,
-                                   P.K_NONCE: HOST_NONCE, P.K_CREDITS: credits})
+    def hello(self, role=P.ROLE_FULL, credits=10, version=P.LINK_PROTOCOL_VERSION, extra=None):
+        body = {P.K_VERSION: version, P.K_ROLE: role, P.K_NONCE: HOST_NONCE,
+                P.K_CREDITS: credits}
+        if extra:
+            for k in extra:
+                body[k] = extra[k]
+        self.send(P.MSG_HELLO, 0, body)
         return self.recv()
+
+    def fragments(self, kind, ref, body, frame_size):
+        """[kind, ref, body] as the FRAGMENT messages a host sends when it
+        is longer than frame_size (proto.py "Frame size and fragments")."""
+        m = packb([kind, ref, body])
+        out = []
+        off = 0
+        while off < len(m):
+            empty = packb([P.MSG_FRAGMENT, 0, {P.K_OFFSET: off, P.K_TOTAL: len(m),
+                                               P.K_DATA: b""}])
+            c = min(frame_size - len(empty) - 1, len(m) - off)
+            out.append([P.MSG_FRAGMENT, 0, {P.K_OFFSET: off, P.K_TOTAL: len(m),
+                                            P.K_DATA: bytes(m[off:off + c])}])
+            off += c
+        return out
+
+    def send_fragmented(self, kind, ref, body, frame_size):
+        for f in self.fragments(kind, ref, body, frame_size):
+            self.send(f[0], f[1], f[2])
 
     def auth(self, key, role, gw_nonce, who=WHO_HOST):
         """The AUTH proof for this key (the frame MAC's keys follow from it)."""
@@ -196,8 +259,8 @@ class Host:
         return auth_mac(hashlib.sha256, key, who, P.LINK_PROTOCOL_VERSION, role, gw_nonce,
                         HOST_NONCE)
 
-    def login(self, key=KEY_FULL, role=P.ROLE_FULL, credits=10):
-        msgs = self.hello(role, credits)
+    def login(self, key=KEY_FULL, role=P.ROLE_FULL, credits=10, extra=None):
+        msgs = self.hello(role, credits, extra=extra)
         nonce = msgs[1][2][P.K_NONCE]
         self.send(P.MSG_AUTH, 0, {P.K_MAC: self.auth(key, role, nonce)})
         return msgs + self.recv()

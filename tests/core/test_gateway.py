@@ -153,13 +153,14 @@ def _error(h, kind, body):
     return m[2][P.K_CODE], m[2][P.K_TEXT]
 
 
-def test_an_answer_larger_than_the_link_is_an_error_not_a_crash():
-    """A 203-byte UDS response over a link with max_frame 128: ERROR
-    LINK_OVERSIZE to that request (it used to raise inside the loop)."""
+def test_an_answer_larger_than_the_frame_arrives_in_fragments():
+    """A 203-byte UDS response over a link with max_frame 128 arrives whole,
+    in FRAGMENTs (it used to be ERROR LINK_OVERSIZE, the ECU's answer lost)."""
     v, h = logged_in(max_frame=128)
     h.open(1, merge(ENGINE, {P.K_BUS: 1}))                   # the ABS on the chassis bus
-    code, text = _error(h, P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\x01\x00"})
-    assert code == LINK_OVERSIZE and "max_frame" in text
+    before = h.asm.fragments
+    data = h.uds(1, b"\x22\x01\x00")[P.K_DATA]
+    assert len(data) == 203 and data[:3] == b"\x62\x01\x00" and h.asm.fragments > before
     assert h.uds(1, b"\x22\xf1\x87")[P.K_DATA] == b"\x62\xf1\x87ABS0007001"
 
 
@@ -274,3 +275,27 @@ def test_an_ambiguous_body_is_refused_before_the_role_is_judged():
         assert v.buses[0].frames == frames and v.ecu("engine").requests == 1, role
         # the same request, unambiguous, still works
         assert h.uds(1, b"\x22\xf1\x90")[P.K_RESULT] == OK
+
+
+def test_a_per_request_timeout_is_the_gateway_testers_p2_for_that_request():
+    # no ECU answers on 0x7E5: the session's P2 (150 ms) unless TIMEOUT says otherwise
+    from diagbridge.codes import A_TIMEOUT_P2
+    v, h = logged_in(P.ROLE_DIAGNOSTIC)
+    silent = merge(ENGINE, {P.K_TX_ID: 0x7E5, P.K_RX_ID: 0x7ED})
+    h.open(1, silent)
+    t0 = v.k.elapsed_us
+    b = h.ok(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\xf1\x90", P.K_TIMEOUT: 400})
+    waited = v.k.elapsed_us - t0
+    assert b[P.K_RESULT] == A_TIMEOUT_P2
+    assert 400000 <= waited < 410000, waited        # 400 ms after the request left
+    t0 = v.k.elapsed_us
+    b = h.ok(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x22\xf1\x90"})
+    waited = v.k.elapsed_us - t0
+    assert b[P.K_RESULT] == A_TIMEOUT_P2 and 150000 <= waited < 160000, waited
+    # bad values and a functional request with a timeout are refused, nothing sent
+    for bad in (-1, 600001, "400"):
+        m = h.request(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x3e\x00", P.K_TIMEOUT: bad})
+        assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED, m
+    m = h.request(P.MSG_REQ_UDS, {P.K_CHANNEL: 1, P.K_DATA: b"\x3e\x00", P.K_FUNCTIONAL: True,
+                                  P.K_TIMEOUT: 400})
+    assert m[0] == P.MSG_ERROR and m[2][P.K_CODE] == LINK_MALFORMED, m

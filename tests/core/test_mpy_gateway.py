@@ -3,7 +3,8 @@
 # pipe as the host link, the engine ECU on the virtual bus.  A host logs in,
 # reads the VIN, listens to raw CAN; the steady state of one step (a frame
 # in -> EV_CAN_RX out on the link) is allocation-free; a failed login backs
-# off on the board's one-peer link.  Runs under pytest and real MicroPython.
+# off on the board's one-peer link; a board with two UARTs serves two hosts at
+# once, one host slot each.  Runs under pytest and real MicroPython.
 import hashlib
 
 from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
@@ -108,11 +109,36 @@ class PipeLink:
         self.out_n += n
 
 
+class UartEnd:
+    """The host end of a board's UART number i (what VHost calls)."""
+
+    def __init__(self, board, i):
+        self.board = board
+        self.pipe = board.pipes[i]
+
+    def feed(self, data):
+        p = self.pipe
+        for i in range(len(data)):
+            p.inb[p.in_n + i] = data[i]
+        p.in_n += len(data)
+        self.board.loop.step(self.board.k.now)
+
+    def read(self):
+        p = self.pipe
+        b = bytes(p.out[:p.out_n])
+        p.out_n = 0
+        return b
+
+    def available(self):
+        return self.pipe.out_n
+
+
 class Board:
     """The duck 'vehicle' VHost drives: kernel, link pipe, run_for/run_until;
-    the gateway runs only through GatewayLoop.step (as on a board)."""
+    the gateway runs only through GatewayLoop.step (as on a board).  uarts:
+    host links (one host slot each: GatewayConfig.max_hosts = uarts)."""
 
-    def __init__(self, open_role=P.ROLE_NONE):
+    def __init__(self, open_role=P.ROLE_NONE, uarts=1):
         k = Kernel()
         self.k = k
         self.bus = CanBus(k, "can0", 500000)
@@ -120,11 +146,13 @@ class Board:
             Profile(engine.profile(), sources=engine.sources(engine.EngineState()))))
         lcfg = LinkConfig(name=b"mpy-board", keys=KEYS, buses=((0, P.BUS_CAN, 500000, 0),),
                           open_role=open_role)
-        self.gw = Gateway(GatewayConfig(n_buses=1, tx_confirm=False), lcfg, hashlib.sha256,
-                          lambda n: bytes(range(n)))
+        self.gw = Gateway(GatewayConfig(n_buses=1, max_hosts=uarts, tx_confirm=False), lcfg,
+                          hashlib.sha256, lambda n: bytes(range(n)))
         self.can = SimCan(self.bus.attach("board"), self._step)
-        self.pipe = PipeLink()
-        self.loop = GatewayLoop(self.gw, (self.can,), self.pipe)
+        self.pipes = [PipeLink() for _ in range(uarts)]
+        self.pipe = self.pipes[0]
+        self.loop = GatewayLoop(self.gw, (self.can,), self.pipe if uarts == 1 else
+                                tuple(self.pipes))
         self.link = self
         k.add_node(self)
 
@@ -230,3 +258,32 @@ def test_board_loop_backs_off_after_a_failed_login():
     h.inbox = []
     m = h.login(P.ROLE_FULL)
     assert m[0] == P.MSG_AUTH_OK, m
+
+
+def test_two_uarts_serve_two_hosts_at_once():
+    b = Board(P.ROLE_FULL, uarts=2)     # open role: no frame MAC (it allocates per frame)
+    a = VHost(b)
+    m = a.login(P.ROLE_FULL)
+    assert m[0] == P.MSG_AUTH_OK, m
+    c = VHost(b, pipe=UartEnd(b, 1))
+    m = c.login(P.ROLE_MONITOR)
+    assert m[0] == P.MSG_AUTH_OK, m
+    c.ok(P.MSG_REQ_CAN_LISTEN, {P.K_BUS: 0, P.K_FILTERS: [[0x7E8, 0x7FF], [0x123, 0x7FF]]})
+    a.open(1, ENGINE)
+    r = a.uds(1, b"\x22\xf1\x90")
+    assert r[P.K_RESULT] == OK and r[P.K_DATA] == b"\x62\xf1\x90W0L000043MB541326"
+    c.run(20000)
+    rx = [e[2] for e in c.events if e[0] == P.MSG_EV_CAN_RX]
+    assert [e[P.K_ID] for e in rx] == [0x7E8] * 3           # the VIN's FF and 2 CF, seen by c
+    assert [e for e in a.events if e[0] == P.MSG_EV_CAN_RX] == []
+    st = c.ok(P.MSG_REQ_STATUS, {})
+    assert [(h["slot"], h["role"]) for h in st[P.K_HOSTS]] == [(0, P.ROLE_FULL),
+                                                               (1, P.ROLE_MONITOR)]
+    # one step, a frame in -> EV_CAN_RX out on the second UART: allocation-free
+    frame = bytearray(b"\x11\x22\x33\x44\x55\x66\x77\x88")
+    now = b.k.now
+    b.loop.step(now)
+    before = b.pipes[1].out_n
+    b.can.push(0x123, frame, 8, 0)     # (not for a's channel: no flow control to send)
+    run_locked(lambda: b.loop.step(now))
+    assert b.pipes[1].out_n > before and b.pipes[0].out_n == 0

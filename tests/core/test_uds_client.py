@@ -59,6 +59,30 @@ def test_round_trip_and_p2_expiry_exact_across_the_wrap():
     assert bytes(c.payload[0:c.length]) == rsp
 
 
+def test_a_per_request_timeout_replaces_p2_and_floors_p2star_for_that_request_only():
+    c = UdsClient(UdsClientConfig(p2_client_ms=100, p2star_client_ms=2000))
+    buf = bytearray(64)
+    data = bytes.fromhex("31 01 FF 00")
+    c.request(T0, data, len(data), False, 3000)           # a routine known to run 3 s
+    c.pop_pdu(buf)
+    c.sent(T0)
+    events(c)
+    assert c.deadline() == ticks_add(T0, 3000000)       # its P2, not the session's 100 ms
+    t = ticks_add(T0, 2500000)
+    feed(c, "7F 31 78", t)
+    assert events(c) == [EV_PENDING]
+    assert c.deadline() == ticks_add(t, 3000000)        # P2* floored at the same 3 s
+    c.on_timer(ticks_add(t, 3000000))
+    assert events(c) == [EV_DONE] and c.result == A_TIMEOUT_P2
+    send(c, "22 F1 90")                                 # the next request: the session's
+    events(c)
+    assert c.deadline() == ticks_add(T0, 100000)
+    c.cancel()
+    for bad in (-1, 600001, "5"):
+        assert raises(UsageError, c.request, T0, data, len(data), False, bad)
+    assert not c.busy()
+
+
 def test_response_pending_chain_extends_to_p2star_without_resending():
     c = UdsClient(UdsClientConfig(p2_client_ms=100, p2star_client_ms=2000))
     send(c, "31 01 FF 00 44 00 01 00 00 00 10 00 00")

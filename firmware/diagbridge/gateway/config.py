@@ -8,6 +8,10 @@ from diagbridge.gateway.limits import DIAGNOSTIC_TX_IDS, tx_ids
 
 class GatewayConfig:
     """n_buses      buses 0..n_buses-1 (CAN; K-Line joins later)
+    max_hosts      hosts served at once (host slots, gateway/hosts.py), each
+                   with its own LinkSession buffers (tens of KB of heap at the
+                   default LinkConfig, see hosts.py), so 1 by default: a
+                   board's one UART; the CPython daemon's boards: 4
     max_nodes      frame-level participants at once (tester channels, route
                    sides, hosted ECUs)
     max_filters    listen filters per bus
@@ -35,12 +39,13 @@ class GatewayConfig:
     login_forget_ms  after a back-off ended this long without a new
                    failure, the count starts again"""
 
-    def __init__(self, n_buses=1, max_nodes=16, max_filters=8, raw_tx=8, tx_confirm=True,
+    def __init__(self, n_buses=1, max_hosts=1, max_nodes=16, max_filters=8, raw_tx=8, tx_confirm=True,
                  max_pdu=4095, max_answer=255, flash_max_bytes=0x100000,
                  diagnostic_tx_ids=DIAGNOSTIC_TX_IDS, full_tx_ids=None, keepalive_min_ms=500,
                  tx_rate_fps=1000, tx_burst=100, login_backoff_ms=100,
                  login_backoff_max_ms=30000, login_forget_ms=240000):
         self.n_buses = _int("n_buses", n_buses, 1, 16)
+        self.max_hosts = _int("max_hosts", max_hosts, 1, 32)
         self.max_nodes = _int("max_nodes", max_nodes, 1, 255)
         self.max_filters = _int("max_filters", max_filters, 1, 64)
         self.raw_tx = _int("raw_tx", raw_tx, 1, 64)

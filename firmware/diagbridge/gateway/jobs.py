@@ -4,7 +4,7 @@
 # borrowing the endpoint's client).  Each ends with one RESPONSE to the link
 # request that started it (body schemas: link/proto.py).
 #
-#   Replies(link, max_frame)        RESPONSE bodies checked against max_frame
+#   Replies(link, max_frame)        RESPONSE bodies checked against max_message
 #   uds_done(now, rp, t)            the client's EV_DONE -> RESPONSE
 #   FunctionalJob(owner, group, req, data, n, gcfg, now)   .pump(now, rp)
 #   FlashJob(jid, tester, total, flash_map, gcfg)  .write() .start() .pump()
@@ -27,7 +27,7 @@ from diagbridge.gateway.endpoint import make_config
 
 
 _HEAD = 8                   # [kind, ref, ...]: 0x93, kind, ref (<= 5 bytes), slack
-_T_OVERSIZE = b"the answer is larger than the host link's max_frame: raise max_frame"
+_T_OVERSIZE = b"the answer is larger than the host link's max_message: raise max_message"
 
 
 def negative(sid, nrc):
@@ -36,14 +36,14 @@ def negative(sid, nrc):
 
 class Replies:
     """The answers to held requests.  A body larger than the link's
-    max_frame (a long UDS response, many functional answers) would fail
+    max_message (many functional answers) would fail
     inside the session after the request was already taken off its slot, so
     it is measured here first, in a buffer made once, and answered with
     ERROR LINK_OVERSIZE instead."""
 
     def __init__(self, link, max_frame):
         self.link = link
-        self._buf = bytearray(max_frame)
+        self._buf = bytearray(link.max_message)     # (longer than a frame: fragments)
 
     def fits(self, body):
         try:

@@ -46,9 +46,11 @@
 #     many as the host's request credits in all), and a host-driven flash
 #     (TransferData requests back to back, each ~150 frames) must not stall
 #     between its blocks; their frames count, so the host's raw frames wait.
-# The bucket belongs to the gateway's host link, not to one session: a host
-# that reconnects does not get a fresh burst.  A flash job whose host left
-# (it runs unattended) belongs to no host and is not counted.
+# Each host slot (hosts.py) has its own bucket, so one host's frames never
+# spend another's budget; the bucket belongs to the slot, not to one
+# session: a host that reconnects on the same link (a board's UART, the
+# serial line) does not get a fresh burst.  A flash job whose host left (it
+# runs unattended) belongs to no host and is not counted.
 #
 # Allocation-free unless something is refused: the checks walk tuples made at
 # construction; the bucket arithmetic stays within small ints (tx_burst <=
@@ -136,7 +138,7 @@ class TxLimits:
             self.refused_id += 1
             raise Refused(("%s: id 0x%08X (29-bit)" if ext else "%s: id 0x%03X (11-bit)")
                           % (what, can_id) + " is not allowed for the %s role on this gateway"
-                          % _role_name(role))
+                          % role_name(role))
 
     def check_address(self, role, addr, what):
         ext = bool(addr.ext)
@@ -189,7 +191,7 @@ class TxLimits:
                 % (what, self._rate, self._cap // _UNIT))
 
 
-def _role_name(role):
+def role_name(role):
     if role >= P.ROLE_FULL:
         return "full"
     if role == P.ROLE_DIAGNOSTIC:

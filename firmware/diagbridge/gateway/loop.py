@@ -5,9 +5,11 @@
 # body runs in tests/core under real MicroPython.
 #
 #   loop = GatewayLoop(gw, cans, link, link_buf=512)
+#     link: one link port (host slot 0), or a tuple of them: port i carries
+#     host slot i (gw.hosts[i]); slots without a port are not flushed
 #   event-driven ports (the daemon, the simulation) call the input that came:
 #     loop.feed_can(now, bus, can_id, data, n, flags)   one received frame
-#     loop.feed_link(now, data, n)                      bytes from the host
+#     loop.feed_link(now, data, n, slot=0)              bytes from slot's host
 #     loop.on_timer(now)                                time passed
 #     loop.confirm(now, ok, tag)                        a deferred send ended
 #   polled ports (a board) call one step that reads them all:
@@ -21,10 +23,13 @@
 #         n = can.recv(buf)       polled ports only: next frame into buf (>= 64
 #                                 bytes), its length, with can.rx_id and
 #                                 can.rx_flags; -1 = none
-#   link  link.write(buf, n)      bytes for the host
+#   link  link.write(buf, n)      bytes for the host of this port's slot
 #         n = link.readinto(buf)  polled ports only: host bytes (0 = none)
+#   A board runner has one link port per UART (one UART = one host slot);
+#   the daemon's LinkHub hands one port object per slot.
 # Allocation-free per frame and per byte: every buffer is made here.
 from diagbridge._compat import const
+from diagbridge.errors import ConfigError
 
 _BATCH = const(32)          # frames per bus per step, so the link keeps flowing
 
@@ -33,7 +38,11 @@ class GatewayLoop:
     def __init__(self, gw, cans, link, link_buf=512):
         self.gw = gw
         self.cans = tuple(cans)
-        self.link = link
+        self.links = tuple(link) if isinstance(link, (tuple, list)) else (link,)
+        if len(self.links) > len(gw.hosts):
+            raise ConfigError("link ports: %d for %d host slots (GatewayConfig.max_hosts)"
+                              % (len(self.links), len(gw.hosts)))
+        self.link = self.links[0]
         self._rx = bytearray(64)
         self._tx = bytearray(64)
         self._lin = bytearray(link_buf)
@@ -48,8 +57,8 @@ class GatewayLoop:
         self.gw.feed_can(now, bus, can_id, data, n, flags)
         self.flush(now)
 
-    def feed_link(self, now, data, n):
-        self.gw.feed_link(now, data, n)
+    def feed_link(self, now, data, n, slot=0):
+        self.gw.feed_link(now, data, n, slot)
         self.flush(now)
 
     def on_timer(self, now):
@@ -74,10 +83,12 @@ class GatewayLoop:
                     break
                 k += 1
                 self.feed_can(now, b, can.rx_id, rx, n, can.rx_flags)
-        n = self.link.readinto(self._lin)
-        while n:
-            self.feed_link(now, self._lin, n)
-            n = self.link.readinto(self._lin)
+        links = self.links
+        for s in range(len(links)):
+            n = links[s].readinto(self._lin)
+            while n:
+                self.feed_link(now, self._lin, n, s)
+                n = links[s].readinto(self._lin)
         self.on_timer(now)
         return self.gw.deadline()
 
@@ -102,7 +113,9 @@ class GatewayLoop:
                     gw.confirm_can(now, r, tag)
             n = gw.pop_can(tx)
         out = self._lout
-        n = gw.pop_link(out)
-        while n:
-            self.link.write(out, n)
-            n = gw.pop_link(out)
+        links = self.links
+        for s in range(len(links)):
+            n = gw.pop_link(out, s)
+            while n:
+                links[s].write(out, n)
+                n = gw.pop_link(out, s)

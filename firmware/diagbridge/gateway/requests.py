@@ -1,5 +1,12 @@
 # The gateway's request handlers: one function per MSG_REQ_* kind (body
-# schemas: link/proto.py).  The LinkSession has already checked the host's
+# schemas: link/proto.py), each called as h(gw, slot, now, rid, body) with
+# the host slot (hosts.HostSlot) the request came from: the answer goes to
+# that slot's link and what the request makes goes to that slot's tenancy
+# (ids are per host: two hosts may both have a channel 1).  A new endpoint
+# on an address another host's channel or route already uses is refused
+# (LINK_UNEXPECTED), and so is every new transmission on a bus another
+# host has locked (REQ_BUS_LOCK, hosts.py: LINK_REFUSED "bus N is locked by
+# host <name> for flashing").  The LinkSession has already checked the host's
 # role; a handler checks the whole body and builds what it needs first, and
 # only then changes the gateway's tables and answers (or leaves the answer
 # to a job): a refused request leaves nothing half-made behind.  Caller
@@ -15,7 +22,7 @@
 # TEXT is at most _TEXT_MAX characters; it quotes at most a checked id or name.
 from diagbridge._compat import const
 from diagbridge.codes import (OK, LINK_MALFORMED, LINK_UNEXPECTED, LINK_UNSUPPORTED, LINK_REFUSED,
-                              LINK_NO_CREDIT)
+                              LINK_NO_CREDIT, LINK_OVERSIZE)
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.can import DLC_LENGTHS
 from diagbridge.link import proto as P
@@ -34,8 +41,8 @@ _ID_MAX = const(0xFFFF)
 
 
 
-def handle(gw, now):
-    link = gw.link
+def handle(gw, slot, now):
+    link = slot.link
     rid = link.req_id
     kind = link.req_kind
     try:
@@ -49,7 +56,7 @@ def handle(gw, now):
         h = _HANDLERS[k] if 0 <= k < len(_HANDLERS) else None
         if h is None:
             raise Unsupported("request kind")
-        h(gw, now, rid, body)
+        h(gw, slot, now, rid, body)
     except ConfigError as e:
         link.error(now, rid, LINK_MALFORMED, _text("bad field: ", e))
     except Unsupported as e:
@@ -99,16 +106,36 @@ def _find(items, ident):
     return None
 
 
-def _address_free(gw, bus, tp):
-    """A flash job whose host left still talks on its address: a new
-    endpoint there would answer its ECU's flow control and see its traffic."""
+def _same_address(t, bus, a):
+    b = t.tp.addr
+    return t.bus == bus and b.tx_id == a.tx_id and b.rx_id == a.rx_id \
+        and b.tx_prefix == a.tx_prefix and b.rx_prefix == a.rx_prefix
+
+
+def _address_free(gw, slot, bus, tp):
+    """A flash job whose host left still talks on its address, and another
+    host's channel (or route target) owns its address: a new endpoint there
+    would answer that ECU's flow control and see its traffic."""
     a = tp.addr
-    for t in gw.tenancy.orphans:
-        b = t.tp.addr
-        if t.bus == bus and b.tx_id == a.tx_id and b.rx_id == a.rx_id \
-                and b.tx_prefix == a.tx_prefix and b.rx_prefix == a.rx_prefix:
-            raise UsageError("flash job %d uses this address until it ends"
-                             % _find_job_of(gw, t).id)
+    for s in gw.hosts:
+        ten = s.tenancy
+        for t in ten.orphans:
+            if _same_address(t, bus, a):
+                raise UsageError("flash job %d uses this address until it ends"
+                                 % _find_job_of(ten, t).id)
+        if s is slot:
+            continue
+        for t in ten.testers:
+            if _same_address(t, bus, a):
+                raise UsageError("host %s's channel %d uses this address" % (s.name, t.id))
+        for r in ten.routes:
+            if _same_address(r.b, bus, a):
+                raise UsageError("host %s's route %d uses this address" % (s.name, r.id))
+
+
+def _lock_free(gw, slot, bus):
+    """Refused while another host holds bus (REQ_BUS_LOCK)."""
+    gw.locks.check(gw, slot, bus)
 
 
 def _functional_ok(tp, ucfg, name):
@@ -118,47 +145,72 @@ def _functional_ok(tp, ucfg, name):
 
 
 # ---- REQ_STATUS ----------------------------------------------------------------------
-def status(gw, now, rid, body):
-    link = gw.link
+def _sum(gw, name):
+    k = 0
+    for s in gw.hosts:
+        k += getattr(s.link, name)
+    return k
+
+
+def status(gw, slot, now, rid, body):
+    """The gateway's counters (link and transmit-policy counters summed over
+    every host slot), the asking host's own drops (COUNTS, "events_dropped")
+    and things (CHANNELS, ECUS, ROUTES; JOBS: its jobs and every unattended
+    one), and HOSTS: every connected host (hosts.HostSlot.info)."""
+    link = slot.link
     counts = {}
     total = 0
     for k in range(len(link.dropped)):
         if link.dropped[k]:
             counts[P.MSG_EV_FIRST + k] = link.dropped[k]
             total += link.dropped[k]
-    stats = {"link_faults": link.faults, "link_refused": link.refused,
-             "auth_failures": link.auth_failures, "ctl_dropped": link.ctl_dropped,
-             "events_discarded": link.discarded, "events_dropped": total,
+    ten = slot.tenancy
+    stats = {"link_faults": _sum(gw, "faults"), "link_refused": _sum(gw, "refused"),
+             "auth_failures": _sum(gw, "auth_failures"), "ctl_dropped": _sum(gw, "ctl_dropped"),
+             "events_discarded": _sum(gw, "discarded"), "events_dropped": total,
              "requests": gw.requests, "uds_requests": gw.uds_requests,
-             "routed": sum(r.routed for r in gw.tenancy.routes),
-             "route_pending": sum(r.pending_sent for r in gw.tenancy.routes)}
+             "routed": sum(r.routed for r in ten.routes),
+             "route_pending": sum(r.pending_sent for r in ten.routes)}
     buses = []
     for b in range(gw.cfg.n_buses):
         buses.append({"bus": b, "rx_frames": gw.rx_frames[b], "tx_frames": gw.tx_frames[b],
                       "tx_errors": gw.tx_errors[b], "listened": gw.listened[b],
-                      "listen_dropped": gw.listen_dropped[b]})
+                      "listen_dropped": gw.listen_dropped[b], "locked_by": gw.locks.holder[b]})
     stats["handler_faults"] = gw.handler_faults
     stats["jobs_unattended"] = gw.jobs_unattended
     stats["jobs_unattended_failed"] = gw.jobs_unattended_failed
-    lim = gw.limits
-    stats["refused_tx_id"] = lim.refused_id
-    stats["refused_keepalive_period"] = lim.refused_period
-    stats["refused_tx_rate"] = lim.refused_rate
-    stats["tx_tokens"] = lim.tokens(now)
-    stats["refused_login_backoff"] = gw.login.refused
+    stats["refused_tx_id"] = sum(s.limits.refused_id for s in gw.hosts)
+    stats["refused_keepalive_period"] = sum(s.limits.refused_period for s in gw.hosts)
+    stats["refused_tx_rate"] = sum(s.limits.refused_rate for s in gw.hosts)
+    stats["tx_tokens"] = slot.limits.tokens(now)
+    stats["refused_login_backoff"] = sum(s.login.refused for s in gw.hosts)
     stats["refused_connections"] = 0
+    stats["hosts_up"] = gw.hosts_up()
+    stats["max_hosts"] = len(gw.hosts)
     if gw.adapter_stats is not None:    # e.g. the daemon's TCP port: refused connections
         extra = gw.adapter_stats()
         for k in extra:
             stats[k] = stats.get(k, 0) + extra[k]
-    gw.replies.obj(now, rid, {
+    jobs = [j.id for j in ten.jobs]
+    for s in gw.hosts:
+        if s is not slot:
+            for j in s.tenancy.jobs:
+                if j.orphaned:
+                    jobs.append(j.id)
+    hosts = []
+    for s in gw.hosts:
+        if s.up():
+            h = s.info(gw.locks)
+            h["you"] = s is slot
+            hosts.append(h)
+    slot.replies.obj(now, rid, {
         P.K_RESULT: OK, P.K_UPTIME_MS: gw.uptime_ms, P.K_STATS: stats, P.K_BUS_STATS: buses,
-        P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in gw.tenancy.testers], P.K_ECUS: list(gw.tenancy.ecus),
-        P.K_ROUTES: [r.id for r in gw.tenancy.routes], P.K_JOBS: [j.id for j in gw.tenancy.jobs]})
+        P.K_COUNTS: counts, P.K_CHANNELS: [t.id for t in ten.testers], P.K_ECUS: list(ten.ecus),
+        P.K_ROUTES: [r.id for r in ten.routes], P.K_JOBS: jobs, P.K_HOSTS: hosts})
 
 
 # ---- raw CAN ---------------------------------------------------------------------------
-def can_listen(gw, now, rid, body):
+def can_listen(gw, slot, now, rid, body):
     bus = bus_of(body, gw.cfg)
     on = _on(body)
     if on:
@@ -174,15 +226,15 @@ def can_listen(gw, now, rid, body):
                 if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0x1FFFFFFF:
                     raise ConfigError("filters")
         for j in range(len(flt)):
-            gw.tenancy.flt_id[base + j] = flt[j][0] & 0x1FFFFFFF
-            gw.tenancy.flt_mask[base + j] = flt[j][1] & 0x1FFFFFFF
-        gw.tenancy.flt_n[bus] = len(flt)
-        gw.tenancy.echo[bus] = 1 if body.get(P.K_ECHO, False) else 0
-    gw.tenancy.listen[bus] = 1 if on else 0
-    gw.link.respond(now, rid, OK)
+            slot.tenancy.flt_id[base + j] = flt[j][0] & 0x1FFFFFFF
+            slot.tenancy.flt_mask[base + j] = flt[j][1] & 0x1FFFFFFF
+        slot.tenancy.flt_n[bus] = len(flt)
+        slot.tenancy.echo[bus] = 1 if body.get(P.K_ECHO, False) else 0
+    slot.tenancy.listen[bus] = 1 if on else 0
+    slot.link.respond(now, rid, OK)
 
 
-def can_send(gw, now, rid, body):
+def can_send(gw, slot, now, rid, body):
     bus = bus_of(body, gw.cfg)
     flags = _get_int(body, P.K_FLAGS, "flags", 0, 0xFF, 0) & (P.CAN_EXT | P.CAN_FD | P.CAN_BRS)
     can_id = _get_int(body, P.K_ID, "id", 0, 0x1FFFFFFF if flags & P.CAN_EXT else 0x7FF)
@@ -194,78 +246,89 @@ def can_send(gw, now, rid, body):
         raise ConfigError("data")
     if flags & P.CAN_BRS and not flags & P.CAN_FD:
         raise ConfigError("flags")
-    gw.limits.check_id(gw.link.role, can_id, bool(flags & P.CAN_EXT), "raw CAN transmit")
+    slot.limits.check_id(slot.link.role, can_id, bool(flags & P.CAN_EXT), "raw CAN transmit")
+    _lock_free(gw, slot, bus)
     if not gw.raw_free():
         raise UsageError("no free transmit slot")
-    gw.limits.take(now)
-    gw.queue_raw(rid, bus, can_id, flags, data)
+    slot.limits.take(now)
+    gw.queue_raw(rid, bus, can_id, flags, data, slot.index)
 
 
 # ---- channels and UDS -------------------------------------------------------------------
-def _tester(gw, body):
+def _tester(slot, body):
     cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
-    t = _find(gw.tenancy.testers, cid)
+    t = _find(slot.tenancy.testers, cid)
     if t is None:
         raise UsageError("no channel %d" % cid)
     return t
 
 
-def channel(gw, now, rid, body):
+def channel(gw, slot, now, rid, body):
     cid = _get_int(body, P.K_CHANNEL, "channel", 0, _ID_MAX)
-    t = _find(gw.tenancy.testers, cid)
+    t = _find(slot.tenancy.testers, cid)
     if not _on(body):
         if t is None:
             raise UsageError("no channel %d" % cid)
         if t.busy():
             raise UsageError("channel %d is busy" % cid)
-        for j in gw.tenancy.jobs:
+        for j in slot.tenancy.jobs:
             if j.tester is t:
                 raise UsageError("channel %d belongs to flash job %d (abort it first)"
                                  % (cid, j.id))
         gw.remove_node(t.tp)
-        gw.tenancy.testers.remove(t)
-        gw.link.respond(now, rid, OK)
+        slot.tenancy.testers.remove(t)
+        slot.link.respond(now, rid, OK)
         return
     if t is not None:
         raise UsageError("channel %d is already open" % cid)
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
     bus, tp = make_transport(body, gw.cfg)
-    gw.limits.check_address(gw.link.role, tp.addr, "channel")
-    _address_free(gw, bus, tp)
+    slot.limits.check_address(slot.link.role, tp.addr, "channel")
+    _lock_free(gw, slot, bus)
+    _address_free(gw, slot, bus, tp)
     c = client_for(body.get(P.K_UDS), gw.cfg)
     _functional_ok(tp, c.cfg, "uds")
-    gw.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
+    slot.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
     t = Tester(cid, bus, tp, c)
-    gw.add_node(bus, tp, t)
-    gw.tenancy.testers.append(t)
-    gw.link.respond(now, rid, OK)
+    gw.add_node(bus, tp, t, 0, slot.index)
+    slot.tenancy.testers.append(t)
+    slot.link.respond(now, rid, OK)
 
 
-def uds(gw, now, rid, body):
-    t = _tester(gw, body)
+def uds(gw, slot, now, rid, body):
+    t = _tester(slot, body)
     data = _get_bytes(body, P.K_DATA, "data")
     if len(data) > len(t.client.tx):
         raise ConfigError("data")       # longer than the gateway's max_pdu
+    if not slot.link.carries(t.client.cfg.max_pdu):     # never consume an answer it cannot take
+        slot.link.error(now, rid, LINK_OVERSIZE, b"max_message (the host's or the gateway's) "
+                        b"is below this channel's longest answer")
+        return
+    # TIMEOUT: this request's own P2 / P2* floor, ms (the core client's timeout_ms)
+    timeout_ms = _get_int(body, P.K_TIMEOUT, "timeout", 0, 600000, 0)
+    _lock_free(gw, slot, t.bus)
     gw.uds_requests += 1
     if body.get(P.K_FUNCTIONAL, False):
+        if timeout_ms:
+            raise ConfigError("timeout: a functional request's window is the channel's P2")
         if not has_functional(t.tp):
             raise ConfigError("functional: the channel has no functional address")
-        if gw.tenancy.fq[t.bus] is not None or t.busy():
+        if slot.tenancy.fq[t.bus] is not None or t.busy():
             raise UsageError("a functional request is running on bus %d" % t.bus)
         if len(data) > t.tp.sf_max():
             raise ConfigError("functional requests are single frames")
-        group = [x for x in gw.tenancy.testers if x.bus == t.bus]
-        gw.tenancy.fq[t.bus] = FunctionalJob(t, group, rid, data, len(data), gw.cfg, now)
+        group = [x for x in slot.tenancy.testers if x.bus == t.bus]
+        slot.tenancy.fq[t.bus] = FunctionalJob(t, group, rid, data, len(data), gw.cfg, now)
         return
     if t.busy():
         raise UsageError("channel %d is busy" % t.id)
-    t.client.request(now, data, len(data))
+    t.client.request(now, data, len(data), False, timeout_ms)
     t.req = rid
 
 
-def keepalive(gw, now, rid, body):
-    t = _tester(gw, body)
+def keepalive(gw, slot, now, rid, body):
+    t = _tester(slot, body)
     c = t.client
     cfg = c.cfg
     period = _get_int(body, P.K_PERIOD_MS, "period_ms", 1, 60000, cfg.keepalive_period_ms)
@@ -274,7 +337,8 @@ def keepalive(gw, now, rid, body):
     if func and not has_functional(t.tp):
         raise ConfigError("functional: the channel has no functional address")
     if _on(body):
-        gw.limits.check_period("period_ms", period)
+        slot.limits.check_period("period_ms", period)
+        _lock_free(gw, slot, t.bus)
     if (period != cfg.keepalive_period_ms or suppress != cfg.keepalive_suppress
             or func != cfg.keepalive_functional):
         if t.busy():
@@ -287,29 +351,37 @@ def keepalive(gw, now, rid, body):
             keepalive_functional=func, stray_max=cfg.stray_max, events=cfg.events))
         t.client = t.machine = c
     c.keep_alive(now, _on(body))
-    gw.link.respond(now, rid, OK)
+    slot.link.respond(now, rid, OK)
 
 
 # ---- flashing ------------------------------------------------------------------------------
-def flash(gw, now, rid, body):
+def flash(gw, slot, now, rid, body):
     op = _get_int(body, P.K_OP, "op", 0, 0xFF)
     jid = _get_int(body, P.K_JOB, "job", 0, _ID_MAX)
-    job = _find(gw.tenancy.jobs, jid)
+    job = _find(slot.tenancy.jobs, jid)
     if op == P.OP_BEGIN:
         if job is not None:
             raise UsageError("job %d exists" % jid)
-        t = _tester(gw, body)
-        if t.busy() or _find_job_of(gw, t) is not None:
+        t = _tester(slot, body)
+        _lock_free(gw, slot, t.bus)
+        if t.busy() or _find_job_of(slot.tenancy, t) is not None:
             raise UsageError("channel %d is busy" % t.id)
         total = _get_int(body, P.K_TOTAL, "total", 1, gw.cfg.flash_max_bytes)
         cfg = flash_config(body.get(P.K_FLASH), has_functional(t.tp))
-        if gw.tenancy.reserved_bytes() + total > gw.cfg.flash_max_bytes:
+        if slot.tenancy.reserved_bytes() + total > gw.cfg.flash_max_bytes:
             raise UsageError("no room for the image (flash_max_bytes)")
-        gw.tenancy.jobs.append(FlashJob(jid, t, total, cfg))
-        gw.link.respond(now, rid, OK)
+        slot.tenancy.jobs.append(FlashJob(jid, t, total, cfg))
+        slot.link.respond(now, rid, OK)
         return
     if op not in (P.OP_DATA, P.OP_START, P.OP_ABORT):
         raise Unsupported("op %d" % op)
+    owner = slot
+    if job is None and op == P.OP_ABORT:    # an unattended job: any full host may stop it
+        for s in gw.hosts:
+            j = _find(s.tenancy.jobs, jid)
+            if j is not None and j.orphaned:
+                owner = s
+                job = j
     if job is None:
         raise UsageError("no job %d" % jid)
     if op == P.OP_DATA:
@@ -317,17 +389,18 @@ def flash(gw, now, rid, body):
             raise UsageError("job %d is running" % jid)
         job.write(_get_int(body, P.K_OFFSET, "offset", 0, 0x3FFFFFFE),
                   _get_bytes(body, P.K_DATA, "data"))
-        gw.link.respond(now, rid, OK)
+        slot.link.respond(now, rid, OK)
     elif op == P.OP_START:
+        _lock_free(gw, slot, job.tester.bus)
         job.start(now, rid)
     else:
-        job.abort(now, gw.link)
-        gw.tenancy.drop_job(job, gw)
-        gw.link.respond(now, rid, OK)
+        job.abort(now, owner.link)
+        owner.tenancy.drop_job(job, gw)
+        slot.link.respond(now, rid, OK)
 
 
-def _find_job_of(gw, t):
-    for j in gw.tenancy.jobs:
+def _find_job_of(ten, t):
+    for j in ten.jobs:
         if j.tester is t:
             return j
     return None
@@ -364,18 +437,18 @@ def _profile(p, gcfg):
         raise Unsupported("profile " + p + " (not in this firmware image)")
 
 
-def ecu_sim(gw, now, rid, body):
+def ecu_sim(gw, slot, now, rid, body):
     eid = _get_int(body, P.K_ECU, "ecu", 0, _ID_MAX)
     if not _on(body):
         for i in range(len(gw.node_tp)):
             if gw.node_tp[i] is not None and gw.node_owner[i] is None \
-                    and gw.node_ref[i] == eid:
+                    and gw.node_ref[i] == eid and gw.node_slot[i] == slot.index:
                 gw.node_tp[i] = None
-                gw.tenancy.ecus.remove(eid)
-                gw.link.respond(now, rid, OK)
+                slot.tenancy.ecus.remove(eid)
+                slot.link.respond(now, rid, OK)
                 return
         raise UsageError("no ECU %d" % eid)
-    if eid in gw.tenancy.ecus:
+    if eid in slot.tenancy.ecus:
         raise UsageError("ECU %d is running" % eid)
     if gw.free_nodes() < 1:
         raise UsageError("no free endpoint slot")
@@ -398,23 +471,24 @@ def ecu_sim(gw, now, rid, body):
         raise
     except Exception:                   # e.g. the profile's addresses do not make an Address
         raise ConfigError("profile")
-    gw.limits.check_address(gw.link.role, ecu.address, "ecu")
-    gw.add_node(bus, ecu, None, eid)
-    gw.tenancy.ecus.append(eid)
-    gw.link.respond(now, rid, OK)
+    slot.limits.check_address(slot.link.role, ecu.address, "ecu")
+    _lock_free(gw, slot, bus)
+    gw.add_node(bus, ecu, None, eid, slot.index)
+    slot.tenancy.ecus.append(eid)
+    slot.link.respond(now, rid, OK)
 
 
 # ---- routes ---------------------------------------------------------------------------------
-def route(gw, now, rid, body):
+def route(gw, slot, now, rid, body):
     ident = _get_int(body, P.K_ROUTE, "route", 0, _ID_MAX)
-    r = _find(gw.tenancy.routes, ident)
+    r = _find(slot.tenancy.routes, ident)
     if not _on(body):
         if r is None:
             raise UsageError("no route %d" % ident)
         gw.remove_node(r.a)
         gw.remove_node(r.b.tp)
-        gw.tenancy.routes.remove(r)
-        gw.link.respond(now, rid, OK)
+        slot.tenancy.routes.remove(r)
+        slot.link.respond(now, rid, OK)
         return
     if r is not None:
         raise UsageError("route %d exists" % ident)
@@ -424,22 +498,40 @@ def route(gw, now, rid, body):
     period = _get_int(body, P.K_PERIOD_MS, "period_ms", 1, 60000, 2000)
     a_bus, a_tp = make_transport(body.get(P.K_TESTER), gw.cfg)
     b_bus, b_tp = make_transport(body.get(P.K_TARGET), gw.cfg)
-    role = gw.link.role
-    gw.limits.check_address(role, a_tp.addr, "tester")
-    gw.limits.check_address(role, b_tp.addr, "target")
-    gw.limits.check_period("period_ms", period)
-    _address_free(gw, b_bus, b_tp)
+    role = slot.link.role
+    slot.limits.check_address(role, a_tp.addr, "tester")
+    slot.limits.check_address(role, b_tp.addr, "target")
+    slot.limits.check_period("period_ms", period)
+    _lock_free(gw, slot, a_bus)
+    _lock_free(gw, slot, b_bus)
+    _address_free(gw, slot, b_bus, b_tp)
     c = client_for(body.get(P.K_UDS), gw.cfg)
     _functional_ok(b_tp, c.cfg, "uds")
-    gw.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
+    slot.limits.check_period("uds.keepalive_period_ms", c.cfg.keepalive_period_ms)
     b = Tester(ident, b_bus, b_tp, c)
     r = Route(ident, a_bus, a_tp, b, pending, period, gw.cfg.max_pdu)
-    gw.add_node(a_bus, a_tp, r)
-    gw.add_node(b_bus, b_tp, b)
-    gw.tenancy.routes.append(r)
-    gw.link.respond(now, rid, OK)
+    gw.add_node(a_bus, a_tp, r, 0, slot.index)
+    gw.add_node(b_bus, b_tp, b, 0, slot.index)
+    slot.tenancy.routes.append(r)
+    slot.link.respond(now, rid, OK)
+
+
+# ---- REQ_BUS_LOCK ------------------------------------------------------------------------
+def bus_lock(gw, slot, now, rid, body):
+    """BUS ON: exclusive transmit control of BUS for this (full-role) host
+    while it flashes (hosts.py).  ON true: ok, or LINK_REFUSED while another
+    host holds it (taking it again is ok); ON false: ok, LINK_UNEXPECTED if
+    this host does not hold it."""
+    bus = bus_of(body, gw.cfg)
+    if P.K_ON not in body:
+        raise ConfigError("on")
+    if _on(body):
+        gw.locks.take(now, gw, slot, bus)
+    elif not gw.locks.release(now, gw, slot, bus):
+        raise UsageError("bus %d is not locked by this host" % bus)
+    slot.link.respond(now, rid, OK)
 
 
 # Indexed by kind - MSG_REQ_FIRST (None: not on this gateway yet).
 _HANDLERS = (status, can_listen, can_send, uds, None, keepalive, channel, None, None, flash,
-             ecu_sim, route)
+             ecu_sim, route, bus_lock)

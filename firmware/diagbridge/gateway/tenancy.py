@@ -1,27 +1,31 @@
-# What the host of the current link session owns on the gateway, and its
-# teardown: one object, so a new kind of host-owned thing (a K-Line channel,
-# an ISOBUS session) is added in one place and cannot be forgotten at teardown.
+# What one host slot's host owns on the gateway (gateway/hosts.py: one
+# Tenancy per slot), and its teardown: one object, so a new kind of
+# host-owned thing (a K-Line channel, an ISOBUS session) is added in one
+# place and cannot be forgotten at teardown.
 #
-# Rule: everything a host creates belongs to its session.  When the session
-# ends (EV_LINK_LOST: BYE, the host silent, a new HELLO on a live link; and,
-# in case a session was closed without one, when the next host is let in)
-# teardown() removes it all: CAN listeners and their filters, raw frames
-# still queued, functional queries, tester channels (their keep-alives and
-# outstanding requests with them), routes, hosted ECUs and flash jobs not
-# yet started.  A new host finds an empty gateway: its channel 1 never
-# clashes with a channel the last host left behind.
+# Rule: everything a host creates belongs to its session on its slot.  When
+# the session ends (EV_LINK_LOST: BYE, the host silent, a bad MAC, a new
+# HELLO on a live link, the adapter's detach; and, in case a session was
+# closed without one, when the next host is let in on the slot) teardown()
+# removes it all, and nothing of the other slots' hosts: CAN listeners and
+# their filters, raw frames still queued, functional queries, tester
+# channels (their keep-alives and outstanding requests with them), routes,
+# hosted ECUs, flash jobs not yet started and the bus locks it held (the
+# other hosts are told).  A new host finds its slot empty: its channel 1
+# never clashes with a channel the last host left behind.
 #
 # The exception is a flash job already running: an ECU must not be left
 # half-flashed.  The job runs to its end unattended (no events and no
 # RESPONSE: the request id belonged to the old session, and the new host
 # may reuse it); its tester endpoint leaves the channel table (so its id is
 # free at once) but keeps its place on the bus until the job ends.  Meanwhile
-# STATUS JOBS lists the job (and OP_ABORT from the new host still stops it);
-# when it ends it is gone, counted in STATS "jobs_unattended" and, unless its
-# result was OK, "jobs_unattended_failed".
+# STATUS JOBS lists the job to every host (and OP_ABORT from any full-role
+# host still stops it); when it ends it is gone, counted in STATS
+# "jobs_unattended" and, unless its result was OK, "jobs_unattended_failed".
 #
 #   t = Tenancy(n_buses, max_filters)
-#   t.teardown(now, gw)        idempotent; gw: the node table and raw-CAN slots
+#   t.teardown(now, gw, slot)  idempotent; gw: the node table, raw-CAN slots and
+#                              bus locks; slot: the HostSlot this Tenancy is of
 #   t.drop_job(job, gw)        an ended or aborted job; an orphaned endpoint goes too
 #   t.reserved_bytes()         flash image bytes the jobs hold
 
@@ -56,12 +60,13 @@ class Tenancy:
             self.orphans.remove(t)
             gw.remove_node(t.tp)
 
-    def teardown(self, now, gw):
+    def teardown(self, now, gw, slot):
         for b in range(len(self.listen)):
             self.listen[b] = 0
             self.echo[b] = 0
             self.flt_n[b] = 0
-        gw.drop_raw()
+        gw.drop_raw(slot.index)
+        gw.locks.release_all(now, gw, slot)
         fq = self.fq
         for b in range(len(fq)):
             if fq[b] is not None:
@@ -77,7 +82,7 @@ class Tenancy:
                         t.req = -1
                         self.orphans.append(t)
             else:
-                j.abort(now, gw.link)
+                j.abort(now, slot.link)
                 self.jobs.remove(j)
         for t in self.testers:
             gw.remove_node(t.tp)
@@ -86,5 +91,5 @@ class Tenancy:
             gw.remove_node(r.a)
             gw.remove_node(r.b.tp)
         self.routes = []
-        gw.remove_hosted_ecus()
+        gw.remove_hosted_ecus(slot.index)
         self.ecus = []

@@ -4,9 +4,11 @@
 # machine (session.py) owns the states, sends the messages and counts.
 #
 #   host                                    gateway
-#   HELLO {VERSION, ROLE, NONCE, CREDITS} ─▶  read_hello(), HELLO_ACK (pack_ack),
-#                                             verdict(): OK or ERROR(code, text)
-#                                 role <= open_role: AUTH_OK {ROLE, CREDITS}
+#   HELLO {VERSION, ROLE, NONCE, CREDITS,  ─▶  read_hello(), HELLO_ACK (pack_ack),
+#          MAX_FRAME, MAX_MESSAGE, KEYED}      verdict(): OK or ERROR(code, text);
+#                                             frame, message: the sizes toward the host
+#                                 role <= open_role and not (KEYED and a key for
+#                                 the role): AUTH_OK {ROLE, CREDITS}
 #                                 else:     ◀─ CHALLENGE {NONCE, ROLE} (challenge())
 #   AUTH {MAC}                            ─▶  check(): AUTH_OK {ROLE, CREDITS, MAC}
 #                                             or ERROR(LINK_AUTH_FAILED)
@@ -22,6 +24,7 @@ from diagbridge.link.msgpack import pack_int, pack_str, pack_map_header, pack_ob
 _T_VERSION = b"link protocol version mismatch"
 _T_ROLE = b"role not offered by this gateway"
 _T_MALFORMED = b"malformed message"
+_T_FRAME = b"max_frame below 64 or max_message below max_frame"
 
 
 class Handshake:
@@ -33,6 +36,9 @@ class Handshake:
         self.want = P.ROLE_NONE             # the role asked for in the last good HELLO
         self.credits = 0                    # ... and the event credits it brought
         self.text = b""                     # why verdict() refused
+        self.frame = cfg.max_frame          # frame size both ways (the smaller limit)
+        self.message = cfg.max_message      # the largest message the host takes
+        self._keyed = False                 # the host holds a key (HELLO KEYED)
         self._host_nonce = None
         self._ver = 0
         self._role = P.ROLE_NONE
@@ -60,14 +66,30 @@ class Handshake:
         self._nonce = body.get(P.K_NONCE)
         self.credits = body.get(P.K_CREDITS, 0)
         self._offered = self.offered(self._role) if isinstance(self._role, int) else False
+        self._keyed = body.get(P.K_KEYED, False) is True
+        c = self._cfg
+        mf = body.get(P.K_MAX_FRAME, c.max_frame)
+        mm = body.get(P.K_MAX_MESSAGE, c.max_message)
+        if (isinstance(mf, int) and isinstance(mm, int) and not isinstance(mf, bool)
+                and not isinstance(mm, bool) and P.MIN_FRAME <= mf and mf <= mm):
+            self.frame = mf if mf < c.max_frame else c.max_frame
+            self.message = mm if mm < c.max_message else c.max_message
+        else:
+            self.frame = -1                 # verdict() refuses it
+            self.message = -1
         return True
+
+    def sizes_apply(self):
+        """The host speaks this version, so it takes frames of `frame` bytes
+        and reassembles fragments (HELLO_ACK is already sent that way)."""
+        return self._ver == P.LINK_PROTOCOL_VERSION and self.frame > 0
 
     def pack_ack(self, s, i):
         """HELLO_ACK's body at s[i:] for the last read_hello(); returns the end."""
         c = self._cfg
         auth = (self._ver == P.LINK_PROTOCOL_VERSION and self._offered
-                and self._role > c.open_role)
-        i = pack_map_header(s, i, 8)
+                and self._key_needed(self._role))
+        i = pack_map_header(s, i, 9)
         s[i] = P.K_VERSION
         i = pack_int(s, i + 1, P.LINK_PROTOCOL_VERSION)
         s[i] = P.K_NAME
@@ -83,6 +105,8 @@ class Handshake:
         i = pack_int(s, i + 1, c.heartbeat_ms)
         s[i] = P.K_TIMEOUT_MS
         i = pack_int(s, i + 1, c.link_timeout_ms)
+        s[i] = P.K_MAX_MESSAGE
+        i = pack_int(s, i + 1, c.max_message)
         s[i] = P.K_AUTH
         return pack_bool(s, i + 1, auth)
 
@@ -98,6 +122,9 @@ class Handshake:
                 or not isinstance(credits, int) or credits < 0):
             self.text = _T_MALFORMED
             return LINK_MALFORMED
+        if self.frame < 0:
+            self.text = _T_FRAME
+            return LINK_MALFORMED
         if not self._offered:
             self.text = _T_ROLE
             return LINK_REFUSED
@@ -106,7 +133,19 @@ class Handshake:
         return OK
 
     def needs_key(self):
-        return self.want > self._cfg.open_role
+        return self._key_needed(self.want)
+
+    def _key_needed(self, role):
+        """A role above open_role needs a key; so does one inside it when the
+        host holds a key and the gateway has one for the role: a keyed host
+        is always challenged, so it can tell its gateway from an impostor."""
+        if role > self._cfg.open_role:
+            return True
+        if self._keyed:
+            for k in self._cfg.keys:
+                if k[0] >= role:
+                    return True
+        return False
 
     def challenge(self):
         """A fresh gateway nonce: CHALLENGE's body."""

@@ -16,6 +16,12 @@
 # pack_obj() (any msgpack-able body) and, on ports whose hash objects have no
 # copy(), the frame MAC's hashing (mac.py).
 #
+# Fragments (proto.py "Frame size and fragments"): a message longer than
+# the frame size agreed at HELLO (set_sizes()) leaves as consecutive
+# FRAGMENT frames built in a frame-sized buffer, nothing in between; each
+# fragment is a frame of its own for the MAC.  clear() abandons the rest of
+# a fragmented message (the host sees it cut short: LINK_TRUNCATED there).
+#
 # Frame MAC: a message is signed when it is framed, so the implicit sequence
 # numbers follow the order on the wire.  start_mac(key) signs everything
 # after the control messages already queued (AUTH_OK, the last unsigned
@@ -27,7 +33,7 @@ from diagbridge.link import proto as P
 from diagbridge.link.auth import WHO_GATEWAY
 from diagbridge.link.cobs import encode_frame, frame_size
 from diagbridge.link.msgpack import (pack_int, pack_uint16, pack_bin, pack_str, pack_map_header,
-                                     pack_obj)
+                                     pack_obj, pack_bin_header)
 from diagbridge.link.ring import MsgRing
 
 _MAX_CREDITS = const(0xFFFFFF)
@@ -35,17 +41,30 @@ _EV_OVERHEAD = const(48)        # header and keys of an event, bin data excluded
 
 
 class OutQueue:
-    def __init__(self, max_frame, requests, event_queue, event_queue_bytes, mac=None):
-        self.stage = bytearray(max_frame)   # the message being built
-        self._msg = bytearray(max_frame + P.TAG_LEN)    # the message being framed, its tag
-        self._msg_mv = memoryview(self._msg)
+    def __init__(self, max_frame, requests, event_queue, event_queue_bytes, mac=None,
+                 max_message=0):
+        mm = max_message if max_message > max_frame else max_frame
+        self._max_frame = max_frame
+        self._max_message = mm
+        self.frame = max_frame              # frame size toward the host (set_sizes)
+        self.message = mm                   # the longest message the host takes
+        self.stage = bytearray(mm)          # the message being built
+        self._frag = bytearray(max_frame + P.TAG_LEN)   # the frame being sent: message, tag
+        self._frag_mv = memoryview(self._frag)
+        # A message longer than a frame stays at the front of its ring while
+        # its fragments are built from it (no second max_message buffer).
+        self._f_ring = None                 # that ring
+        self._f_total = 0                   # ... the message's length (0: none)
+        self._f_off = 0                     # ... what has gone
+        self._f_sign = False                # ... its fragments are signed
+        self._f_seq = -1                    # ... an event's seq (patched into its bytes 3-4)
         self._txf = bytearray(frame_size(max_frame + P.TAG_LEN))
         self._mac = mac                     # FrameMac (mac.py) or None: never signed
         self._mac_skip = 0                  # control messages still to send unsigned
         self._mac_left = -1                 # frames still to sign before the MAC stops (-1: all)
         self._tx_len = 0
         self._tx_pos = 0
-        self._ctl = MsgRing((requests + 2) * (max_frame + 2), 4 * requests + 16)
+        self._ctl = MsgRing(requests * (mm + 2) + 2 * (max_frame + 2), 4 * requests + 16)
         self._evq = MsgRing(event_queue_bytes, event_queue)
         self.event_credits = 0
         self.dropped = [0] * P.N_EV_KINDS   # events dropped, per kind - MSG_EV_FIRST
@@ -60,6 +79,8 @@ class OutQueue:
         sent is finished."""
         if not keep_mac:
             self._mac_off()
+        self._f_total = 0
+        self._f_ring = None
         self.event_credits = 0
         self._ctl.clear()
         self._evq.clear()
@@ -76,6 +97,12 @@ class OutQueue:
 
     def ctl_count(self):
         return self._ctl.count
+
+    def set_sizes(self, frame, message):
+        """The frame size and longest message agreed with the host (HELLO),
+        each at most this queue's own."""
+        self.frame = frame if frame < self._max_frame else self._max_frame
+        self.message = message if message < self._max_message else self._max_message
 
     # ---- frame MAC ----------------------------------------------------------------
     def start_mac(self, key):
@@ -116,7 +143,7 @@ class OutQueue:
 
     def push_event(self, kind, n):
         """Queue stage[0:n] as an event of this kind; False if dropped (counted)."""
-        if self._evq.fits(n):
+        if n <= self.message and self._evq.fits(n):
             self._evq.push(self.stage, n)
             return True
         k = kind - P.MSG_EV_FIRST
@@ -129,7 +156,7 @@ class OutQueue:
 
     # ---- framing ----------------------------------------------------------------
     def has_output(self, ready):
-        return (self._tx_pos < self._tx_len or self._ctl.count > 0
+        return (self._tx_pos < self._tx_len or self._ctl.count > 0 or self._f_total > 0
                 or (ready and self.event_credits > 0
                     and (self._evq.count > 0 or self._unrep_total > 0)))
 
@@ -155,55 +182,124 @@ class OutQueue:
         return w
 
     def _next_frame(self, ready):
-        msg = self._msg
-        n = self._ctl.pop_into(msg)
+        if self._f_total:
+            self._fragment()
+            return True
+        f = self._frag
+        ring = self._ctl
+        n = ring.front_len()
         ctl = n >= 0
+        seq = -1
         if n < 0:
             if not ready or self.event_credits <= 0:
                 return False
             if self._unrep_total and self._before_gap == 0:
-                n = self._dropped_report(msg)
+                ring = None
+                n = self._dropped_report(f, self.frame)
             else:
-                n = self._evq.pop_into(msg)
+                ring = self._evq
+                n = ring.front_len()
                 if n < 0:
                     return False
                 if self._unrep_total:
                     self._before_gap -= 1
-            msg[3] = self._seq >> 8
-            msg[4] = self._seq & 0xFF
-            self._seq = (self._seq + 1) & 0xFFFF
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
             self.event_credits -= 1
         m = self._mac
+        sign = False
         if m is not None and m.on:
             if ctl and self._mac_skip > 0:
                 self._mac_skip -= 1
             else:
-                n = m.sign(self._msg_mv, n)
-                if self._mac_left > 0:
-                    self._mac_left -= 1
-                    if self._mac_left == 0:
-                        self._mac_off()
-        self._tx_len = encode_frame(msg, n, self._txf, 0)
+                sign = True
+        if n > self.frame:                  # (never the drop report: made to fit)
+            self._f_ring = ring
+            self._f_total = n
+            self._f_off = 0
+            self._f_sign = sign
+            self._f_seq = seq
+            self._fragment()
+            return True
+        if ring is not None:
+            ring.pop_into(f)
+        if seq >= 0:
+            f[3] = seq >> 8
+            f[4] = seq & 0xFF
+        if sign:
+            n = m.sign(self._frag_mv, n)
+            self._signed()
+        self._tx_len = encode_frame(f, n, self._txf, 0)
         self._tx_pos = 0
         return True
 
-    def _dropped_report(self, s):
+    def _signed(self):
+        # one more message signed: the last before end_mac() stops the MAC?
+        if self._mac_left > 0:
+            self._mac_left -= 1
+            if self._mac_left == 0:
+                self._mac_off()
+
+    def _fragment(self):
+        # the next FRAGMENT of the front message of _f_ring into _txf
+        f = self._frag
+        off = self._f_off
+        total = self._f_total
+        f[0] = 0x93
+        f[1] = P.MSG_FRAGMENT
+        f[2] = 0
+        f[3] = 0x83
+        f[4] = P.K_OFFSET
+        i = pack_int(f, 5, off)
+        f[i] = P.K_TOTAL
+        i = pack_int(f, i + 1, total)
+        f[i] = P.K_DATA
+        i += 1
+        c = total - off
+        room = self.frame - i - 3           # a bin16 header at most (frame <= 65535)
+        if c > room:
+            c = room
+        i = pack_bin_header(f, i, c)
+        ring = self._f_ring
+        ring.peek_into(f, i, off, c)
+        seq = self._f_seq
+        if off == 0 and seq >= 0:           # the first piece holds the seq (c > 5)
+            f[i + 3] = seq >> 8
+            f[i + 4] = seq & 0xFF
+        n = i + c
+        self._f_off = off + c
+        if self._f_sign:
+            n = self._mac.sign(self._frag_mv, n)
+        if self._f_off >= total:
+            ring.drop()
+            self._f_total = 0
+            self._f_ring = None
+            if self._f_sign:
+                self._signed()
+        self._tx_len = encode_frame(f, n, self._txf, 0)
+        self._tx_pos = 0
+
+    def _dropped_report(self, s, cap):
+        # EV_DROPPED {COUNTS} within cap bytes: the kinds that do not fit (a
+        # tiny frame size) go in the next report, right behind this one
         i = begin(s, P.MSG_EV_DROPPED, -1)
         s[i] = 0x81
         s[i + 1] = P.K_COUNTS
         i += 2
+        fit = (cap - i - 3) // 6            # map16 header, kind + uint32 count each
         kinds = 0
         for k in range(P.N_EV_KINDS):
-            if self._unrep[k]:
+            if self._unrep[k] and kinds < fit:
                 kinds += 1
         i = pack_map_header(s, i, kinds)
         for k in range(P.N_EV_KINDS):
             c = self._unrep[k]
-            if c:
+            if c and kinds > 0:
+                kinds -= 1
                 i = pack_int(s, i, P.MSG_EV_FIRST + k)
                 i = pack_int(s, i, c)
                 self._unrep[k] = 0
-        self._unrep_total = 0
+                self._unrep_total -= c
         return i
 
     # ---- building messages in stage: each returns the length --------------------
@@ -215,12 +311,12 @@ class OutQueue:
         try:
             return pack_obj(s, begin(s, kind, ref), body)
         except IndexError:
-            raise UsageError("message larger than max_frame")
+            raise UsageError("message larger than max_message")
 
     def response(self, ref, result, data, n):
         """RESPONSE {RESULT, DATA: data[0:n]} (no DATA if data is None)."""
         if n + _EV_OVERHEAD > len(self.stage):
-            raise UsageError("response larger than max_frame")
+            raise UsageError("response larger than max_message")
         s = self.stage
         i = begin(s, P.MSG_RESPONSE, ref)
         i = pack_map_header(s, i, 1 if data is None else 2)

@@ -24,9 +24,9 @@
 # kind            dir  ref       body keys                                     credits
 # --------------- ---  --------  -------------------------------------------   -------------
 # HELLO      0x01 h>g  0         VERSION ROLE NONCE(16) CREDITS NAME MAX_FRAME   -
-#                                HEARTBEAT_MS
+#                                HEARTBEAT_MS [MAX_MESSAGE] [KEYED(bool)]
 # HELLO_ACK  0x02 g>h  0         VERSION NAME BUSES ROLES MAX_FRAME              -
-#                                HEARTBEAT_MS TIMEOUT_MS AUTH(bool)
+#                                HEARTBEAT_MS TIMEOUT_MS AUTH(bool) MAX_MESSAGE
 # CHALLENGE  0x03 g>h  0         NONCE(16) ROLE                                  -
 # AUTH       0x04 h>g  0         MAC(32)                                         -
 # AUTH_OK    0x05 g>h  0         ROLE CREDITS [MAC(32): the gateway's proof]     -
@@ -35,6 +35,7 @@
 # ERROR      0x08 g>h  req id|0  CODE (codes.LINK_*) TEXT                        returns 1 if ref is a request
 # RESPONSE   0x09 g>h  req id    RESULT (codes.*) [DATA] [...]                   returns 1 request credit
 # BYE        0x0A both 0         [CODE]                                          -
+# FRAGMENT   0x0B both 0         OFFSET TOTAL DATA: a piece of a longer message  -
 # REQ_*  0x20-0x3F h>g req id    per kind: see the body table below             costs 1 request credit
 # EV_*   0x40-0x4F g>h seq       per kind, see below                             costs 1 event credit
 #
@@ -64,9 +65,9 @@
 # operation this gateway does not have).  Every request gets exactly one
 # answer, whatever its body: a body the gateway cannot decode is "bad field:
 # body", and an exception no check foresaw is LINK_MALFORMED "bad request:
-# ..." (counted in STATS "handler_faults").  An answer larger than the link's
-# max_frame (a long UDS response, many functional answers) is ERROR
-# LINK_OVERSIZE.  TEXT is short (<= 160 characters) and quotes at most a
+# ..." (counted in STATS "handler_faults").  An answer larger than the host's
+# MAX_MESSAGE (many functional answers) is ERROR LINK_OVERSIZE; one larger
+# than the frame size goes in fragments (below).  TEXT is short (<= 160 characters) and quotes at most a
 # checked id or profile name.  What the vehicle did (NRC, timeouts, transport errors) is a
 # RESPONSE whose RESULT is a codes.* value.
 #
@@ -125,7 +126,9 @@
 #                 needs a functional address.  TP "max_pdu": at most (and by
 #                 default) the gateway's max_pdu
 # REQ_UDS         CHANNEL DATA (the request PDU)  physical: RESULT (OK,
-#                 [FUNCTIONAL bool]               A_NEGATIVE_RESPONSE, A_TIMEOUT_P2,
+#                 [FUNCTIONAL bool] [TIMEOUT ms:  A_NEGATIVE_RESPONSE, A_TIMEOUT_P2,
+#                 this request's P2, and P2*
+#                 floor, physical only]
 #                                                 A_PENDING_LIMIT, N_*...) [DATA the
 #                                                 final response PDU, 7F too] [NRC]
 #                                                 PENDING (0x78 seen).  No DATA when
@@ -182,10 +185,43 @@
 #                                                 STATE: result, REF: ROUTE}
 # REQ_KWP, REQ_KLINE_INIT, REQ_KLINE_SEND: not yet (ERROR LINK_UNSUPPORTED).
 #
+# Frame size and fragments (version 3).  MAX_FRAME is the largest frame a
+# side receives (message bytes, tag, CRC and COBS excluded; at least
+# MIN_FRAME), MAX_MESSAGE the largest message it reassembles.  From HELLO_ACK
+# on, both directions use frames of at most min(host MAX_FRAME, gateway
+# MAX_FRAME) (HELLO without MAX_FRAME or MAX_MESSAGE: the gateway's own).
+# A longer message goes as consecutive FRAGMENT frames, each a message of
+# its own (signed on its own after a keyed login):
+#   [FRAGMENT, 0, {OFFSET: o, TOTAL: t, DATA: message[o:o+len]}]
+# from OFFSET 0 up to TOTAL, nothing in between; the receiver handles the
+# reassembled message as if it had come in one frame.  A host has at most
+# one fragmented request unanswered (the gateway holds a long body where it
+# reassembled it; another one meanwhile is ERROR LINK_NO_CREDIT).  The gateway's
+# MAX_MESSAGE is sized from its largest UDS PDU (message_size(max_pdu)), so
+# any PDU its CAN-TP side carries reaches the host; a gateway never sends a
+# message longer than the host's MAX_MESSAGE (the request gets ERROR
+# LINK_OVERSIZE instead) and a REQ_UDS whose largest possible answer the host
+# could not take is refused LINK_OVERSIZE before it reaches the vehicle.
+# Faults are the receiver's, named and never fatal to the session: a frame
+# longer than MAX_FRAME, or fragments whose TOTAL exceeds MAX_MESSAGE, is
+# LINK_OVERSIZE and, when it is a request whose id can be read from its
+# head (after a keyed login: a head its tag vouches for; a frame too long
+# for the receiver's buffer is noise to the MAC), answered ERROR
+# LINK_OVERSIZE to that id, else to 0; a fragment out of order, a
+# missing one, or another message in the middle is LINK_TRUNCATED (the
+# message is dropped, a request answered ERROR LINK_TRUNCATED to its id); a
+# fragment body that is not {OFFSET, TOTAL, DATA}, or a fragment inside a
+# fragment, is LINK_MALFORMED.
+#
 # Handshake: HELLO -> HELLO_ACK -> (CHALLENGE -> AUTH ->) AUTH_OK.  The host
 # proves it knows a pre-shared key without sending it:
 #   AUTH.MAC    = HMAC-SHA256(key, gw_nonce || "DBLINK" || "H" || version(2) || role || host_nonce)
 #   AUTH_OK.MAC = the same with "G": the gateway's proof to the host.
+# A host that holds a key says so (HELLO KEYED true): the gateway then
+# challenges whenever it has a key for the role asked for, even a role its
+# open_role would grant without one, and such a host refuses an AUTH_OK that
+# came without a CHALLENGE (whoever let it in never checked its key, so it
+# cannot be told from an impostor, and the frames would carry no MAC).
 # Credits: HELLO.CREDITS = events the host can take; AUTH_OK.CREDITS =
 # requests the gateway can hold.  Each REQ costs one; its RESPONSE (or ERROR
 # with its id) returns it.  Each EV costs one; the host returns them with CREDIT.
@@ -205,7 +241,8 @@ from diagbridge._compat import const
 from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
 from diagbridge.clock import TICKS_PERIOD as _TICKS_PERIOD
 
-LINK_PROTOCOL_VERSION = const(2)      # 2: the frame MAC after a keyed login
+LINK_PROTOCOL_VERSION = const(3)      # 2: the frame MAC after a keyed login; 3: frame size
+                                      # negotiated at HELLO, FRAGMENT, HELLO KEYED
 
 # K_TS_US wraps at this many microseconds (2**29): the gateway's tick period
 TS_US_PERIOD = _TICKS_PERIOD
@@ -213,6 +250,16 @@ TS_US_PERIOD = _TICKS_PERIOD
 NONCE_LEN = const(16)
 MAC_LEN = const(32)
 TAG_LEN = const(16)         # the frame MAC's truncated HMAC-SHA256 tag
+MIN_FRAME = const(64)       # the smallest MAX_FRAME either side may announce
+MAX_MAX_FRAME = const(65535)
+# What a message adds around a UDS PDU at most: [kind, ref(uint32), {RESULT,
+# PENDING, NRC, DATA: bin32 header}] and slack for an optional key or two.
+MESSAGE_OVERHEAD = const(64)
+
+
+def message_size(max_pdu):
+    """The MAX_MESSAGE that carries any PDU of up to max_pdu bytes."""
+    return max_pdu + MESSAGE_OVERHEAD
 
 # ---- message kinds ----------------------------------------------------------
 MSG_HELLO = const(0x01)
@@ -225,6 +272,7 @@ MSG_CREDIT = const(0x07)
 MSG_ERROR = const(0x08)
 MSG_RESPONSE = const(0x09)
 MSG_BYE = const(0x0A)
+MSG_FRAGMENT = const(0x0B)      # a piece of a message longer than the frame size
 
 MSG_REQ_FIRST = const(0x20)
 MSG_REQ_STATUS = const(0x20)        # gateway status and counters
@@ -239,6 +287,7 @@ MSG_REQ_KLINE_SEND = const(0x28)    # raw K-Line bytes
 MSG_REQ_FLASH = const(0x29)         # a whole programming job, with EV_PROGRESS
 MSG_REQ_ECU_SIM = const(0x2A)       # start/stop a simulated ECU profile on a bus
 MSG_REQ_ROUTE = const(0x2B)         # gateway routing table (network to network)
+MSG_REQ_BUS_LOCK = const(0x2C)      # exclusive transmit control of a bus (flashing)
 MSG_REQ_LAST = const(0x3F)
 
 MSG_EV_FIRST = const(0x40)
@@ -323,6 +372,9 @@ K_CHANNELS = const(64)
 K_ECUS = const(65)
 K_ROUTES = const(66)
 K_JOBS = const(67)
+K_HOSTS = const(68)         # [{str: int | str}, ...] the connected hosts (REQ_STATUS)
+K_MAX_MESSAGE = const(69)   # HELLO, HELLO_ACK: the largest message the sender reassembles
+K_KEYED = const(70)         # HELLO: bool, the host holds a key (never take an open grant)
 
 # REQ_FLASH operations
 OP_BEGIN = const(1)
@@ -348,6 +400,7 @@ WHAT_KEEPALIVE = const(1)       # STATE: the failed keep-alive's result, REF: CH
 WHAT_ROUTE = const(2)           # STATE: a routed request's failure result, REF: ROUTE
 WHAT_FLASH_STEP = const(3)      # STATE: FLASH_STEP_* index, REF: the OP_START request id
 WHAT_ECU = const(4)             # STATE: 1 reset performed, REF: ECU
+WHAT_BUS_LOCK = const(5)        # STATE: 1 locked / 0 released, REF: BUS, NAME: the holder
 
 # flash steps (EV_STATE WHAT_FLASH_STEP, REPORT "failed_step"), as diagbridge.uds.client.flash ST_*
 FLASH_STEP_NAMES = ("idle", "pre_session", "dtc_off", "cc_off", "session", "seed", "key",
@@ -392,11 +445,13 @@ _REQ_ROLE = (b"\x01"     # REQ_STATUS
              b"\x03"     # REQ_KLINE_SEND
              b"\x03"     # REQ_FLASH
              b"\x03"     # REQ_ECU_SIM
-             b"\x03")    # REQ_ROUTE
+             b"\x03"     # REQ_ROUTE
+             b"\x03")    # REQ_BUS_LOCK
 # Services that only read (ISO 14229-1 UDS, ISO 14230-3 KWP2000); every other
 # service, known or not, needs ROLE_FULL.  0x10 (session control) is read-only
-# for the sessions listed below it.
-_UDS_READ = b"\x10\x19\x22\x23\x24\x2a\x3e"
+# for the sessions listed below it.  The OBD-II read modes (ISO 15031-5: 01 02
+# 03 06 07 09 0A) ride on REQ_UDS too; mode 04 (clear) needs ROLE_FULL.
+_UDS_READ = b"\x01\x02\x03\x06\x07\x09\x0a\x10\x19\x22\x23\x24\x2a\x3e"
 _UDS_READ_SESSIONS = b"\x01\x03"                 # default, extended
 _KWP_READ = b"\x10\x12\x13\x17\x18\x1a\x20\x21\x22\x23\x33\x3a\x3e\x81\x82"
 _KWP_FULL_SESSIONS = b"\x85\x86\x87"             # programming, development, adjustment

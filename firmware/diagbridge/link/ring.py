@@ -77,6 +77,33 @@ class MsgRing:
             self._head = 0
         return n
 
+    def peek_into(self, dst, d, off, n):
+        """dst[d:d+n] = bytes off..off+n of the oldest message (it stays)."""
+        buf = self._buf
+        size = self._size
+        j = self._head + 2 + off
+        if j >= size:
+            j -= size
+        for k in range(n):
+            dst[d + k] = buf[j]
+            j += 1
+            if j == size:
+                j = 0
+
+    def drop(self):
+        """Forget the oldest message (after peek_into())."""
+        n = self.front_len()
+        if n < 0:
+            return
+        j = self._head + 2 + n
+        if j >= self._size:
+            j -= self._size
+        self._head = j
+        self._used -= n + 2
+        self.count -= 1
+        if self.count == 0:
+            self._head = 0
+
     def clear(self):
         self._head = 0
         self._used = 0

@@ -27,6 +27,22 @@
 # stream), anything else is dropped.  hang_up(now) is the transport's "the
 # connection is gone": the session ends as at a BYE.
 #
+# Sizes (proto.py "Frame size and fragments"): frames both ways are at most
+# the smaller of our max_frame and the host's (HELLO); a longer message
+# arrives as FRAGMENTs, reassembled in one buffer of cfg.max_message bytes
+# (fragments.py; each fragment checked on its own: MAC, order, total), and
+# leaves as FRAGMENTs (outq.py).  A frame or a message too long for us is
+# LINK_OVERSIZE, answered with ERROR LINK_OVERSIZE to its request id when the
+# head can be read (else, or when a MAC could not check that head, to 0);
+# fragments out of order, missing or interrupted are LINK_TRUNCATED, the
+# request answered ERROR LINK_TRUNCATED; a second long request while one's
+# body still waits in the reassembly buffer is ERROR LINK_NO_CREDIT (a host
+# has one fragmented request unanswered at most).  A fault leaves nothing
+# half-made (no slot, no credit taken).  An answer the
+# host could not take (longer than its MAX_MESSAGE) becomes ERROR
+# LINK_OVERSIZE; carries(max_pdu) says up front whether every answer of a
+# channel fits.
+#
 #        HELLO (bad version / role not offered: HELLO_ACK + ERROR, stay)
 #   WAIT_HELLO ──HELLO──▶ WAIT_AUTH ──AUTH ok──▶ READY ──BYE / host silent──▶ WAIT_HELLO
 #        ▲  └──HELLO, role <= open_role ─────────▲ │      (EV_LINK_LOST)
@@ -36,11 +52,13 @@ from diagbridge._compat import const
 from diagbridge.clock import ticks_add, due, earliest
 from diagbridge.codes import (OK, LINK_MALFORMED, LINK_AUTH_FAILED, LINK_REFUSED, LINK_UNSUPPORTED,
                               LINK_TIMEOUT, LINK_DROPPED, LINK_UNEXPECTED, LINK_BYE, LINK_RESTARTED,
-                              LINK_CLOSED, LINK_BAD_MAC, LINK_OVERSIZE)
+                              LINK_CLOSED, LINK_BAD_MAC, LINK_OVERSIZE, LINK_TRUNCATED)
 from diagbridge.errors import UsageError
 from diagbridge.evq import EventQueue
 from diagbridge.link import proto as P
 from diagbridge.link.cobs import Deframer, EV_FRAME, EV_FRAME_BAD
+from diagbridge.link.fragments import (Reassembler, request_ref, F_DONE, F_FAULT, F_STRAY,
+                                       T_OVERSIZE, T_CUT)
 from diagbridge.link.auth import WHO_HOST
 from diagbridge.link.handshake import Handshake
 from diagbridge.link.mac import FrameMac
@@ -111,22 +129,28 @@ _T_LOGIN = b"authenticate first"
 _T_KIND = b"unknown message kind"
 _T_STATE = b"message not expected now"
 _T_MALFORMED = b"malformed message"
+_T_ANSWER = b"the answer is longer than the host's max_message"
 
 
 class LinkSession:
     def __init__(self, cfg, sha256, urandom, trace=None):
         mf = cfg.max_frame
+        mm = cfg.max_message
         self._hb_us = cfg.heartbeat_ms * 1000
         self._silent_us = cfg.link_timeout_ms * 1000
         self.trace = trace
         self._mf = mf
+        self._mm = mm
+        self.max_message = mm               # the longest message, either way
         self._rx = Deframer(mf + P.TAG_LEN)
+        self._asm = Reassembler(mm)         # FRAGMENTs put back together (fragments.py)
+        self._src = self._rx.payload        # the buffer of the message being handled
         self._rx_mac = FrameMac(sha256)
         self._r = Reader()
         self._hs = Handshake(cfg, sha256, urandom)
         self._q = OutQueue(mf, cfg.request_credits, cfg.event_queue, cfg.event_queue_bytes,
-                           FrameMac(sha256))
-        self._reqs = RequestSlots(cfg.request_credits, mf)
+                           FrameMac(sha256), mm)
+        self._reqs = RequestSlots(cfg.request_credits, mf, self._asm.view)
         self._events = EventQueue(cfg.request_credits + 8)
         self.req_buf = self._reqs.buf
         self.dropped = self._q.dropped      # events dropped, per kind - MSG_EV_FIRST
@@ -165,7 +189,10 @@ class LinkSession:
             if ev == EV_FRAME:
                 self._on_message(now)
             elif ev == EV_FRAME_BAD:
-                self._fault(rx.result)
+                if rx.result == LINK_OVERSIZE:
+                    self._oversize_frame()
+                else:
+                    self._fault(rx.result)
 
     def on_timer(self, now):
         if due(now, self._silent_at):
@@ -189,6 +216,20 @@ class LinkSession:
         """Frames are signed and checked (a keyed session is up)."""
         return self._rx_mac.on
 
+    @property
+    def frame_size(self):
+        """The frame size both ways (agreed at HELLO)."""
+        return self._q.frame
+
+    @property
+    def host_message(self):
+        """The longest message the host takes (its MAX_MESSAGE, at most ours)."""
+        return self._q.message
+
+    def carries(self, max_pdu):
+        """Every answer carrying a PDU of up to max_pdu bytes reaches the host."""
+        return P.message_size(max_pdu) <= self._q.message
+
     # ---- outputs ------------------------------------------------------------
     def poll(self):
         reqs = self._reqs
@@ -196,6 +237,7 @@ class LinkSession:
         ev = self._events.pop()
         if ev == EV_REQUEST:
             reqs.take()
+            self.req_buf = reqs.src
             self.req_id = reqs.id
             self.req_kind = reqs.kind
             self.req_start = reqs.start
@@ -228,13 +270,22 @@ class LinkSession:
         n = self._q.response(req_id, result, data, n)      # UsageError if too long
         if not self._reqs.finish(req_id):
             return False
+        if n > self._q.message:
+            return self._send_error(req_id, LINK_OVERSIZE, _T_ANSWER)
         return self._ctl_commit(n)
 
     def respond_obj(self, now, req_id, body):
-        """RESPONSE with any msgpack-able body (allocates)."""
+        """RESPONSE with any msgpack-able body (allocates); one longer than
+        the host takes is ERROR LINK_OVERSIZE to the request instead."""
         if not self._reqs.finish(req_id):
             return False
-        return self._ctl_commit(self._q.pack_obj(P.MSG_RESPONSE, req_id, body))
+        try:
+            n = self._q.pack_obj(P.MSG_RESPONSE, req_id, body)
+        except UsageError:
+            n = -1
+        if n < 0 or n > self._q.message:
+            return self._send_error(req_id, LINK_OVERSIZE, _T_ANSWER)
+        return self._ctl_commit(n)
 
     def error(self, now, req_id, code, text=b""):
         """ERROR {CODE, TEXT} for request req_id: the request failed at link level."""
@@ -315,13 +366,28 @@ class LinkSession:
                 failed = True               # read it unsigned: only a HELLO is taken
             else:
                 length = m
-        if length > self._mf:
+        if length > self._q.frame:
             if not failed:
+                self._abort_asm()
                 self._fault(LINK_OVERSIZE)
+                self._refuse_head(rx.payload, length, LINK_OVERSIZE, T_OVERSIZE)
             return
-        self._len = length
         r = self._r
         r.reset(rx.payload, 0, length)
+        r.read_array()
+        kind = r.read_int()
+        r.read_int()
+        if not failed and r.ok and kind == P.MSG_FRAGMENT:
+            self._on_fragment(now, rx.payload, r.pos, length)
+            return
+        self._abort_asm()                   # a message in the middle of fragments
+        self._handle(now, rx.payload, length, failed)
+
+    def _handle(self, now, src, length, failed):
+        self._src = src
+        self._len = length
+        r = self._r
+        r.reset(src, 0, length)
         n = r.read_array()
         kind = r.read_int()
         ref = r.read_int()
@@ -355,12 +421,55 @@ class LinkSession:
 
     def _body_obj(self):
         """The body of the message being handled, decoded (allocates)."""
-        self._r.reset(self._rx.payload, self._body, self._len)
+        self._r.reset(self._src, self._body, self._len)
         return self._r.read_obj()
+
+    # ---- sizes and fragments -----------------------------------------------------
+    def _oversize_frame(self):
+        # The deframer gave up on a frame longer than its buffer; the head it
+        # kept names the request.  Under a MAC that head cannot be checked:
+        # the frame is noise to the MAC (no number used, as a bad CRC) and
+        # the ERROR goes to no request.
+        self._abort_asm()
+        self._fault(LINK_OVERSIZE)
+        p = self._rx.payload
+        self._refuse_head(p, len(p), LINK_OVERSIZE, T_OVERSIZE, self._rx_mac.on)
+
+    def _refuse_head(self, src, end, code, text, unchecked=False):
+        ref = request_ref(self._r, src, 0, end)
+        if unchecked or ref < 0:
+            ref = 0
+        if self.state != S_CLOSED:
+            self._send_error(ref, code, text)
+
+    def _on_fragment(self, now, src, body, end):
+        if self.state == S_WAIT_AUTH or self.state == S_READY:
+            self._silent_at = ticks_add(now, self._silent_us)
+        a = self._asm
+        ev = a.feed(src, body, end, self._reqs.big_busy)
+        if a.cut:                           # the message before it was cut short
+            self._report(LINK_TRUNCATED, a.cut_ref, T_CUT)
+        if ev == F_DONE:
+            self._handle(now, a.view, a.length, False)
+        elif ev == F_FAULT:
+            self._report(a.result, a.ref, a.text)
+        elif ev == F_STRAY:
+            self._fault(a.result)
+
+    def _abort_asm(self):
+        a = self._asm
+        if a.abort():
+            self._report(a.result, a.ref, a.text)
+
+    def _report(self, code, ref, text):
+        # a fault of a message in fragments: counted, ERROR to its request
+        self._fault(code)
+        if self.state != S_CLOSED:
+            self._send_error(ref if ref >= 0 else 0, code, text)
 
     def _on_request(self):
         ref = self._ref
-        code = self._reqs.add(self.role, self._kind, ref, self._rx.payload, self._body,
+        code = self._reqs.add(self.role, self._kind, ref, self._src, self._body,
                               self._len)
         if code == OK:
             self._events.push(EV_REQUEST)
@@ -371,7 +480,7 @@ class LinkSession:
 
     def _on_credit(self):
         r = self._r
-        r.reset(self._rx.payload, self._body, self._len)
+        r.reset(self._src, self._body, self._len)
         if r.head() == T_MAP and r.seek_key(P.K_CREDITS, r.n):
             c = r.read_int()
             if r.ok and c > 0:
@@ -387,6 +496,8 @@ class LinkSession:
             return
         self._reset()
         q = self._q
+        if hs.sizes_apply():                # HELLO_ACK goes in the host's frame size
+            q.set_sizes(hs.frame, hs.message)
         self._ctl_commit(hs.pack_ack(q.stage, q.begin(P.MSG_HELLO_ACK, 0)))
         code = hs.verdict()
         if code == LINK_REFUSED:
@@ -452,9 +563,11 @@ class LinkSession:
         self._hs.gw_nonce = None
         self._hb_at = None
         self._silent_at = None
+        self._asm.reset()
         if self._rx_mac.on:
             self._rx_mac.stop()
         self._q.clear(keep_mac)
+        self._q.set_sizes(self._mf, self._mm)
         self._reqs.clear()
 
     def _fault(self, code):

@@ -15,6 +15,12 @@
 # An id stays outstanding from add() until finish(), so the host can have at
 # most `credits` requests unanswered.  Allocation-free.
 #
+# Slots are max_frame bytes: a body longer than that came in FRAGMENTs and
+# stays where the session reassembled it (`big`, its max_message buffer)
+# until the next poll(): one long request at a time (proto.py: a host has
+# one fragmented request unanswered at most), so the session never
+# reassembles over a body not yet handed out (big_busy).
+#
 # The role is judged on the body the handler will decode, so add() first
 # refuses any body it cannot judge unambiguously (LINK_MALFORMED): a map
 # whose top-level keys are not ints 0..255 each present once, or a
@@ -29,15 +35,21 @@ _T_KIND = b"unknown message kind"
 _T_PRIV = b"role too low for this request"
 _T_CREDIT = b"no request credit left"
 _T_ID = b"request id already in use"
+_T_LONG = b"one fragmented request at a time"
 _T_BODY = b"body: not a map of unique int keys 0..255"
 
 
 class RequestSlots:
-    def __init__(self, credits, max_frame):
+    def __init__(self, credits, size, big=None):
         self.credits = credits
-        self._mf = max_frame
-        self._buf = bytearray(credits * max_frame)
+        self._mf = size                     # a slot: max_frame bytes
+        self._buf = bytearray(credits * size)
         self.buf = memoryview(self._buf)
+        self._big = big                     # the long body's buffer (the session's)
+        self.big_busy = False               # it holds a body not yet released
+        self._is_big = bytearray(credits)   # per slot: its body is in _big
+        self._bstart = [0] * credits
+        self.src = self.buf                 # the buffer of the body take() handed out
         self._len = [0] * credits
         self._id = [0] * credits
         self._kind = [0] * credits
@@ -59,6 +71,7 @@ class RequestSlots:
         self._n = 0
         self._first = 0
         self._taken = False
+        self.big_busy = False
 
     def add(self, role, kind, ref, src, start, end):
         """Admit request [kind, ref, body] (body: src[start:end]) from a host
@@ -94,16 +107,25 @@ class RequestSlots:
         if free < 0:
             self.text = _T_CREDIT
             return LINK_NO_CREDIT
+        n = end - start
+        long = n > self._mf
+        if long and (src is not self._big or self.big_busy):
+            self.text = _T_LONG
+            return LINK_NO_CREDIT
         ids[free] = ref
         m = self.credits
         i = self._first + self._n
         if i >= m:
             i -= m
-        base = i * self._mf
-        n = end - start
-        dst = self._buf
-        for k in range(n):
-            dst[base + k] = src[start + k]
+        self._is_big[i] = 1 if long else 0
+        if long:
+            self.big_busy = True
+            self._bstart[i] = start
+        else:
+            base = i * self._mf
+            dst = self._buf
+            for k in range(n):
+                dst[base + k] = src[start + k]
         self._len[i] = n
         self._id[i] = ref
         self._kind[i] = kind
@@ -140,6 +162,8 @@ class RequestSlots:
         """Free the slot of the request take() handed out, if any."""
         if self._taken:
             self._taken = False
+            if self._is_big[self._first]:
+                self.big_busy = False
             self._first += 1
             if self._first == self.credits:
                 self._first = 0
@@ -150,7 +174,12 @@ class RequestSlots:
         i = self._first
         self.id = self._id[i]
         self.kind = self._kind[i]
-        self.start = i * self._mf
+        if self._is_big[i]:
+            self.src = self._big
+            self.start = self._bstart[i]
+        else:
+            self.src = self.buf
+            self.start = i * self._mf
         self.end = self.start + self._len[i]
         self._taken = True
 

@@ -4,7 +4,9 @@
 #   board.gateway_config()  -> GatewayConfig
 #   board.link_config()     -> LinkConfig (keys from the board's key file)
 #   board.open_cans()       -> (CAN port, ...)    contract: gateway/loop.py
-#   board.open_link()       -> link port          e.g. UartLink(machine.UART(..))
+#   board.open_link()       -> link port          e.g. UartLink(machine.UART(..)), or a
+#                              tuple of them: one UART = one host slot (port i =
+#                              slot i; GatewayConfig.max_hosts at least as many)
 #
 # Waiting: each CAN driver may offer `flag` (an asyncio.ThreadSafeFlag set by
 # its interrupt) and the link port too; the loop sleeps until the gateway's

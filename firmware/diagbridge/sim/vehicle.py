@@ -12,18 +12,28 @@
 #   v = Vehicle(sha256, urandom=None, keys=(), open_role=ROLE_NONE, ...)
 #   v.link.feed(data)       host -> gateway bytes, delivered at the current instant
 #   v.link.read() -> bytes  gateway -> host bytes produced so far
+#   p = v.open_link()       another host's connection (host slot 1, 2 ...: up to
+#                           GatewayConfig.max_hosts in all, v.link included);
+#                           all slots taken: p.refused, p.read() holds the
+#                           ERROR "gateway busy: another host ..." (as the
+#                           daemon's TCP port says it) and p takes nothing more
+#   p.close()               the connection ends: that host is gone
 #   v.run_for(us) · v.run_until(pred, max_us) · v.k (the Kernel) · v.buses
 #
 # A host transport drives it in virtual time (feed, run, read) or in real
 # time: feed what arrived, run_for(the real microseconds that passed), read.
 # The link itself is ideal (no byte time): the buses carry the timing.
 from diagbridge.can import FLAG_EXT, FLAG_FD, FLAG_BRS
-from diagbridge.codes import L_OK
+from diagbridge.codes import L_OK, LINK_UNEXPECTED
+from diagbridge.link.cobs import encode_frame, frame_size
+from diagbridge.link.msgpack import packb
+from diagbridge.link.proto import MSG_ERROR, K_CODE, K_TEXT
 from diagbridge.ecu import Ecu
 from diagbridge.gateway import Gateway, GatewayConfig
 from diagbridge.gateway.loop import GatewayLoop
 from diagbridge.link.config import LinkConfig
 from diagbridge.link.proto import BUS_CAN, ROLE_NONE
+from diagbridge.uds.server.nvm import MemNvm
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.profiles import engine
 from diagbridge.sim.canbus import CanBus
@@ -34,10 +44,13 @@ from diagbridge.sim.rand import DeterministicRandom
 GEARBOX = {
     "name": "gearbox",
     "addresses": {"rx_id": 0x7E1, "tx_id": 0x7E9, "functional_id": 0x7DF},
-    "modules": ["session", "data"],
+    "modules": ["session", "data", "obd"],
     "dids": {0xF190: {"length": 17, "value": "W0L000043MB541326"},
              0xF187: {"length": 10, "value": "GBX0001234"},
              0xF18C: {"length": 10, "value": "GBX0000815"}},
+    # an OBD-II transmission ECU: answers 7DF as the engine does (ISO 15031-5)
+    "obd": {"pids": {0x01: {"value": b"\x00\x00\x00\x00"}, 0x1C: {"value": b"\x06"}},
+            "ecu_name": "TCM\x00-TransmissionCtl"},
 }
 
 # On the chassis bus, behind the gateway: same ids as the engine, other network.
@@ -52,19 +65,37 @@ ABS = {
 
 
 class LinkPipe:
-    """The host side of the gateway's byte stream."""
+    """The host side of one connection to the gateway's byte stream, bound
+    to host slot `slot` (-1: refused, nothing is delivered)."""
 
-    def __init__(self, node):
+    def __init__(self, node, slot=0):
         self._node = node
+        self.slot = slot
         self._rx = bytearray()
         self.fed = 0
         self.sent = 0
+        self.closed = slot < 0
+        self.refused = slot < 0
 
     def feed(self, data):
-        """Bytes from the host, delivered to the gateway now."""
+        """Bytes from the host, delivered to the gateway now (dropped once
+        the connection is closed or was refused)."""
+        if self.closed:
+            return
         node = self._node
         self.fed += len(data)
-        node.loop.feed_link(node.kernel.now, data, len(data))
+        node.loop.feed_link(node.kernel.now, data, len(data), self.slot)
+
+    def close(self):
+        """The connection ends (as a TCP connection does): the gateway's
+        host on this slot is gone and the slot is free for the next one."""
+        if self.closed:
+            return
+        self.closed = True
+        node = self._node
+        node.gw.detach(node.kernel.now, self.slot)
+        node.pipes[self.slot] = None
+        node.loop.flush(node.kernel.now)
 
     def read(self):
         """Everything the gateway has sent since the last read()."""
@@ -95,16 +126,34 @@ class _SimCan:
         return None
 
 
+class _SlotOut:
+    """Host slot i's link port for the runner body: its bytes go to the
+    connection on that slot (none: dropped, as a closed socket drops them)."""
+
+    def __init__(self, node, slot):
+        self._node = node
+        self._slot = slot
+
+    def write(self, buf, n):
+        p = self._node.pipes[self._slot]
+        if p is not None:
+            p.write(buf, n)
+
+
 class GatewayNode:
-    """Binds a Gateway to virtual CAN ports (bus i = ports[i]) and a LinkPipe,
-    through the runner body every platform uses (gateway/loop.py)."""
+    """Binds a Gateway to virtual CAN ports (bus i = ports[i]) and one
+    LinkPipe per host slot, through the runner body every platform uses
+    (gateway/loop.py).  Slot 0's pipe (link) is always connected."""
 
     def __init__(self, kernel, gw, ports):
         self.kernel = kernel
         self.gw = gw
         self.ports = tuple(ports)
-        self.link = LinkPipe(self)
-        self.loop = GatewayLoop(gw, [_SimCan(p) for p in self.ports], self.link, 1024)
+        self.pipes = [None] * len(gw.hosts)
+        self.link = LinkPipe(self, gw.attach())
+        self.pipes[0] = self.link
+        self.loop = GatewayLoop(gw, [_SimCan(p) for p in self.ports],
+                                tuple(_SlotOut(self, i) for i in range(len(gw.hosts))), 1024)
         for b in range(len(self.ports)):
             self.ports[b].on_rx = self._rx_for(b)
             self.ports[b].on_tx = self._on_tx
@@ -124,6 +173,22 @@ class GatewayNode:
         else:
             self.loop.flush(now)
 
+    def open_link(self):
+        """A new host connection on a free slot, or a refused one."""
+        slot = self.gw.attach()
+        if slot < 0:
+            p = LinkPipe(self, -1)
+            n = len(self.gw.hosts)
+            msg = packb([MSG_ERROR, 0, {K_CODE: LINK_UNEXPECTED,
+                                        K_TEXT: "gateway busy: another host is connected on each of "
+                                                "the %d host slots" % n}])
+            out = bytearray(frame_size(len(msg)))
+            p.write(out, encode_frame(msg, len(msg), out))
+            return p
+        p = LinkPipe(self, slot)
+        self.pipes[slot] = p
+        return p
+
     def deadline(self):
         return self.gw.deadline()
 
@@ -141,22 +206,30 @@ class Vehicle:
     nonces and no seed entropy, so a run's seeds repeat exactly); keys / open_role /
     link options: LinkConfig; gw_cfg: GatewayConfig (default: 2 buses);
     recorder: a sim Recorder for both buses; ecus: False for empty buses;
-    faults: {bus index: fault hook} (a sim.faults.FaultPlan), or set_faults()."""
+    faults: {bus index: fault hook} (a sim.faults.FaultPlan), or set_faults();
+    nvm: fn(ecu name) -> NVM store of that ECU (default: a MemNvm each, so
+    cleared DTCs and written DIDs survive an ECUReset; the stores are nvms)."""
 
     def __init__(self, sha256, urandom=None, keys=(), open_role=ROLE_NONE, gw_cfg=None,
-                 recorder=None, start=START_TICKS, ecus=True, faults=None, **link_kw):
+                 recorder=None, start=START_TICKS, ecus=True, faults=None, nvm=None,
+                 **link_kw):
         k = Kernel(start)
         self.k = k
         self.buses = (CanBus(k, "can0", 500000, recorder=recorder),
                       CanBus(k, "can1", 500000, recorder=recorder))
         self.engine_state = engine.EngineState()
         self.ecus = {}
+        self.nvms = {}
         if ecus:
+            for name in ("engine", "gearbox", "abs"):
+                self.nvms[name] = MemNvm() if nvm is None else nvm(name)
             self.ecus["engine"] = EcuNode(k, self.buses[0].attach("engine"), Ecu(
                 Profile(engine.profile(), sources=engine.sources(self.engine_state)),
-                urandom=urandom, sha256=sha256))
-            self.ecus["gearbox"] = EcuNode(k, self.buses[0].attach("gearbox"), Ecu(GEARBOX))
-            self.ecus["abs"] = EcuNode(k, self.buses[1].attach("abs"), Ecu(ABS))
+                nvm=self.nvms["engine"], urandom=urandom, sha256=sha256))
+            self.ecus["gearbox"] = EcuNode(k, self.buses[0].attach("gearbox"),
+                                           Ecu(GEARBOX, nvm=self.nvms["gearbox"]))
+            self.ecus["abs"] = EcuNode(k, self.buses[1].attach("abs"),
+                                       Ecu(ABS, nvm=self.nvms["abs"]))
         if gw_cfg is None:
             gw_cfg = GatewayConfig(n_buses=2)
         lcfg = LinkConfig(name=b"diagbridge-sim", keys=keys, open_role=open_role,
@@ -168,6 +241,10 @@ class Vehicle:
         if faults is not None:
             for b in faults:
                 self.set_faults(b, faults[b])
+
+    def open_link(self):
+        """Another host's connection (see the module comment)."""
+        return self.node.open_link()
 
     def set_faults(self, bus, hook):
         """Install a fault hook on bus 0/1 (None: no faults, no cost)."""

@@ -1,6 +1,8 @@
 """``serial://...``: a serial port, USB CDC gadget or any pyserial URL."""
 from __future__ import annotations
 
+from typing import Any
+
 import serial
 
 from diagbridge_host.errors import LinkError, UsageError
@@ -17,7 +19,7 @@ class SerialTransport(Transport):
     device (the baud rate matters only on a real UART); ``serial://loop://``
     or ``serial://rfc2217://host:port`` pass a pyserial URL through."""
 
-    def __init__(self, port, url: str):
+    def __init__(self, port: Any, url: str) -> None:
         self.url = url
         self._port = port
         self._closed = False

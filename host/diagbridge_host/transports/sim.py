@@ -16,7 +16,7 @@ import hashlib
 import os
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from diagbridge.link import proto as P
 
@@ -29,7 +29,7 @@ _MAX_WAIT_S = 0.01          # longest pump sleep: the simulated buses run in rea
 class RealTime:
     """Runs a Vehicle's virtual clock along the host's monotonic clock."""
 
-    def __init__(self, vehicle, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, vehicle: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self.vehicle = vehicle
         self._clock = clock
         self._t0 = clock()
@@ -56,7 +56,7 @@ class RealTime:
 class SimTransport(Transport):
     """The host side of an in-process vehicle's link byte stream."""
 
-    def __init__(self, vehicle, url: str = "sim://"):
+    def __init__(self, vehicle: Any, url: str = "sim://") -> None:
         self.url = url
         self.vehicle = vehicle
         self._rt = RealTime(vehicle)
@@ -85,7 +85,7 @@ class SimTransport(Transport):
             self._to_gw += data
             self._cv.notify_all()
 
-    def call(self, fn: Callable):
+    def call(self, fn: Callable) -> Any:
         """Run ``fn(vehicle)`` in the simulation thread (the simulation is not
         thread-safe) and return its result: inject frames, break an ECU ..."""
         done = threading.Event()

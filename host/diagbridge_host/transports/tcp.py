@@ -11,7 +11,7 @@ from diagbridge_host.transports.base import Transport
 class TcpTransport(Transport):
     """A connected TCP socket (Nagle off: requests are small and urgent)."""
 
-    def __init__(self, sock: socket.socket, url: str):
+    def __init__(self, sock: socket.socket, url: str) -> None:
         self.url = url
         self._sock = sock
         self._closed = False

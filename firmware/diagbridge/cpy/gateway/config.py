@@ -10,6 +10,7 @@ example::
     LINK_TCP = "tcp://127.0.0.1:6520"       # loopback; tcp://0.0.0.0:6520 listens on the network; or None
     LINK_SERIAL = "/dev/ttyGS0"             # or None (a USB serial gadget, a UART)
     KEY_FILE = "/etc/diagbridge/key"
+    MAX_HOSTS = 4                           # TCP hosts served at once (the serial line: one more)
     DIAGNOSTIC_TX_IDS = ((0x700, 0x7FF, False), (0x18DA0000, 0x18DBFFFF, True))
     FULL_TX_IDS = None                      # or ranges: what a full-role host may send on
     def gateway_config(): ...               # optional: a diagbridge.gateway.GatewayConfig
@@ -31,6 +32,7 @@ file with ``gateway_config()`` passes them to its ``GatewayConfig`` itself.
 A file with a single bare line holds the key of the full role.  Values are
 text, ``hex:...`` or ``base64:...``; keys are at least 16 bytes.
 """
+from typing import Any
 import importlib.util
 import logging
 import os
@@ -49,6 +51,10 @@ __all__ = ["Board", "load_board", "parse_keys", "read_key_file", "role_number", 
            "DEFAULT_PORT"]
 
 DEFAULT_PORT = 6520
+# A Pi has memory to spare: a host slot costs its LinkSession's buffers (with
+# the deep queues below, about 0.1 MB each); boards set MAX_HOSTS, a board
+# file with gateway_config() sets GatewayConfig.max_hosts there.
+DEFAULT_MAX_HOSTS = 4
 ROLE_NAMES = {ROLE_NONE: "none", ROLE_MONITOR: "monitor", ROLE_DIAGNOSTIC: "diagnostic",
               ROLE_FULL: "full"}
 _CAN_KEYS = ("interface", "channel", "bitrate", "fd", "data_bitrate")
@@ -65,9 +71,14 @@ def role_number(name: str) -> int:
 class Board:
     """What a board file says, with defaults for everything it leaves out."""
 
-    def __init__(self, name="diagbridge", can=(), link_tcp=None, link_serial=None,
-                 serial_baudrate=115200, key_file=None, module=None, path=None):
+    def __init__(self, name: str = "diagbridge", can: Any = (), link_tcp: Any = None, link_serial: Any = None,
+                 serial_baudrate: Any = 115200, key_file: Any = None, module: Any = None, path: Any = None,
+                 max_hosts: Any = DEFAULT_MAX_HOSTS) -> None:
         self.name = name
+        if not isinstance(max_hosts, int) or isinstance(max_hosts, bool) \
+                or not 1 <= max_hosts <= 31:
+            raise ConfigError("MAX_HOSTS: %r is not a number of hosts from 1 to 31" % (max_hosts,))
+        self.max_hosts = max_hosts
         self.can = [dict(c) for c in can]
         self.link_tcp = link_tcp
         self.link_serial = link_serial
@@ -96,14 +107,15 @@ class Board:
             if hasattr(self.module, name):
                 kw[name.lower()] = getattr(self.module, name)
         try:
-            return GatewayConfig(n_buses=max(1, len(self.can)), tx_confirm=True, **kw)
+            return GatewayConfig(n_buses=max(1, len(self.can)), max_hosts=self.max_hosts,
+                                 tx_confirm=True, **kw)
         except ConfigError as e:
             raise ConfigError("board file %s: %s: write ((first, last, extended), ...) "
                               "ranges of CAN ids%s" % (self.path, str(e).upper(),
                                                        " or None" if "full" in str(e) else "")
                               ) from None
 
-    def link_config(self, keys, open_role) -> LinkConfig:
+    def link_config(self, keys: Any, open_role: Any) -> LinkConfig:
         fn = getattr(self.module, "link_config", None)
         if fn is not None:
             cfg = fn(keys, open_role)
@@ -138,7 +150,8 @@ def load_board(path: str) -> Board:
                      can=tuple(g(mod, "CAN", ())), link_tcp=g(mod, "LINK_TCP", None),
                      link_serial=g(mod, "LINK_SERIAL", None),
                      serial_baudrate=int(g(mod, "SERIAL_BAUDRATE", 115200)),
-                     key_file=g(mod, "KEY_FILE", None), module=mod, path=path)
+                     key_file=g(mod, "KEY_FILE", None), module=mod, path=path,
+                     max_hosts=g(mod, "MAX_HOSTS", DEFAULT_MAX_HOSTS))
     except (TypeError, ValueError) as e:
         raise ConfigError("board file %s: %s" % (path, e)) from None
 

@@ -7,8 +7,10 @@ behind a TCP port and/or a serial line for the host link.
                   --open-role full                       # a test gateway, no key
 
 The board file (diagbridge.cpy.gateway.config) names the CAN buses, the host-link
-transports and the key file; command-line options override it.  One host at
-a time (diagbridge.cpy.gateway.link).  Logs go to stderr (the systemd journal
+transports and the key file; command-line options override it.  Several
+hosts at once (diagbridge.cpy.gateway.link): up to the board's MAX_HOSTS (4
+by default, --max-hosts) TCP hosts, each on its own host slot of the
+gateway, plus one slot for the serial line.  Logs go to stderr (the systemd journal
 captures them); ``--log-level`` sets the level.  SIGINT or SIGTERM stops it
 cleanly: the host gets a BYE, buses and ports are closed.
 
@@ -49,7 +51,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from diagbridge.codes import LINK_UNEXPECTED
 from diagbridge.errors import ConfigError
@@ -94,30 +96,29 @@ class BackoffHub(LinkHub):
     LINK_UNEXPECTED) and counted in ``backoff.refused``.  TCP peers are the
     TCP port's business (``TcpLinkPort`` backs off per address at accept)."""
 
-    def __init__(self, gw, clock: Callable[[], float], backoff: LoginBackoff) -> None:
+    def __init__(self, gw: Any, clock: Callable[[], float], backoff: LoginBackoff) -> None:
         super().__init__(gw)
         self._clock = clock
         self.backoff = backoff
 
-    def deliver(self, port, now: int, data: bytes) -> bool:
+    def deliver(self, port: Any, now: int, data: bytes, slot: int = 0) -> bool:
         if not isinstance(port, SerialLinkPort):
-            return super().deliver(port, now, data)
+            return super().deliver(port, now, data, slot)
         key = "serial:" + port.device
         t = self._clock()
-        if not (self.owner is port and self.gw.link.state == S_READY):
+        link = self.session(slot)
+        if link.state != S_READY:
             wait = self.backoff.wait_s(key, t)
             if wait > 0.0:
                 if 0 in data:
                     self.backoff.refuse(key, t)
-                    if self.owner is None:
-                        self.owner = port       # (its refusal is written to the line)
                     out = _refusal("too many failed logins on %s: try again in %.1f s"
                                    % (port.url, wait))
                     port.send(out, len(out))
                 return False
-        failures = self.gw.link.auth_failures
-        ok = super().deliver(port, now, data)
-        for _ in range(self.gw.link.auth_failures - failures):
+        failures = link.auth_failures
+        ok = super().deliver(port, now, data, slot)
+        for _ in range(link.auth_failures - failures):
             count, wait = self.backoff.failed(key, t)
             log.warning("%s: %d failed logins in a row on this line: its next login is "
                         "judged in %.1f s at the earliest", port.url, count, wait)
@@ -172,6 +173,9 @@ class Daemon:
         self.link_cfg = board.link_config(keys, open_role)
         gw_cfg = board.gateway_config()
         gw_cfg.login_backoff_ms = 0     # the ports back off per peer (see the module doc)
+        self.tcp_hosts = gw_cfg.max_hosts
+        if board.link_serial:
+            gw_cfg.max_hosts += 1       # the serial line's own slot, beside the TCP hosts
         self.gw = Gateway(gw_cfg, self.link_cfg, sha256, urandom)
         self.gw.adapter_stats = self._adapter_stats
         self.buses: list = []
@@ -274,7 +278,8 @@ class Daemon:
         st["serial_login_failures"] = sum(getattr(p, "login_failures", 0)
                                           for p in self.hub.ports if p is not self.tcp)
         st["serial_refused_backoff"] = self.hub.backoff.refused
-        st["auth_failures"] = self.gw.link.auth_failures
+        st["auth_failures"] = sum(h.link.auth_failures for h in self.gw.hosts)
+        st["hosts_up"] = self.gw.hosts_up()
         return st
 
     def _adapter_stats(self) -> dict:
@@ -324,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="confirm that anyone who can reach a non-loopback --listen address "
                    "gets the full role without a key")
     p.add_argument("--name", help="gateway name shown to hosts")
+    p.add_argument("--max-hosts", type=int, metavar="N",
+                   help="TCP hosts served at once (default: the board's MAX_HOSTS, 4); a "
+                   "serial line is one more")
     p.add_argument("--log-level", default="info",
                    choices=("debug", "info", "warning", "error"), help="default info")
     return p
@@ -359,6 +367,10 @@ def board_from_args(args: argparse.Namespace) -> Board:
         board.key_file = args.key_file
     if args.name:
         board.name = args.name
+    if args.max_hosts is not None:
+        if not 1 <= args.max_hosts <= 31:
+            raise ConfigError("--max-hosts %d: give 1 to 31 hosts" % args.max_hosts)
+        board.max_hosts = args.max_hosts
     return board
 
 

@@ -1,15 +1,21 @@
 """The daemon's host-link byte transports (CPython): a TCP server and a
 serial port (pyserial device, USB gadget, or a pseudo-terminal made here).
 
-They only move bytes between file descriptors and the gateway's one
-``LinkSession``; ``LinkHub`` decides whose bytes it takes: **one host at a
-time**.  While a host is authenticated, a second TCP connection is refused
-with an ERROR frame ("gateway busy") and closed, and bytes arriving on
-another port are dropped (logged).  A host that is not authenticated yet
-(or whose link timed out) is replaced by the next one that connects, so one
-connection at most is in a login.  When the owner's connection ends, the
-session is told at once (a BYE on its behalf), so the gateway stops its
-listeners instead of waiting for ``link_timeout_ms``.
+They only move bytes between file descriptors and the gateway's host slots
+(``diagbridge.gateway.hosts``: one ``LinkSession`` each); ``LinkHub`` knows
+which connection holds which slot.  **Several hosts at once**: each TCP
+connection takes a free slot (up to ``GatewayConfig.max_hosts``); a serial
+line holds one slot for as long as it is open.  A connection holds its slot
+from its first byte; when every slot is taken, a new connection replaces
+the oldest one still in its login (connections that never log in cannot
+keep a host out, and at most ``max_hosts`` logins are judged at once), and
+when every slot holds an authenticated host it is refused with an ERROR
+frame ("gateway busy: another host ...") and closed.  When a connection
+ends, its slot's session is told at once (a BYE on its behalf), so the
+gateway tears down that host's things instead of waiting for
+``link_timeout_ms``; the other hosts are not touched.  The gateway's output
+for slot i leaves through ``hub.links[i]`` (the link ports of
+``GatewayLoop``), to the connection on that slot.
 
 Hostile or broken clients (TCP):
 
@@ -44,7 +50,7 @@ import os
 import socket
 import time
 import tty
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from diagbridge.codes import LINK_UNEXPECTED
 from diagbridge.link import proto as P
@@ -78,7 +84,7 @@ class LinkSetupError(OSError):
     """A link transport could not be opened; the message says what to do."""
 
 
-def _frame(obj) -> bytes:
+def _frame(obj: Any) -> bytes:
     msg = packb(obj)
     out = bytearray(frame_size(len(msg)))
     return bytes(out[:encode_frame(msg, len(msg), out)])
@@ -133,77 +139,155 @@ def tcp_is_loopback(url: str) -> bool:
     return is_loopback_host(parse_tcp(url)[0])
 
 
-class LinkHub:
-    """The gateway's session shared by every link port; routes its output to
-    the port that owns the host."""
+class _SlotLink:
+    """Host slot ``slot``'s link port for ``GatewayLoop`` (``write``): its
+    bytes go to the port whose connection holds the slot."""
 
-    def __init__(self, gw) -> None:
+    def __init__(self, hub: "LinkHub", slot: int) -> None:
+        self._hub = hub
+        self.slot = slot
+
+    def write(self, buf: Any, n: int) -> None:
+        self._hub.write_slot(self.slot, buf, n)
+
+
+class LinkHub:
+    """The gateway's host slots shared by every link port: which port's
+    connection holds which slot, and the bytes in and out of each.
+
+    With a ``diagbridge.gateway.Gateway`` (it has ``hosts``) there is one
+    slot per ``GatewayConfig.max_hosts``; any other object with the link
+    verbs (``feed_link(now, data, n)``, ``pop_link(out)``, ``link``) is one
+    slot, as a gateway with one host was."""
+
+    def __init__(self, gw: Any) -> None:
         self.gw = gw
-        self.owner = None
+        self._multi = hasattr(gw, "hosts") and hasattr(gw, "attach")
+        n = len(gw.hosts) if self._multi else 1
+        self.owners: list = [None] * n          # slot -> the port holding it
+        self.links = tuple(_SlotLink(self, i) for i in range(n))
         self.ports: list = []
         self._out = bytearray(16384)
         self.bytes_in = 0
         self.bytes_out = 0
-        self.discarded = 0          # output popped while no host was connected
-        self._warned = None
+        self.discarded = 0          # output popped for a slot no connection holds
+
+    # ---- slots ------------------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        return len(self.owners)
+
+    @property
+    def owner(self) -> Any:
+        """The port holding slot 0 (the only one of a one-slot gateway)."""
+        return self.owners[0]
+
+    def session(self, slot: int) -> Any:
+        """Slot ``slot``'s ``LinkSession``."""
+        return self.gw.hosts[slot].link if self._multi else self.gw.link
+
+    def up(self, slot: int) -> bool:
+        """An authenticated host is on ``slot``."""
+        return self.session(slot).state == S_READY
 
     def busy(self) -> bool:
-        """A host is authenticated: others must wait."""
-        return self.gw.link.state == S_READY
+        """No slot is free for a new host: each holds an authenticated one."""
+        return all(o is not None and self.up(s) for s, o in enumerate(self.owners))
 
-    def deliver(self, port, now: int, data: bytes) -> bool:
-        """Bytes from `port`; False when they were refused (another host).
-        Tells the port when a login it carried failed (``login_failed``) or
-        succeeded (``logged_in``)."""
-        if self.owner is not port:
-            if self.owner is not None and self.busy():
-                if self._warned is not port:
-                    self._warned = port
-                    log.warning("%s: bytes ignored, a host is connected on %s (one host at a "
-                                "time)", port.name, self.owner.name)
-                return False
-            if self.owner is not None:
-                self.owner.drop_host("replaced by a host on %s" % port.name)
-            self.owner = port
-            self._warned = None
-        link = self.gw.link
+    def hosts_text(self) -> str:
+        """The connected hosts, for a refusal and the log."""
+        return ", ".join(self.name(s) for s, o in enumerate(self.owners)
+                         if o is not None and self.up(s)) or "none"
+
+    def name(self, slot: int) -> str:
+        return self.gw.hosts[slot].name if self._multi else (
+            self.owners[slot].name if self.owners[slot] is not None else "")
+
+    def attach(self, port: Any, name: str) -> int:
+        """A free slot for a new connection of ``port`` (named ``name``, the
+        name other hosts see, e.g. in a bus lock refusal); -1: none free."""
+        if self._multi:
+            slot = self.gw.attach()
+            if slot >= 0:
+                self.gw.hosts[slot].name = name
+        else:
+            slot = 0 if self.owners[0] is None else -1
+        if slot >= 0:
+            self.owners[slot] = port
+        return slot
+
+    def hung_up(self, port: Any, now: int, slot: int = 0) -> None:
+        """The connection on ``slot`` ended: the session forgets its host now
+        (as at a BYE: a frame would need the session MAC) and the gateway
+        tears down that host's things; the slot is free again."""
+        if slot < 0 or slot >= len(self.owners) or self.owners[slot] is not port:
+            return
+        self.owners[slot] = None
+        if self._multi:
+            self.gw.detach(now, slot)
+        elif self.gw.link.state != S_WAIT_HELLO:
+            self.gw.link.hang_up(now)
+            self.gw.on_timer(now)
+
+    def hang_up(self, port: Any, now: int, slot: int) -> None:
+        """The host on ``slot`` is gone but ``port`` keeps the slot (a serial
+        line: the next host comes on the same line)."""
+        if slot < 0 or slot >= len(self.owners) or self.owners[slot] is not port:
+            return
+        if self._multi:
+            self.gw.hang_up(now, slot)
+        elif self.gw.link.state != S_WAIT_HELLO:
+            self.gw.link.hang_up(now)
+            self.gw.on_timer(now)
+
+    # ---- bytes --------------------------------------------------------------------------
+    def deliver(self, port: Any, now: int, data: bytes, slot: int = 0) -> bool:
+        """Bytes from ``port``'s connection on ``slot``; False when the port
+        does not hold the slot.  Tells the port when a login it carried
+        failed (``login_failed``) or succeeded (``logged_in``)."""
+        if slot < 0 or slot >= len(self.owners) or self.owners[slot] is not port:
+            return False
+        link = self.session(slot)
         failures = link.auth_failures
         was_up = link.state == S_READY
         self.bytes_in += len(data)
-        self.gw.feed_link(now, data, len(data))
+        if self._multi:
+            self.gw.feed_link(now, data, len(data), slot)
+        else:
+            self.gw.feed_link(now, data, len(data))
         failed = link.auth_failures - failures
         if failed > 0:
-            port.login_failed(now, failed)
+            port.login_failed(now, failed, slot)
         elif not was_up and link.state == S_READY:
-            port.logged_in(link.role)
+            port.logged_in(link.role, slot)
         return True
 
-    def hung_up(self, port, now: int) -> None:
-        """The owner's connection ended: the session forgets the host now."""
-        if self.owner is not port:
-            return
-        self.owner = None
-        if self.gw.link.state != S_WAIT_HELLO:
-            self.gw.link.hang_up(now)       # as a BYE (a frame would need the session MAC)
-            self.gw.on_timer(now)           # the gateway tears the host's things down
-
-    def write(self, buf, n: int) -> None:
-        """Bytes for the host (the link port of ``GatewayLoop``): to the
-        owner, or counted and dropped while no host is connected."""
-        if self.owner is not None:
+    def write_slot(self, slot: int, buf: Any, n: int) -> None:
+        """Bytes for the host on ``slot``: to its port, or counted and
+        dropped while no connection holds the slot."""
+        owner = self.owners[slot]
+        if owner is not None:
             self.bytes_out += n
-            self.owner.send(buf, n)
+            owner.send_to(slot, buf, n)
         else:
             self.discarded += n
 
-    def flush(self) -> None:
-        """Everything the gateway has for the host, now (a port about to
-        close its client sends the last ERROR first)."""
+    def write(self, buf: Any, n: int) -> None:
+        """Slot 0's bytes (the link port of a one-slot ``GatewayLoop``)."""
+        self.write_slot(0, buf, n)
+
+    def _pop(self, out: Any, slot: int) -> int:
+        return self.gw.pop_link(out, slot) if self._multi else self.gw.pop_link(out)
+
+    def flush(self, slot: Optional[int] = None) -> None:
+        """Everything the gateway has for the hosts (or for ``slot``), now
+        (a port about to close a client sends the last ERROR first)."""
         out = self._out
-        n = self.gw.pop_link(out)
-        while n:
-            self.write(out, n)
-            n = self.gw.pop_link(out)
+        for s in range(len(self.owners)) if slot is None else (slot,):
+            n = self._pop(out, s)
+            while n:
+                self.write_slot(s, out, n)
+                n = self._pop(out, s)
 
 
 class _Writer:
@@ -212,10 +296,10 @@ class _Writer:
     def __init__(self) -> None:
         self.pending = bytearray()
 
-    def _write_fd(self, data) -> int:
+    def _write_fd(self, data: bytes) -> int:
         raise NotImplementedError
 
-    def send(self, buf, n: int) -> None:
+    def send(self, buf: Any, n: int) -> None:
         if self.pending:
             self.pending += buf[:n]
         else:
@@ -232,7 +316,7 @@ class _Writer:
             self._failed(OSError("the host stopped reading (%d bytes waiting)"
                                  % len(self.pending)))
 
-    def on_writable(self) -> None:
+    def on_writable(self, fd: Any = None) -> None:
         if not self.pending:
             return
         try:
@@ -287,9 +371,34 @@ class _Reports:
                                 REPORT_S)
 
 
-class TcpLinkPort(_Writer):
-    """A TCP server for the host link; one host connection at a time.
+class _Client(_Writer):
+    """One host's TCP connection, bound to a host slot."""
 
+    def __init__(self, port: "TcpLinkPort", sock: socket.socket, peer: str, ip: str,
+                 slot: int) -> None:
+        super().__init__()
+        self.port = port
+        self.sock = sock
+        self.peer = peer
+        self.ip = ip
+        self.slot = slot
+
+    def _write_fd(self, data: bytes) -> int:
+        return self.sock.send(data)
+
+    def _failed(self, err: BaseException) -> None:
+        self.port._client_failed(self, err)
+
+
+class TcpLinkPort:
+    """A TCP server for the host link: each connection takes a free host
+    slot of the hub (up to ``GatewayConfig.max_hosts`` hosts at once, less
+    a slot a serial line holds).
+
+    Before its login a connection holds a slot too; when every slot is
+    taken, a new connection replaces the oldest one still in its login (so
+    connections that never log in cannot keep a host out), and when every
+    slot holds an authenticated host it is refused ("gateway busy").
     ``clock`` (seconds, monotonic) times lingering, back-off and reports;
     ``backoff`` is the failed-login table (a fresh ``LoginBackoff`` if None)."""
 
@@ -298,7 +407,6 @@ class TcpLinkPort(_Writer):
 
     def __init__(self, hub: LinkHub, url: str, *, clock: Clock = time.monotonic,
                  backoff: Optional[LoginBackoff] = None) -> None:
-        super().__init__()
         self.hub = hub
         host, port = parse_tcp(url)
         srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -321,9 +429,7 @@ class TcpLinkPort(_Writer):
         self.url = "tcp://%s:%d" % ("[%s]" % h if ":" in h else h, p)
         self.name = self.url
         self.is_loopback = _ip_is_loopback(h)
-        self.conn: Optional[socket.socket] = None
-        self.peer = ""
-        self.peer_ip = ""
+        self.clients: dict = {}             # socket -> _Client, oldest first
         self._clock = clock
         self.backoff = backoff if backoff is not None else LoginBackoff()
         # refused connections, read until closed: sock -> cut-off time (oldest first)
@@ -333,18 +439,45 @@ class TcpLinkPort(_Writer):
         self.stats = dict.fromkeys(self.STAT_NAMES, 0)
         hub.ports.append(self)
 
+    # ---- the connections ------------------------------------------------------------
+    @property
+    def conn(self) -> Optional[socket.socket]:
+        """The oldest host connection (None: none)."""
+        return next(iter(self.clients), None)
+
+    @property
+    def peer(self) -> str:
+        c = next(iter(self.clients.values()), None)
+        return c.peer if c is not None else ""
+
+    @property
+    def pending(self) -> bool:
+        """Output waits for a connection to become writable."""
+        return any(c.pending for c in self.clients.values())
+
+    def _client_of(self, slot: int) -> Optional[_Client]:
+        for c in self.clients.values():
+            if c.slot == slot:
+                return c
+        return None
+
+    def send_to(self, slot: int, buf: Any, n: int) -> None:
+        """Bytes for the host on ``slot`` (the hub's output)."""
+        c = self._client_of(slot)
+        if c is not None:
+            c.send(buf, n)
+
     # ---- what the runner waits for ------------------------------------------------
     def read_fds(self) -> list:
         fds: list = []
         if self._srv.fileno() >= 0 and self._clock() >= self._accept_at:
             fds.append(self._srv)
-        if self.conn is not None:
-            fds.append(self.conn)
+        fds.extend(self.clients)
         fds.extend(self._closing)
         return fds
 
     def write_fds(self) -> list:
-        return [self.conn] if self.conn is not None and self.pending else []
+        return [s for s, c in self.clients.items() if c.pending]
 
     @property
     def lingering(self) -> int:
@@ -369,10 +502,21 @@ class TcpLinkPort(_Writer):
     def on_readable(self, fd: Fd, now: int) -> None:
         if fd is self._srv:
             self._accept(now)
-        elif fd is self.conn:
-            self._recv(now)
+        elif fd in self.clients:
+            self._recv(self.clients[fd], now)
         elif fd in self._closing:
             self._linger(fd)
+
+    def on_writable(self, fd: Optional[Fd] = None) -> None:
+        """``fd`` (None: every connection with output waiting) can take bytes."""
+        if fd is not None:
+            c = self.clients.get(fd)
+            if c is not None:
+                c.on_writable()
+            return
+        for c in list(self.clients.values()):
+            if c.pending:
+                c.on_writable()
 
     def on_timer(self, now: int) -> None:
         if self._closing:
@@ -387,16 +531,18 @@ class TcpLinkPort(_Writer):
 
     def drop_client(self, fd: Optional[Fd], now: int) -> None:
         """The runner saw something unexpected on ``fd``: close that client
-        (the listening socket: pause accepting)."""
+        (the listening socket: pause accepting; None: every host connection)."""
         self.stats["client_errors"] += 1
         if fd is self._srv:
             self._accept_at = self._clock() + ACCEPT_PAUSE_S
         elif fd in self._closing:
             del self._closing[fd]
             _close(fd)
-        elif self.conn is not None and (fd is None or fd is self.conn):
-            self.drop_host("dropped after an error")
-            self.hub.hung_up(self, now)
+        elif fd in self.clients:
+            self._end(self.clients[fd], now, "dropped after an error")
+        elif fd is None:
+            for c in list(self.clients.values()):
+                self._end(c, now, "dropped after an error")
 
     # ---- accepting ----------------------------------------------------------------------
     def _accept(self, now: int) -> None:
@@ -423,7 +569,7 @@ class TcpLinkPort(_Writer):
                 return
             self._take(sock, addr, now)
 
-    def _take(self, sock: socket.socket, addr, now: int) -> None:
+    def _take(self, sock: socket.socket, addr: Any, now: int) -> None:
         self.stats["accepted"] += 1
         ip = str(addr[0])
         peer = "[%s]:%s" % (ip, addr[1]) if ":" in ip else "%s:%s" % (ip, addr[1])
@@ -433,8 +579,8 @@ class TcpLinkPort(_Writer):
         except OSError:                 # gone already (reset before we looked)
             _close(sock)
             return
-        if self.conn is not None:
-            self._settle(now)           # a BYE or an EOF already waiting frees the gateway
+        if self.clients:
+            self._settle(now)           # a BYE or an EOF already waiting frees a slot
         t = self._clock()
         wait = self.backoff.refuse(ip, t)
         if wait > 0.0:
@@ -447,22 +593,29 @@ class TcpLinkPort(_Writer):
             self._refuse(sock, t, "too many failed logins from %s: try again in %.1f s"
                          % (ip, wait))
             return
-        if self.hub.busy():
-            who = self.peer if self.hub.owner is self else self.hub.owner.name
+        slot = self.hub.attach(self, peer)
+        if slot < 0:
+            # every slot taken: the oldest connection still in its login gives way
+            old = next((c for c in self.clients.values() if not self.hub.up(c.slot)), None)
+            if old is not None:
+                self._end(old, now, "replaced by %s" % peer)
+                slot = self.hub.attach(self, peer)
+        if slot < 0:
+            who = self.hub.hosts_text()
+            n = sum(1 for o in self.hub.owners if o is None or o is self)  # this port's share
             self.stats["refused_busy"] += 1
             self._reports.warn("busy", ip, "refused connections from %s (a host is connected)" % ip,
-                               "refused host %s: %s is connected (one host at a time)"
-                               % (peer, who))
-            self._refuse(sock, t, "gateway busy: another host (%s) is connected; one host at "
-                         "a time" % who)
+                               "refused host %s: no free host slot (%d; connected: %s)"
+                               % (peer, n, who))
+            if n == 1:
+                text = "gateway busy: another host (%s) is connected; one host at a time" % who
+            else:
+                text = ("gateway busy: another host is connected on each of the %d host slots "
+                        "(%s)" % (n, who))
+            self._refuse(sock, t, text)
             return
-        if self.conn is not None:
-            self.drop_host("replaced by %s" % peer)
-            self.hub.hung_up(self, now)
-        self.conn = sock
-        self.peer = peer
-        self.peer_ip = ip
-        log.info("%s: host %s connected", self.url, peer)
+        self.clients[sock] = _Client(self, sock, peer, ip, slot)
+        log.info("%s: host %s connected (host slot %d)", self.url, peer, slot)
 
     def _refuse(self, sock: socket.socket, t: float, text: str) -> None:
         """The standard refusal: an ERROR frame, no more output, then linger."""
@@ -485,59 +638,69 @@ class TcpLinkPort(_Writer):
             _close(s)
             self.stats["closed_early"] += 1
 
-    # ---- the host's connection -------------------------------------------------------
+    # ---- the hosts' connections ------------------------------------------------------
     def _settle(self, now: int) -> None:
-        """Read what the current host already sent (its BYE, its EOF)."""
-        for _ in range(16):
-            if self.conn is None or not self._recv(now):
-                return
-            self.hub.flush()
+        """Read what the current hosts already sent (a BYE, an EOF)."""
+        for c in list(self.clients.values()):
+            for _ in range(16):
+                if c.sock not in self.clients or not self._recv(c, now):
+                    break
+                self.hub.flush(c.slot)
 
-    def _recv(self, now: int) -> bool:
-        """One read from the host; False when there was nothing (or it ended)."""
-        conn = self.conn
+    def _recv(self, c: _Client, now: int) -> bool:
+        """One read from a host; False when there was nothing (or it ended)."""
         try:
-            data = conn.recv(65536)
+            data = c.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as e:
             data = b""
-            log.info("%s: host %s: %s", self.url, self.peer, e.strerror or e)
+            log.info("%s: host %s: %s", self.url, c.peer, e.strerror or e)
         if not data:
-            log.info("%s: host %s disconnected", self.url, self.peer)
-            self.drop_host(None)
-            self.hub.hung_up(self, now)
+            log.info("%s: host %s disconnected", self.url, c.peer)
+            self._end(c, now, None)
             return False
-        self.hub.deliver(self, now, data)
+        self.hub.deliver(self, now, data, c.slot)
         return True
 
-    def login_failed(self, now: int, n: int) -> None:
-        """The login on this connection failed (the session said so): count
-        it against the peer, let the refusal out, close the connection."""
+    def _end(self, c: _Client, now: int, why: Optional[str]) -> None:
+        """Close a host connection and free its slot (its host is gone)."""
+        if self.clients.pop(c.sock, None) is None:
+            return
+        if why:
+            log.info("%s: host %s %s", self.url, c.peer, why)
+        _close(c.sock)
+        c.pending = bytearray()
+        self.hub.hung_up(self, now, c.slot)
+
+    def login_failed(self, now: int, n: int, slot: int = 0) -> None:
+        """The login on ``slot``'s connection failed (the session said so):
+        count it against the peer, let the refusal out, close the connection."""
+        c = self._client_of(slot)
+        if c is None:
+            return
         t = self._clock()
-        ip = self.peer_ip
         count = wait = 0
         for _ in range(n):
-            count, wait = self.backoff.failed(ip, t)
+            count, wait = self.backoff.failed(c.ip, t)
         self.stats["login_failures"] += n
         log.warning("%s: login from %s failed (%d failed in a row from this address, %d since "
                     "start): its next login is judged in %.1f s at the earliest", self.url,
-                    self.peer, count, self.stats["login_failures"], wait)
-        self.hub.flush()                # the ERROR goes out before the close
-        sock = self.conn
-        if sock is not None:
-            self.conn = None
-            self.pending = bytearray()
-            try:
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            self._linger_add(sock, t)
-        self.hub.hung_up(self, now)
+                    c.peer, count, self.stats["login_failures"], wait)
+        self.hub.flush(slot)            # the ERROR goes out before the close
+        self.clients.pop(c.sock, None)
+        c.pending = bytearray()
+        try:
+            c.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._linger_add(c.sock, t)
+        self.hub.hung_up(self, now, slot)
 
-    def logged_in(self, role: int) -> None:
-        log.info("%s: host %s logged in (role %s)", self.url, self.peer,
-                 _ROLE_NAMES.get(role, role))
+    def logged_in(self, role: int, slot: int = 0) -> None:
+        c = self._client_of(slot)
+        log.info("%s: host %s logged in (role %s, host slot %d)", self.url,
+                 c.peer if c is not None else "?", _ROLE_NAMES.get(role, role), slot)
 
     def _linger(self, sock: socket.socket) -> None:
         try:
@@ -550,32 +713,23 @@ class TcpLinkPort(_Writer):
             self._closing.pop(sock, None)
             _close(sock)
 
-    def _write_fd(self, data) -> int:
-        if self.conn is None:
-            return len(data)
-        return self.conn.send(data)
-
-    def _failed(self, err: BaseException) -> None:
+    def _client_failed(self, c: _Client, err: BaseException) -> None:
         if isinstance(err, OSError):
-            log.warning("%s: host %s: %s", self.url, self.peer, err.strerror or err)
+            log.warning("%s: host %s: %s", self.url, c.peer, err.strerror or err)
         else:
             log.error("%s: host %s: unexpected %s on send; connection closed", self.url,
-                      self.peer, type(err).__name__, exc_info=err)
-        self.drop_host(None)
-        self.hub.hung_up(self, now_us())
+                      c.peer, type(err).__name__, exc_info=err)
+        self._end(c, now_us(), None)
 
     def drop_host(self, why: Optional[str]) -> None:
-        """Close the current host connection (no session bookkeeping)."""
-        if self.conn is None:
-            return
-        if why:
-            log.info("%s: host %s %s", self.url, self.peer, why)
-        _close(self.conn)
-        self.conn = None
-        self.pending = bytearray()
+        """Close every host connection (their hosts are gone)."""
+        for c in list(self.clients.values()):
+            self._end(c, now_us(), why)
 
     def close(self) -> None:
-        self.drop_host(None)
+        for c in list(self.clients.values()):
+            _close(c.sock)
+        self.clients = {}
         for s in self._closing:
             _close(s)
         self._closing = {}
@@ -590,7 +744,8 @@ class SerialLinkPort(_Writer):
     /dev/ttyGS0) or, with ``path="pty"``, on a pseudo-terminal made here
     (``url`` then names the end a host opens: serial:///dev/pts/N).  A serial
     line has no peer address: failed logins on it are counted and logged,
-    with no back-off."""
+    with no back-off.  The line holds one host slot of the hub for as long
+    as it is open (its host comes and goes; the slot stays)."""
 
     def __init__(self, hub: LinkHub, path: str, baudrate: int = 115200) -> None:
         super().__init__()
@@ -619,6 +774,11 @@ class SerialLinkPort(_Writer):
         self.url = "serial://" + self.device
         self.name = self.url
         self.login_failures = 0
+        self.slot = hub.attach(self, self.url)
+        if self.slot < 0:
+            self._close_fd()
+            raise LinkSetupError("no host slot left for the serial line %s: raise max_hosts"
+                                 % self.url)
         hub.ports.append(self)
 
     def read_fds(self) -> list:
@@ -641,25 +801,28 @@ class SerialLinkPort(_Writer):
         except OSError as e:
             log.error("%s: read failed: %s; serial link closed", self.url, e)
             self._close_fd()
-            self.hub.hung_up(self, now)
+            self.hub.hung_up(self, now, self.slot)
             return
         if data:
-            self.hub.deliver(self, now, data)
+            self.hub.deliver(self, now, data, self.slot)
 
-    def login_failed(self, now: int, n: int) -> None:
+    def send_to(self, slot: int, buf: Any, n: int) -> None:
+        self.send(buf, n)
+
+    def login_failed(self, now: int, n: int, slot: int = 0) -> None:
         self.login_failures += n
         log.warning("%s: login failed (%d since start)", self.url, self.login_failures)
 
-    def logged_in(self, role: int) -> None:
+    def logged_in(self, role: int, slot: int = 0) -> None:
         log.info("%s: host logged in (role %s)", self.url, _ROLE_NAMES.get(role, role))
 
     def drop_client(self, fd: Optional[Fd], now: int) -> None:
         """Something unexpected on the line: forget its host (the line stays open)."""
         self.pending = bytearray()
-        self.hub.hung_up(self, now)
+        self.hub.hang_up(self, now, self.slot)
 
-    def _write_fd(self, data) -> int:
-        if self.hub.owner is not self or self._fd < 0:
+    def _write_fd(self, data: bytes) -> int:
+        if self._fd < 0:
             return len(data)
         return os.write(self._fd, data)
 

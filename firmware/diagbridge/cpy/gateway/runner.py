@@ -7,6 +7,7 @@ board and the simulation use)::
         wait (selectors: epoll on Linux) until a CAN frame, host bytes, a
             command or gw.deadline()
         CAN frames -> loop.feed_can, host bytes -> the link hub -> gw.feed_link
+                                       (per host slot)
         loop.on_timer(now_us())       (each input flushes: frames to the
                                        buses, bytes to the host)
 
@@ -108,7 +109,7 @@ class CanPort:
     def has_more(self) -> bool:
         return bool(self._q) if self.fd < 0 else False
 
-    def send(self, can_id: int, data, n: int, flags: int, tag: int = 0) -> bool:
+    def send(self, can_id: int, data: bytes, n: int, flags: int, tag: int = 0) -> bool:
         """One frame; python-can has no transmit confirmation, so it counts as
         sent when ``bus.send`` returned and failed when it raised."""
         msg = self._tx.message(can_id, data, n, flags)
@@ -149,7 +150,7 @@ class GatewayRunner:
     """Runs ``gw`` with python-can ``buses`` (bus i = gateway bus i) and the
     link ports of ``hub`` (diagbridge.cpy.gateway.link) in one thread."""
 
-    def __init__(self, gw, buses, hub, names=()) -> None:
+    def __init__(self, gw: Any, buses: Any, hub: Any, names: Any = ()) -> None:
         self.gw = gw
         self.hub = hub
         self._wake_r, self._wake_w = os.pipe()
@@ -161,7 +162,8 @@ class GatewayRunner:
         self._running = True           # until stop(), even one that comes before run()
         self._thread: Optional[threading.Thread] = None
         # the runner body itself (pop, send, confirm, feed) is the core's
-        self.loop = GatewayLoop(gw, self.ports, hub, link_buf=16384)
+        # one link port per host slot (hub.links[i]: the connection on slot i)
+        self.loop = GatewayLoop(gw, self.ports, hub.links, link_buf=16384)
         self._sel: Optional[selectors.BaseSelector] = None
         self._reg: dict = {}            # fd -> (events, (who, obj)) as registered
         self.error: Optional[BaseException] = None
@@ -180,7 +182,7 @@ class GatewayRunner:
         if self._thread is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
 
-    def call(self, fn: Callable, timeout_s: float = 10.0):
+    def call(self, fn: Callable, timeout_s: float = 10.0) -> Any:
         """Run ``fn(gw, now)`` in the loop thread; its result (or its exception)."""
         box: queue.SimpleQueue = queue.SimpleQueue()
         self._calls.put((fn, box))
@@ -238,13 +240,13 @@ class GatewayRunner:
             self._sel = None
             self._reg = {}
 
-    def _client_io(self, lp, obj, mask: int, now: int) -> None:
+    def _client_io(self, lp: Any, obj: Any, mask: int, now: int) -> None:
         """A link port's descriptor is ready; trouble drops that client only."""
         try:
             if mask & selectors.EVENT_READ:
                 lp.on_readable(obj, now)
             if mask & selectors.EVENT_WRITE:
-                lp.on_writable()
+                lp.on_writable(obj)
         except Exception:                   # noqa: BLE001 (a client must not end the loop)
             self.client_errors += 1
             log.exception("%s: unexpected error on a client connection; that client is "
@@ -252,7 +254,7 @@ class GatewayRunner:
             self._drop_client(lp, obj, now)
         self._flush()
 
-    def _drop_client(self, lp, obj, now: int) -> None:
+    def _drop_client(self, lp: Any, obj: Any, now: int) -> None:
         try:
             lp.drop_client(obj, now)
         except Exception:                   # noqa: BLE001
@@ -328,7 +330,7 @@ class GatewayRunner:
                 t = x
         return t
 
-    def _commands(self, now) -> None:
+    def _commands(self, now: int) -> None:
         try:
             while os.read(self._wake_r, 4096):
                 pass
@@ -361,7 +363,8 @@ class GatewayRunner:
     def _shutdown(self) -> None:
         gw = self.gw
         try:
-            gw.link.close(now_us())         # BYE to the host, if one is up
+            for h in gw.hosts:
+                h.link.close(now_us())      # BYE to every host that is up
             self.hub.flush()
             for lp in self.hub.ports:
                 if lp.pending:

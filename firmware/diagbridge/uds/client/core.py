@@ -260,21 +260,30 @@ class UdsClient:
         # counters
         self.unexpected = 0
         self.requests = 0
+        self._once_p2 = 0               # this request's own P2 / P2* (us), 0: the session's
+        self._once_p2star = 0
 
     # ---- application ---------------------------------------------------------------
-    def request(self, now, data, n, functional=False):
-        """Send data[0:n]: the bytes are copied; EV_SEND follows."""
+    def request(self, now, data, n, functional=False, timeout_ms=0):
+        """Send data[0:n]: the bytes are copied; EV_SEND follows.
+        timeout_ms (0: the session's timing): this request alone waits that
+        long for its answer (P2) and at least that long after each 0x78 (P2*),
+        e.g. a routine known to run for seconds."""
         if n < 1 or n > len(self.tx) or n > len(data):
             raise UsageError("n")
         copy_into(self.tx, 0, data, 0, n)
-        self.request_built(now, n, functional)
+        self.request_built(now, n, functional, timeout_ms)
 
-    def request_built(self, now, n, functional=False):
+    def request_built(self, now, n, functional=False, timeout_ms=0):
         """Send self.tx[0:n], written there by a codec (no copy)."""
         if self.state != S_IDLE:
             raise UsageError("a request is outstanding")
         if n < 1 or n > len(self.tx):
             raise UsageError("n")
+        if not isinstance(timeout_ms, int) or not 0 <= timeout_ms <= 600000:
+            raise UsageError("timeout_ms")
+        self._once_p2 = timeout_ms * 1000
+        self._once_p2star = max(self.p2star_us, self._once_p2) if timeout_ms else 0
         tx = self.tx
         self._n = n
         self._sid = tx[0]
@@ -297,6 +306,7 @@ class UdsClient:
         late confirmation is ignored and a late answer is reported as stray."""
         self.state = S_IDLE
         self._at = None
+        self._once_p2 = self._once_p2star = 0
 
     # ---- transport inputs ---------------------------------------------------------------
     def sent(self, now, result=OK):
@@ -466,19 +476,20 @@ class UdsClient:
         if action == _A_QUEUE:
             self._events.push(EV_SEND)
         elif action == _A_AWAIT:
-            self._at = ticks_add(now, self.p2_us)
+            self._at = ticks_add(now, self._once_p2 or self.p2_us)
         elif action == _A_FINISH:
             self._at = None
+            self._once_p2 = self._once_p2star = 0
             self._events.push(EV_DONE)
             self._ka_input(now, REQ_TOUCH)
         elif action == _A_PENDING:
             self.pending += 1
-            self._at = ticks_add(now, self.p2star_us)
+            self._at = ticks_add(now, self._once_p2star or self.p2star_us)
             self._events.push(EV_PENDING)
         elif action == _A_STRAY:
             self._events.push(EV_UNEXPECTED)
         elif action == _A_STRAY_AWAIT:
             self._events.push(EV_UNEXPECTED)
-            self._at = ticks_add(now, self.p2_us)
+            self._at = ticks_add(now, self._once_p2 or self.p2_us)
         elif action == _A_HOLD:
             self._at = None
