@@ -84,9 +84,10 @@ def test_gkbus_tester_against_our_ecu():
 def _start_elm(port):
     out = tempfile.NamedTemporaryFile("w+", suffix=".elm.txt", delete=False)
     out.close()
+    # its own folder: the emulator writes elm.log where it runs
     proc = subprocess.Popen([sys.executable, "-m", "elm", "-K", port, "-b", out.name],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
     end = time.monotonic() + 30.0
     while time.monotonic() < end and proc.poll() is None:
         with open(out.name) as f:

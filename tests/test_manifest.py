@@ -23,8 +23,11 @@ NOT_ON_BOARD_FOLDERS = {
     "sim/": "the simulation kernel and the simulated vehicle",
     "kline/": "K-Line (ISO 14230): no board runner drives it yet; frozen with the "
               "gateway's K-Line transport",
+    "kwp/": "KWP2000 services over K-Line: frozen with kline/ once a board runner drives K-Line",
 }
 NOT_ON_BOARD = {
+    "mpy/kline_uart.py": "the K-Line UART port needs kline/, frozen with it once a board "
+                         "runner drives K-Line",
     "uds/client/api.py": "request builders and decoders for the CPython facades; the "
                          "gateway's jobs use the codecs directly",
     "uds/nrc_names.py": "NRC name strings: the host and the CPython facades print them, "

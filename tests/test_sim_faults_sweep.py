@@ -179,12 +179,6 @@ def _first_readback_frame():
     raise AssertionError("no readback answer")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "uds/client/flash.py repeats a block at once after a failed reception "
-    "(N_WRONG_SN): the ECU's half-duplex sender still waits N_Bs (1000 ms) for "
-    "a flow control and ignores the repeats (ISO 15765-2 unexpected N_PDU, "
-    "half duplex), and the 3 repeats end on P2_client (3 x 150 ms) before "
-    "N_Bs does: the flash fails A_TIMEOUT_P2 at readback"))
 def test_flash_survives_one_lost_frame_of_a_readback_answer():
     i = _first_readback_frame()
     p = plan(LOSS, sender="engine", skip=i + 1, limit=1)     # its first CF

@@ -106,7 +106,7 @@ def test_blocking_flash_with_readback(ecu_bus):
                             progress=lambda d, t, r: seen.append(d))
     assert rep.ok, rep
     assert rep.crc_image == rep.crc_readback == zlib.crc32(img) and rep.verified
-    assert seen[-1] == 20000 and rep.blocks == 20
+    assert seen[-1] == 20000 and rep.blocks == 10           # 2048-byte blocks (0x802)
 
 
 def test_asyncio_client_same_behaviour(ecu_bus):
@@ -150,7 +150,7 @@ def test_blocking_flash_callback_error_reaches_the_caller_and_the_link_stays_usa
         raise RuntimeError("stop at %d" % done)
     with open_channel(bus, tx_id=0x7E0, rx_id=0x7E8, func_tx_id=0x7DF) as tp:
         with UdsClient(tp, p2_timeout=1.0) as uds:
-            with pytest.raises(RuntimeError, match="stop at 1024"):
+            with pytest.raises(RuntimeError, match="stop at 2048"):     # the first block
                 uds.flash(img, FlashConfig(0x10000, key_fn=KEY3), progress=progress)
             # the outstanding exchange ends by itself; then the link serves again
             for _ in range(20):

@@ -6,20 +6,30 @@
 --quick: 256 KiB instead of 1 MiB (tools/bench runs it so); the size used is
 printed first.
 
-1. Simulation (diagbridge.sim, 500 kbit/s classical CAN, STmin 0): the core
-   Flasher against our server, exact virtual time.  Reports the simulated
-   TransferData time and payload rate against the bus's physical limit
-   (30,235 B/s ISO-TP payload, normal 11-bit addressing, typical stuffing,
-   ../shared/reference/peer-baseline.md) and the wall-clock / CPU cost of
-   simulating it.
+1. Simulation (diagbridge.sim, 500 kbit/s classical CAN): the core Flasher
+   against our server with the engine profile's settings (its CAN-TP BS and
+   STmin, maxNumberOfBlockLength, programming and erase times), exact
+   virtual time.  Reports the simulated TransferData time and payload rate
+   against the bus's physical limit (30,235 B/s ISO-TP payload, normal
+   11-bit addressing, typical stuffing, ../shared/reference/peer-baseline.md)
+   and the wall-clock / CPU cost of simulating it.  The time budget: every
+   frame of the recorded bus, start and end from its exact bit length, and
+   every idle gap between frames put where it belongs (the FC turnaround
+   N_Br, N_Cs after an FC, STmin, the ECU's programming time per block,
+   the server's P2 turnaround, the tester's turnaround between 76 and the
+   next 36, erase, the checksum and dependency routines), in percent of the
+   download and of the whole flash; the download's efficiency against the
+   bus limit computed from the frame format (8-byte classical frames,
+   11-bit id, no / typical / worst-case stuffing), also excluding the ECU's
+   programming time.
 2. python-can's virtual bus, in one process, side by side in one run:
    a. our client: diagbridge.cpy.uds.client.UdsClient.flash() (the core
       Flasher over the core CAN-TP, python-can adapter);
    b. udsoncan 1.x over can-isotp 2.x (threaded CanStack), the same
       sequence by hand: 10 02, 27 03/04, 31 01 FF00, 34, 36 x N, 37;
    both against our ECU (diagbridge.cpy.ecu.runner, a fresh one per run,
-   the same CAN-TP settings: BS --ecu-block-size, STmin 0,
-   maxNumberOfBlockLength 0x402), no read-back, no reset.  Both testers use
+   the same CAN-TP settings: BS --ecu-block-size, STmin 0, the engine
+   profile's maxNumberOfBlockLength), no read-back, no reset.  Both testers use
    the same tester-side CAN-TP settings (BS 8, STmin 0, padding 0xCC, max
    PDU 4095), fixed P2 2 s / P2* 6 s (no server timing), and can-isotp's
    defaults otherwise (blocking_send False, tx_data_min_length None).
@@ -60,15 +70,185 @@ def image(size):
     return bytes(((i * 7) ^ (i >> 8)) & 0xFF for i in range(size))
 
 
-# ---- 1. simulation ---------------------------------------------------------------------
+# ---- 1a. the bus limit from the frame format ------------------------------------------
+BITRATE = 500000
+CF_PAYLOAD = 7                  # bytes per consecutive frame, normal addressing, 8-byte frames
+
+
+def classic_bits_per_frame():
+    """(no stuffing, typical, worst case) bits of an 8-byte classical data
+    frame with an 11-bit id, the 3-bit intermission included: 111 fixed bits
+    (peer-baseline.md), worst case + floor((34 + 64 - 1) / 4) = 24 stuff bits
+    (Davis et al. 2007), typical = the mean over seeded random payloads with
+    id 0x7E0, stuff bits counted on the real bitstream (sim/canframe.py)."""
+    import random
+    from diagbridge.sim.canframe import frame_bits
+    rnd = random.Random(20261121)
+    n = 4000
+    total = 0
+    for _ in range(n):
+        total += frame_bits(0x7E0, False, False, False, rnd.randbytes(8), 8)[0]
+    return 111, total / n, 111 + (34 + 64 - 1) // 4
+
+
+def limit_bps(bits):
+    """ISO-TP payload bytes/s at 100 % bus load, BS 0, STmin 0 (large transfers)."""
+    return BITRATE / bits * CF_PAYLOAD
+
+
+# ---- 1b. the time budget of the recorded bus ------------------------------------------
+_PCI_SF, _PCI_FF, _PCI_CF, _PCI_FC = 0, 1, 2, 3
+# budget rows, in print order
+B_DL_DATA = "0x36 request frames (FF + CFs), tester"
+B_DL_FC = "flow control frames, ECU"
+B_DL_RSP = "0x76 response frames, ECU"
+B_N_BR = "FC turnaround after a FF (N_Br)"
+B_N_CS = "first CF after an FC (N_Cs)"
+B_STMIN = "gaps between CFs (STmin)"
+B_PROGRAM = "ECU programming (program_us_per_kib)"
+B_P2_SERVER = "server turnaround, request -> response (P2)"
+B_P2_TESTER = "tester turnaround, response -> next request"
+B_PENDING = "0x78 responsePending frames, ECU"
+B_ERASE = "erase routine (31 01 FF00), idle"
+B_CHECKSUM = "checksum routine (31 01 0203), idle"
+B_DEPEND = "dependency check (31 01 FF01), idle"
+B_RB_FRAMES = "read-back frames (0x35, 36/76, 37)"
+B_RB_IDLE = "read-back idle (N_Br, N_Cs, STmin, P2)"
+B_OTHER_FRAMES = "other requests and responses, frames"
+B_OTHER_IDLE = "other idle (sessions, security, 34, 37, reset)"
+B_ROWS = (B_DL_DATA, B_DL_FC, B_DL_RSP, B_N_BR, B_N_CS, B_STMIN, B_PROGRAM, B_P2_SERVER,
+          B_P2_TESTER, B_PENDING, B_ERASE, B_CHECKSUM, B_DEPEND, B_RB_FRAMES, B_RB_IDLE,
+          B_OTHER_FRAMES, B_OTHER_IDLE)
+_ROUTINES = {0xFF00: B_ERASE, 0x0203: B_CHECKSUM, 0xFF01: B_DEPEND}
+
+
+def _frames(records):
+    """[(start_us, end_us, sender, data)] of the recorded CAN frames, in time
+    order: a record is made at the end of the frame's slot, which started
+    ceil(wire time) earlier (the bus rounds a slot up to the microsecond)."""
+    from diagbridge.sim.canframe import frame_time_ns
+    out = []
+    for rec in records:
+        end, data, ident = rec[0], rec[6], rec[5]
+        ns = frame_time_ns(BITRATE, 2000000, ident, ident > 0x7FF, False, False, data,
+                           len(data))
+        out.append((end - (-(-ns // 1000)), end, rec[4], data))
+    return out
+
+
+def time_budget(records, tester, program_us_per_kib):
+    """(whole, dl_first, dl_last, dl, dl_frames): {row: us} over the whole
+    flash, the download span (the first 0x36 FF's start to the last 0x76's
+    end), {row: us} inside that span and its frame count.  A frame belongs to
+    the tester's request it follows; so does the idle gap before it."""
+    whole = dict.fromkeys(B_ROWS, 0)
+    dl = dict.fromkeys(B_ROWS, 0)
+    frames = _frames(records)
+    mode = ""                       # "dl" after 34, "rb" after 35
+    kind = "other"                  # the current request: "dl" (0x36 of the download),
+    req = b""                       # "rb" (35/36/37 of the read-back), "other"; its bytes
+    prev = None                     # (from the tester, pci type) of the frame before
+    dl_first = dl_last = None
+    dl_frames = 0
+    prog_left = 0                   # programming time of the block being answered
+    last_end = frames[0][0]
+    for start, end, who, d in frames:
+        pci = d[0] >> 4
+        from_tester = who == tester
+        if from_tester and pci in (_PCI_SF, _PCI_FF):
+            req = bytes(d[1:5]) if pci == _PCI_SF else bytes(d[2:6])
+            sid = req[0]
+            if sid == 0x34:
+                mode = "dl"
+            elif sid == 0x35:
+                mode = "rb"
+            elif sid not in (0x36, 0x37):
+                mode = ""
+            if sid == 0x36 and mode == "dl":
+                kind = "dl"
+                n = ((d[0] & 0x0F) << 8 | d[1]) if pci == _PCI_FF else d[0] & 0x0F
+                prog_left = ((n - 2) * program_us_per_kib) >> 10
+            elif mode == "rb":
+                kind = "rb"
+            else:
+                kind = "other"
+        gap = start - last_end
+        if gap > 0:
+            row = _gap_row(kind, req, prev, from_tester, pci)
+            if row == B_P2_SERVER:
+                p = min(gap, prog_left)
+                prog_left -= p
+                whole[B_PROGRAM] += p
+                if dl_first is not None:
+                    dl[B_PROGRAM] += p
+                gap -= p
+            whole[row] += gap
+            if dl_first is not None and kind == "dl":
+                dl[row] += gap
+        row = _frame_row(kind, from_tester, pci, d)
+        whole[row] += end - start
+        if kind == "dl":
+            if dl_first is None:
+                dl_first = start
+            dl[row] += end - start
+            dl_frames += 1
+            if not from_tester and pci == _PCI_SF and d[1] == 0x76:
+                dl_last = end
+        prev = (from_tester, pci)
+        last_end = end
+    # the last block's answer ends the span: nothing after it is counted in dl
+    return whole, dl_first, dl_last, dl, dl_frames
+
+
+def _gap_row(kind, req, prev, to_tester_frame, pci):
+    if prev is None:
+        return B_OTHER_IDLE
+    prev_tester, prev_pci = prev
+    if kind == "rb":
+        return B_RB_IDLE
+    if kind == "other":
+        if req[:2] == b"\x31\x01" and len(req) >= 4:
+            return _ROUTINES.get(req[2] << 8 | req[3], B_OTHER_IDLE)
+        return B_OTHER_IDLE
+    if prev_pci == _PCI_FF and pci == _PCI_FC:
+        return B_N_BR
+    if prev_pci == _PCI_FC and pci == _PCI_CF:
+        return B_N_CS
+    if prev_pci == _PCI_CF and pci == _PCI_CF:
+        return B_STMIN
+    if not to_tester_frame and (prev_tester or prev_pci == _PCI_SF):
+        return B_P2_SERVER          # the request is complete (or a 0x78) -> the answer
+    if not prev_tester and to_tester_frame:
+        return B_P2_TESTER          # the answer -> the next request
+    return B_OTHER_IDLE
+
+
+def _frame_row(kind, from_tester, pci, d):
+    if kind == "rb":
+        return B_RB_FRAMES
+    pending = not from_tester and pci == _PCI_SF and d[1] == 0x7F and d[3] == 0x78
+    if pending:
+        return B_PENDING
+    if kind == "dl":
+        if from_tester:
+            return B_DL_DATA
+        return B_DL_FC if pci == _PCI_FC else B_DL_RSP
+    return B_OTHER_FRAMES
+
+
+# ---- 1c. simulation ----------------------------------------------------------------------
 def bench_sim(size):
     from uds_client_support import Rig, engine_server
+    from diagbridge.sim.recorder import Recorder
     from diagbridge.uds.client.flash import (Flasher, FlashConfig, key_diagbridge1, EV_DONE,
                                       EV_PROGRESS, VERIFY_UPLOAD)
+    from diagbridge.uds.server.profiles import engine
     img = image(size)
     f = Flasher(img, FlashConfig(BASE, key_fn=key_diagbridge1(SECRET), verify=VERIFY_UPLOAD,
                                  functional_prep=False))
-    r = Rig([f], [engine_server()])
+    rec = Recorder()
+    srv = engine_server()
+    r = Rig([f], [srv], recorder=rec)
     w0 = time.perf_counter()
     c0 = time.process_time()
     f.start(r.k.now)
@@ -80,10 +260,18 @@ def bench_sim(size):
     prog = [t for t, ev in r.events(f) if ev == EV_PROGRESS]
     # download span: from the end of RequestDownload's answer (first block starts)
     # to the last block's answer; estimate the first block from the steady rate
-    per_block = (prog[-1] - prog[0]) / (len(prog) - 1)
-    dl_us = prog[-1] - prog[0] + per_block
+    prof = engine.profile()
+    prog_us_per_kib = prof["transfer"].get("program_us_per_kib", 0)
+    whole, dl_first, dl_last, dl, dl_frames = time_budget(rec.records, "tester",
+                                                          prog_us_per_kib)
+    dl_us = dl_last - dl_first      # the first 0x36 FF's start to the last 0x76's end
+    assert sum(dl.values()) == dl_us, (sum(dl.values()), dl_us)
+    assert sum(whole.values()) == rec.records[-1][0] - _frames(rec.records[:1])[0][0]
     rate = size * 1e6 / dl_us
     return {"size": size, "blocks": f.blocks, "block_len": f.block_len,
+            "budget": whole, "dl_budget": dl, "dl_frames": dl_frames,
+            "program_us_per_kib": prog_us_per_kib, "cantp": prof.get("cantp", {}),
+            "bus_load_permille": r.bus.load_permille(),
             "sim_total_s": t_end / 1e6, "sim_download_s": dl_us / 1e6,
             "sim_rate_Bps": rate, "phys_limit_Bps": PHYS_500K_BPS,
             "phys_download_s": size / PHYS_500K_BPS, "ratio_to_limit": rate / PHYS_500K_BPS,
@@ -264,6 +452,53 @@ def send_cost_s():
     return min(out)
 
 
+def print_budget(s):
+    """The time budget table and the efficiency against the frame-format limit."""
+    dl, whole = s["dl_budget"], s["budget"]
+    dl_us = sum(dl.values())
+    all_us = sum(whole.values())
+    print("  time budget (virtual us; % of the download span 36..76, % of the whole flash)")
+    print("    %-48s %12s %7s %12s %7s" % ("", "download us", "%", "whole us", "%"))
+    for row in B_ROWS:
+        print("    %-48s %12d %6.2f%% %12d %6.2f%%" % (row, dl[row], 100.0 * dl[row] / dl_us,
+                                                     whole[row], 100.0 * whole[row] / all_us))
+    print("    %-48s %12d %6.2f%% %12d %6.2f%%" % ("total", dl_us, 100.0, all_us, 100.0))
+    size = s["size"]
+    wire_us = dl[B_DL_DATA] + dl[B_DL_FC] + dl[B_DL_RSP] + dl[B_PENDING]
+    print("  download: %d frames, %.1f bits per frame on average (the image's stuffing); "
+          "bus load %.1f %% over the whole flash"
+          % (s["dl_frames"], wire_us * BITRATE / 1e6 / s["dl_frames"],
+             s["bus_load_permille"] / 10.0))
+    nostuff, typical, worst = classic_bits_per_frame()
+    rate = size * 1e6 / dl_us
+    prog = dl[B_PROGRAM]
+    rate_np = size * 1e6 / (dl_us - prog)
+    print("  payload per frame on the wire: %.3f of 7 bytes (%.1f %%: FF, FCs, answers, "
+          "the last CF of each block)" % (size / s["dl_frames"],
+                                          100.0 * size / s["dl_frames"] / CF_PAYLOAD))
+    print("  efficiency of the download against the bus limit (8-byte classical frames, "
+          "11-bit id, 7 payload bytes per CF, BS 0, STmin 0, 100 % load):")
+    print("    %-30s %10s %12s %22s" % ("stuffing (bits/frame)", "limit B/s", "efficiency",
+                                        "without programming"))
+    for name, bits in (("none (%.1f)" % nostuff, nostuff), ("typical (%.1f)" % typical, typical),
+                       ("worst case (%.1f)" % worst, worst)):
+        lim = limit_bps(bits)
+        print("    %-30s %10.0f %11.1f%% %21.1f%%" % (name, lim, 100 * rate / lim,
+                                                    100 * rate_np / lim))
+    print("    (%.0f B/s with the ECU's programming time, %.0f B/s without it: the "
+          "programming is %.2f %% of the download)" % (rate, rate_np, 100.0 * prog / dl_us))
+    if s["program_us_per_kib"]:
+        # programming is idle bus time added per block (inside P2: no 0x78), so
+        # the span for another rate is the measured one with the programming replaced
+        kib = size / 1024.0
+        lim = limit_bps(typical)
+        alts = []
+        for us in (0, 500, 1000, 2000, 4000, 8000):
+            span = dl_us - prog + us * kib
+            alts.append("%d us/KiB %.1f%%" % (us, 100 * size * 1e6 / span / lim))
+        print("    other programming times (typical stuffing): " + ", ".join(alts))
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2]
@@ -286,13 +521,16 @@ def main():
                                                             sys.version.split()[0]))
     if not a.skip_sim:
         s = bench_sim(a.size)
-        print("simulation, 500 kbit/s classical CAN, STmin 0, engine ECU "
-              "(maxNumberOfBlockLength 0x%X -> %d data bytes/block, %d blocks)"
-              % (s["block_len"] + 2, s["block_len"], s["blocks"]))
+        print("simulation, 500 kbit/s classical CAN, engine ECU: CAN-TP BS %d STmin %d us, "
+              "maxNumberOfBlockLength 0x%X -> %d data bytes/block, %d blocks, programming "
+              "%d us/KiB" % (s["cantp"].get("block_size", 8), s["cantp"].get("stmin_us", 0),
+                             s["block_len"] + 2, s["block_len"], s["blocks"],
+                             s["program_us_per_kib"]))
         print("  simulated download   %.2f s  = %.0f B/s payload  (%.1f%% of the %d B/s "
               "physical limit: %.2f s)" % (s["sim_download_s"], s["sim_rate_Bps"],
                                           100 * s["ratio_to_limit"], PHYS_500K_BPS,
                                           s["phys_download_s"]))
+        print_budget(s)
         print("  simulated whole flash %.2f s (sessions, unlock, erase, download, read-back, "
               "check, reset)" % s["sim_total_s"])
         print("  cost of simulating it: %.2f s wall, %.2f s CPU (%.1fx faster than the bus)"

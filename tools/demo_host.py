@@ -3,85 +3,37 @@
 
 The simulated vehicle (diagbridge.sim.vehicle: the gateway, engine and
 gearbox on can0, ABS on can1; its virtual clock run along the real one) is
-served on a TCP loopback port by the gateway daemon's own link transport
-(diagbridge.cpy.gateway.link), so the laptop side is exactly what it is against a
-Pi: diagbridge_host.connect(), then the `diagbridge` CLI's scan, read-did,
+served on a TCP loopback port by the server of `diagbridge sim`
+(diagbridge_host.sim_server, over the gateway daemon's own link transport
+diagbridge.cpy.gateway.link), so the laptop side is exactly what it is
+against a Pi: diagbridge_host.connect(), then the `diagbridge` CLI's scan, read-did,
 dtc and flash (with its progress), then the gateway's counters.
 
     python tools/demo_host.py            # prints the transcript
 """
-import hashlib
 import io
 import os
-import select
 import sys
 import tempfile
-import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from diagbridge.cpy.clock import now_us                        # noqa: E402
-from diagbridge.cpy.gateway.link import LinkHub, TcpLinkPort        # noqa: E402
 from diagbridge.link import proto as P                         # noqa: E402
-from diagbridge.sim.vehicle import Vehicle                     # noqa: E402
 import diagbridge_host                                         # noqa: E402
 from diagbridge_host import cli                                # noqa: E402
-from diagbridge_host.transports.sim import RealTime            # noqa: E402
+from diagbridge_host.sim_server import SimServer               # noqa: E402
 
 KEY = b"demo-key-not-secret-0123456789ab"
 
 
-class _VehicleLink:
-    """The vehicle's gateway with the link verbs LinkHub uses."""
-
-    def __init__(self, vehicle):
-        self.v = vehicle
-        self.link = vehicle.gw.link         # LinkHub reads link.state
-        self._pending = bytearray()
-
-    def feed_link(self, now, data, n):
-        self.v.link.feed(bytes(data[:n]))
-
-    def pop_link(self, out):
-        p = self._pending
-        if not p:
-            p += self.v.link.read()
-        n = min(len(out), len(p))
-        out[:n] = p[:n]
-        del p[:n]
-        return n
-
-
-class VehicleServer:
-    """A simulated vehicle on tcp://127.0.0.1:<free port>, pumped by a thread."""
+class VehicleServer(SimServer):
+    """A simulated vehicle on tcp://127.0.0.1:<free port>, pumped by a thread
+    (the server of `diagbridge sim`, with the demo's key and deterministic
+    nonces, so the transcript repeats)."""
 
     def __init__(self):
-        self.vehicle = Vehicle(hashlib.sha256, keys=((P.ROLE_FULL, KEY),))
-        self.rt = RealTime(self.vehicle)
-        self.hub = LinkHub(_VehicleLink(self.vehicle))
-        self.port = TcpLinkPort(self.hub, "tcp://127.0.0.1:0")
-        self.url = self.port.url
-        self._running = True
-        self._thread = threading.Thread(target=self._run, daemon=True, name="demo-vehicle")
-        self._thread.start()
-
-    def _run(self):
-        port = self.port
-        while self._running:
-            self.rt.advance()
-            self.hub.flush()
-            r, w, _ = select.select(port.read_fds(), port.write_fds(), [], self.rt.wait_s())
-            t = now_us()
-            for fd in r:
-                port.on_readable(fd, t)
-            if w:
-                port.on_writable()
-            port.on_timer(t)
-        port.close()
-
-    def close(self):
-        self._running = False
-        self._thread.join(5.0)
+        super().__init__("tcp://127.0.0.1:0", keys=((P.ROLE_FULL, KEY),))
+        self.start()
 
 
 def _cli(out, *argv):

@@ -38,26 +38,31 @@ SCENARIOS = (
     ("gateway", "gateway: link, 2 buses, hosted ECU, UDS, scan, flash"),
     ("boot", "board boot path: mpy.runner.main under asyncio"),
 )
-RESULT = re.compile(r"^@@mem import=(\d+) peak=(\d+)(?: sim=(\d+),(\d+))?$", re.M)
+RESULT = re.compile(r"^@@mem import=(\d+) peak=(\d+)(?: sim=(\d+),(\d+),(\d+))?$", re.M)
 
 # Modules the scenarios need beyond the stable entry points, found by what
-# they define (the tree is being reorganised: no path is written down here).
+# they define (the tree is being reorganised: no path is written down here);
+# a tuple: every pattern must match.
 LOOK_FOR = {
     "proto": r"^LINK_PROTOCOL_VERSION\s*=",     # the host-link protocol definition
     "cobs": r"^class Deframer\b",               # the host-link framing
     "msgpack": r"^def packb\(",                 # the msgpack subset
     "linkconfig": r"^class LinkConfig\b",
-    "profiles": r"^PROFILES\s*=",               # the example-profile table ("engine")
+    # the UDS example-profile table ("engine"); other protocols have PROFILES tables too
+    "profiles": (r"^PROFILES\s*=", r"^\s*\"engine\":\s*\"diagbridge\.uds\."),
+    # the UDS server's service-module table (specs(name))
+    "services": (r"^SERVICES\s*=", r"^_P\s*=\s*\"diagbridge\.uds\."),
 }
 
 
 def find_modules():
     found = {k: [] for k in LOOK_FOR}
-    pats = {k: re.compile(v, re.M) for k, v in LOOK_FOR.items()}
+    pats = {k: [re.compile(x, re.M) for x in ((v,) if isinstance(v, str) else v)]
+            for k, v in LOOK_FOR.items()}
     for p in mut._sources(mut.PACKAGE):
         text = p.read_text(encoding="utf-8")
         for k, pat in pats.items():
-            if pat.search(text):
+            if all(x.search(text) for x in pat):
                 rel = p.relative_to(mut.PACKAGE.parent).with_suffix("")
                 parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
                 found[k].append(".".join(parts))
@@ -80,7 +85,7 @@ def run(exe, out, name, mods, heap_kb):
     m = RESULT.search(text)
     if proc.returncode != 0 or not m:
         return None, text.strip()
-    sim = (int(m.group(3)), int(m.group(4))) if m.group(3) else None
+    sim = (int(m.group(3)), int(m.group(4)), int(m.group(5))) if m.group(3) else None
     return (int(m.group(1)), int(m.group(2)), sim), ""
 
 
@@ -162,10 +167,14 @@ def main(argv=None):
             title, kb(imp_b), kb(peak_b), n64, kb(imp_b * TO_32BIT), kb(peak_b * TO_32BIT),
             "%d" % round(n32) if n32 else "-", cells))
         if extra is not None:
-            notes.append("%s: import is diagbridge.gateway alone; the simulation and host "
-                         "modules import %s KB more and the simulated engine ECU on bus 0 holds "
-                         "%s KB (64-bit): both are in peak and needs, and not on a board"
-                         % (name, kb(extra[0]), kb(extra[1])))
+            notes.append("%s: import is diagbridge.gateway alone; the engine profile's "
+                         "service modules import %s KB more (the hosted ECU needs them on a "
+                         "board too); the simulation and host modules import %s KB and the "
+                         "simulated engine ECU on bus 0 holds %s KB (64-bit): these two are in "
+                         "peak and needs, and not on a board, which would need about %s KB"
+                         % (name, kb(extra[1]), kb(extra[0]), kb(extra[2]),
+                            "%d" % (need - round((extra[0] + extra[2]) / 1024)) if need
+                            else "-"))
     print()
     for n in notes:
         print("note: " + n)

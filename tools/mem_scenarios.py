@@ -11,14 +11,16 @@
 #
 # Prints one line for the caller (bytes, relative to the heap in use before
 # the first import):
-#   @@mem import=N peak=M [sim=A,B]
+#   @@mem import=N peak=M [sim=A,B,C]
 # import: heap in use after the scenario's imports (gc.collect() first);
 # peak: the largest gc.mem_alloc() seen after a gc.collect() at the
 # scenario's sampling points (between frames / pump steps), so transients
 # inside one step are not in it: tools/mem's "needs" column (the smallest
-# heap the scenario runs at) catches those.  sim (gateway scenario only): the
-# import of the simulation and host side on top of `import`, and the heap the
-# simulated engine ECU on bus 0 holds; both are in peak but not on a board.
+# heap the scenario runs at) catches those.  sim (gateway scenario only): A
+# the import of the simulation and host side on top of `import`, B the
+# service modules the engine profile loads (a board hosting that ECU loads
+# them too), C the heap the simulated engine ECU on bus 0 holds beyond them;
+# A and C are in peak but not on a board.
 import gc
 
 _base = 0
@@ -60,7 +62,11 @@ class Host:
         self.P = imp(mods["proto"])
         self.cobs = imp(mods["cobs"])
         self.mp = imp(mods["msgpack"])
-        self.d = self.cobs.Deframer(65535)
+        # the largest frame a gateway with the default LinkConfig sends (a
+        # keyed session's tag included): the host's buffer is not the board's,
+        # so it is kept to what the link needs
+        lc = imp(mods["linkconfig"]).LinkConfig()
+        self.d = self.cobs.Deframer(lc.max_frame + self.P.TAG_LEN)
         self.write = write          # fn(bytes): to the gateway
         self.inbox = []
         self.rid = 0
@@ -229,9 +235,15 @@ def gateway(mods):
     sim_import = _used() - imported
     v = veh.Vehicle(hashlib.sha256, ecus=False, open_role=h.P.ROLE_FULL)
     h.write = v.link.feed
+    # the service modules the engine profile names (the hosted ECU needs them too)
+    before = _used()
+    svc = imp(mods["services"])
+    for name in imp(profiles.PROFILES["engine"]).profile()["modules"]:
+        svc.specs(name)
+    svc_import = _used() - before
     before = _used()
     ecu_node.EcuNode(v.k, v.buses[0].attach("engine"), e.Ecu(_small_flash_engine(e, profiles)))
-    extra = (sim_import, _used() - before)
+    extra = (sim_import, svc_import, _used() - before)
     P = h.P
 
     def pump(us=10000):
@@ -383,5 +395,5 @@ def main(name, mods):
     sample()
     line = "@@mem import=%d peak=%d" % (imported, _peak - _base)
     if extra is not None:
-        line += " sim=%d,%d" % extra
+        line += " sim=%d,%d,%d" % extra
     print(line)

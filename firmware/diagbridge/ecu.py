@@ -118,7 +118,8 @@ class Ecu:
     """A UDS server on a CAN-TP channel: one sans-I/O node.
 
     profile: a Profile (or a dict, validated here); tp_cfg: TpConfig of the
-    channel (default: ISO values, receive buffer = the server's max_pdu);
+    channel (default: ISO values, the profile's "cantp" BS and STmin, receive
+    buffer = the server's max_pdu);
     cfg: UdsServerConfig; nvm, specs, conditions, trace: for the UdsServer;
     urandom, sha256: the platform's entropy and hash for the SecurityAccess
     seeds (UdsServer; None: no entropy, the portable SHA-256);
@@ -141,7 +142,8 @@ class Ecu:
                              trace=trace, urandom=urandom, sha256=sha256)
         max_pdu = self.srv.cfg.max_pdu
         if tp_cfg is None:
-            tp_cfg = TpConfig(max_pdu=max_pdu)
+            tp_cfg = TpConfig(max_pdu=max_pdu, block_size=profile.cantp["block_size"],
+                              stmin_us=profile.cantp["stmin_us"])
         if address is None:
             address = address_from_profile(profile.addresses)
         if not isinstance(reset_ms, int) or isinstance(reset_ms, bool) \

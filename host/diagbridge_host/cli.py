@@ -24,7 +24,7 @@ import io
 import logging
 import os
 import sys
-from typing import List, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, TextIO, Tuple
 
 from diagbridge.errors import ConfigError
 from diagbridge.link import keyfile
@@ -38,7 +38,13 @@ from diagbridge_host.cli_args import (BUS, ECU_HELP, NUMBER_RULE, EcuTarget, add
                                      check_ecu_text, num, number, resolve_ecu)
 from diagbridge_host.cli_common import CliError, CliUsage, _free_channel, _open, _say
 from diagbridge_host.cli_uds import UDS_COMMANDS, add_uds_commands, jsonable, why
+from diagbridge_host.cli_obd import OBD_COMMANDS, add_obd_commands
+from diagbridge_host.cli_auth import AUTH_COMMANDS, add_auth_commands
 from diagbridge_host.dids import describe
+from diagbridge_host.link import ROLE_NAMES
+
+if TYPE_CHECKING:
+    from diagbridge_host.uds import UdsClient
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ def _common() -> argparse.ArgumentParser:
     return c
 
 
-def add_commands(sub) -> None:
+def add_commands(sub: Any) -> None:
     """Add the host subcommands to an argparse ``add_subparsers()`` object."""
     c = [_common()]
     fmt = argparse.RawDescriptionHelpFormatter
@@ -174,9 +180,11 @@ def add_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="do not print frames")
     sub.add_parser("status", parents=c, help="gateway, link and bus counters")
     add_uds_commands(sub, c)
+    add_auth_commands(sub, c)
+    add_obd_commands(sub, c)
 
 
-def _target(args, text: str) -> EcuTarget:
+def _target(args: argparse.Namespace, text: str) -> EcuTarget:
     try:
         return resolve_ecu(text, args.addressing, sa=args.sa, ta=args.ta, ae=args.ae,
                            functional_id=args.functional_id)
@@ -184,7 +192,7 @@ def _target(args, text: str) -> EcuTarget:
         raise CliUsage(str(e)) from None
 
 
-def _check_args(args) -> None:
+def _check_args(args: argparse.Namespace) -> None:
     """What argparse cannot judge alone, before anything is connected: the
     ECU arguments under --addressing, a destructive command's target, the
     log file.  CliUsage (exit 2) says what is wrong."""
@@ -234,7 +242,7 @@ def _check_log_path(path: str) -> None:
 
 
 # ---- connecting --------------------------------------------------------------------------
-def _connect(args, default_role: str) -> Connection:
+def _connect(args: argparse.Namespace, default_role: str) -> Connection:
     url = args.url or os.environ.get("DIAGBRIDGE_URL") or DEFAULT_URL
     role = args.role or default_role
     key: Optional[bytes] = None
@@ -267,7 +275,7 @@ def _connect(args, default_role: str) -> Connection:
 
 
 # ---- scan, read-did, dtc -----------------------------------------------------------------
-def cmd_scan(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_scan(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     targets = args.targets
     _free_channel(conn)
     clients = []
@@ -304,7 +312,7 @@ def _ascii(b: bytes) -> str:
     return "".join(chr(x) if 32 <= x < 127 else "." for x in b)
 
 
-def cmd_read_did(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_read_did(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     _free_channel(conn)
     failed = 0
     with _open(conn, args.bus, args.target) as uds:
@@ -331,7 +339,7 @@ def cmd_read_did(args, conn: Connection, out: TextIO, err: TextIO) -> int:
 _why = why
 
 
-def cmd_dtc(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_dtc(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     _free_channel(conn)
     label = args.target.label
     with _open(conn, args.bus, args.target) as uds:
@@ -356,7 +364,8 @@ def cmd_dtc(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _dtc_records(args, uds, out: TextIO, err: TextIO, label: str) -> int:
+def _dtc_records(args: argparse.Namespace, uds: UdsClient, out: TextIO, err: TextIO,
+                 label: str) -> int:
     """19 01 (count), 19 04 (snapshot), 19 06 (extended data) of one ECU."""
     if args.action == "count":
         req = api.read_dtc(0x01, status_mask=args.mask)
@@ -387,13 +396,13 @@ def _dtc_records(args, uds, out: TextIO, err: TextIO, label: str) -> int:
     return 0
 
 
-def cmd_status(args, conn: Connection, out: TextIO, err: TextIO) -> int:
+def cmd_status(args: argparse.Namespace, conn: Connection, out: TextIO, err: TextIO) -> int:
     gw = conn.gateway
     st = conn.status()
     args.result.update(gateway=gw.name, version=gw.version, url=conn.url, role=conn.role_name,
                        uptime_ms=st.uptime_ms, buses=jsonable(gw.buses), stats=st.stats,
                        bus_stats=jsonable(st.bus_stats), channels=st.channels, ecus=st.ecus,
-                       routes=st.routes, jobs=st.jobs)
+                       routes=st.routes, jobs=st.jobs, hosts=jsonable(st.hosts))
     print("gateway   %s (link protocol %d) at %s, role %s" % (gw.name, gw.version, conn.url,
                                                              conn.role_name), file=out)
     print("uptime    %.1f s" % (st.uptime_ms / 1000), file=out)
@@ -407,6 +416,11 @@ def cmd_status(args, conn: Connection, out: TextIO, err: TextIO) -> int:
     print("link      %s" % "  ".join("%s %d" % kv for kv in sorted(st.stats.items())), file=out)
     print("open      channels %s  ECUs %s  routes %s  jobs %s" % (
         st.channels or "-", st.ecus or "-", st.routes or "-", st.jobs or "-"), file=out)
+    for h in st.hosts:
+        print("host %s    %s  %s%s%s" % (
+            h.get("slot", "?"), h.get("name", "?"), ROLE_NAMES.get(h.get("role"), "?"),
+            "  locks %s" % h["locks"] if h.get("locks") else "",
+            "  (this one)" if h.get("you") else ""), file=out)
     return 0
 
 
@@ -416,9 +430,11 @@ _RUN = {"scan": (cmd_scan, "diagnostic"), "read-did": (cmd_read_did, "diagnostic
         "dtc": (cmd_dtc, None), "flash": (cmd_flash, "full"),
         "monitor": (cmd_monitor, "monitor"), "status": (cmd_status, "monitor")}
 _RUN.update(UDS_COMMANDS)
+_RUN.update(AUTH_COMMANDS)
+_RUN.update(OBD_COMMANDS)
 
 
-def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run a parsed host subcommand; the exit status.  With ``--json`` the
     text goes nowhere and one JSON object goes to ``out``: {"command",
     "ok", "exit", the command's fields, "error" when it failed}."""
@@ -439,7 +455,7 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     return rc
 
 
-def _run(args, out: TextIO, err: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fn, role = _RUN[args.command]
     if role is None:
         role = "full" if args.action == "clear" else "diagnostic"

@@ -3,6 +3,8 @@
     diagbridge scan | read-did | dtc | flash | monitor | status   (a gateway's host;
                       diagbridge_host.cli, see `diagbridge COMMAND --help`)
     diagbridge ecu --profile engine --interface socketcan --channel can0
+    diagbridge sim [--listen tcp://127.0.0.1:6520] [--key-file F] [--nvm DIR]
+                      (the simulated vehicle on a TCP host link: diagbridge_host.sim_server)
     diagbridge ecu --profile my_ecu.toml --interface socketcan --channel can0 \\
                    --bitrate 500000 --fd --data-bitrate 2000000 --nvm ./nvm
 
@@ -10,6 +12,7 @@
 SIGTERM.  Exit status: 0 after a clean stop, 2 for a usage or profile
 error, 1 when the bus cannot be opened.
 """
+from typing import Any
 import argparse
 import logging
 import signal
@@ -61,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="log events (-v) and every request/response (-vv)")
     from diagbridge_host.cli import add_commands
     add_commands(sub)
+    from diagbridge_host.sim_server import add_sim_command
+    add_sim_command(sub)
     return p
 
 
-def _open_bus(args):
+def _open_bus(args: Any) -> Any:
     import can
     kw = {"interface": args.interface, "channel": args.channel}
     if args.bitrate is not None:
@@ -76,7 +81,7 @@ def _open_bus(args):
     return can.Bus(**kw)
 
 
-def _cmd_ecu(args, parser) -> int:
+def _cmd_ecu(args: Any, parser: Any) -> int:
     from diagbridge.cpy.ecu.runner import EcuRunner, build_ecu, load_profile_spec, trace_logger
     try:
         profile = load_profile_spec(args.profile)
@@ -95,7 +100,7 @@ def _cmd_ecu(args, parser) -> int:
         return 1
     stop = threading.Event()
 
-    def on_signal(signum, frame):
+    def on_signal(signum: Any, frame: Any) -> None:
         stop.set()
     old = {}
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -128,6 +133,9 @@ def main(argv: "list[str] | None" = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "ecu":
         return _cmd_ecu(args, parser)
+    if args.command == "sim":
+        from diagbridge_host.sim_server import run_sim
+        return run_sim(args, parser)
     from diagbridge_host.cli import run
     return run(args)
 

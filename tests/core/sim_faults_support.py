@@ -122,7 +122,7 @@ def start_flash(h, job, cid, img, flash=None):
     return h.start(P.MSG_REQ_FLASH, {P.K_OP: P.OP_START, P.K_JOB: job})
 
 
-def flash_requests(size, block=1024):
+def flash_requests(size, block=_ENGINE["transfer"]["max_block_length"] - 2):
     """Requests of the engine's flash sequence for an image of size bytes:
     10 03, 85 82, 28 81 01, 10 02, 27 03, 27 04, erase, 34, 36 x blocks, 37,
     35, 36 x blocks, 37, check, 11 01, 28 80 01, 85 81."""

@@ -73,10 +73,10 @@ def test_every_service_against_our_server():
     key = api.key_function("diagbridge1", b"EngineProg03")(3, seed)
     assert call(r, c, api.send_key(3, key))[0] == OK
     assert call(r, c, api.erase_memory(0x10000, 0x1000))[0] == OK
-    assert call(r, c, api.request_download(0x10000, 8)) == (OK, 0x402)
+    assert call(r, c, api.request_download(0x10000, 8)) == (OK, 0x802)
     assert call(r, c, api.transfer_data(1, b"ABCDEFGH")) == (OK, (1, b""))
     assert call(r, c, api.transfer_exit()) == (OK, b"")
-    assert call(r, c, api.request_upload(0x10000, 8)) == (OK, 0x402)
+    assert call(r, c, api.request_upload(0x10000, 8)) == (OK, 0x802)
     assert call(r, c, api.transfer_data(1)) == (OK, (1, b"ABCDEFGH"))
     assert call(r, c, api.transfer_exit()) == (OK, b"")
     assert call(r, c, api.ecu_reset(1)) == (OK, (1, None))

@@ -54,7 +54,7 @@ def test_whole_sequence_with_functional_prep_and_readback():
     img = image(5000)
     f, r, srv = flash(img, recorder=rec)
     assert f.result == OK and step_name(f.step) == "done"
-    assert f.block_len == 0x402 - 2 and f.blocks == 5 and f.repeats == 0
+    assert f.block_len == 0x802 - 2 and f.blocks == 3 and f.repeats == 0
     assert f.crc_image == crc32(img) == f.crc_readback and f.verified
     firsts = [(x[5], bytes(x[6][0:4])) for x in rec.records if x[4] == "tester"]
     func = [d for i, d in firsts if i == 0x7DF]
@@ -91,7 +91,7 @@ def test_resume_after_a_lost_response_resends_the_same_counter():
     img = image(6000)
     f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, functional_prep=False), fault=fault)
     assert f.result == OK and f.repeats == 1 and len(lost) == 1
-    assert transfer_context(srv).machine.writes == 6    # the repeat was not written twice
+    assert transfer_context(srv).machine.writes == 3    # the repeat was not written twice
     assert f.crc_readback == crc32(img)
 
 
@@ -99,9 +99,9 @@ def test_progress_reports_bytes_total_and_rate():
     seen = []
     img = image(10000)
     f, r, srv = flash(img, progress=lambda done, total, rate: seen.append((done, total, rate)))
-    assert [s[0] for s in seen] == [1024 * i for i in range(1, 10)] + [10000]
+    assert [s[0] for s in seen] == [2048 * i for i in range(1, 5)] + [10000]
     assert all(s[1] == 10000 for s in seen) and seen[-1][2] > 0
-    assert len([1 for t, ev in r.events(f) if ev == EV_PROGRESS]) == 10
+    assert len([1 for t, ev in r.events(f) if ev == EV_PROGRESS]) == 5
 
 
 def test_failures_are_results():
@@ -136,12 +136,13 @@ def test_one_mib_download_near_the_physical_limit():
     assert f.result == OK and f.done_bytes == size and f.verified
     assert f.crc_image == f.crc_readback == crc32(img)
     prog = [t for t, ev in r.events(f) if ev == EV_PROGRESS]
-    assert len(prog) == f.blocks == (size + 1023) // 1024
+    assert len(prog) == f.blocks == (size + 2047) // 2048
     first = prog[0]
     span_us = prog[-1] - first
-    rate = (size - 1024) * 1000000 // span_us           # download payload rate
-    # within a sane factor of the wire: every block also pays FC + response
-    assert PHYS_500K_BPS * 0.8 < rate <= PHYS_500K_BPS, rate
+    rate = (size - 2048) * 1000000 // span_us           # download payload rate
+    # the engine's settings (BS 0, STmin 0, 2 KiB blocks, 1 ms/KiB programming):
+    # every block also pays its FF, one FC, the answer and the programming
+    assert PHYS_500K_BPS * 0.95 <= rate <= PHYS_500K_BPS, rate
 
 
 class _CountingCrc32(Crc32):
@@ -178,3 +179,96 @@ def test_the_wire_names_of_the_flash_steps_are_the_flashers_steps():
     for name, value in steps:
         assert FLASH_STEP_NAMES[value] == name[3:].lower(), name
     assert step_name(99) == "?" and step_name(-1) == "?"
+
+
+def _lose_first_cf_of_the_first_readback_answer(seen):
+    """A fault hook: drops the first consecutive frame of the ECU's answer to
+    the first readback request (FF `1x xx 76 01`); seen collects (sender,
+    first bytes, t_start_us) of every frame after it."""
+    st = [False, False]             # answer's FF seen, its CF dropped
+
+    def fault(frame):
+        d = frame.data
+        if st[1]:
+            seen.append((frame.sender, bytes(d[0:3]), frame.t_start_us))
+        elif frame.sender == "ecu0" and d[0] & 0xF0 == 0x10 and d[2] == 0x76 and d[3] == 1:
+            st[0] = True
+        elif st[0] and frame.sender == "ecu0" and d[0] == 0x21:
+            st[1] = True
+            return FAULT_DROP
+        return None
+    return fault
+
+
+def test_a_readback_answer_broken_by_a_lost_frame_is_read_again_after_the_servers_n_bs():
+    # The tester's receiver fails N_WRONG_SN at CF 22 (CF 21 was lost) and
+    # sends no more flow control; the ECU sends the rest of its block (BS 8)
+    # and, half duplex, waits N_Bs (1000 ms) for the next FC, ignoring
+    # requests.  The flasher repeats `36 01` rx_retry_ms (1100 ms) after the
+    # failure, once the ECU's transfer has ended: read again, verified.
+    seen = []
+    img = image(4096)
+    cfg = FlashConfig(BASE, key_fn=KEY, functional_prep=False)
+    assert cfg.rx_retry_ms == 1100
+    f, r, srv = flash(img, cfg, fault=_lose_first_cf_of_the_first_readback_answer(seen))
+    assert f.result == OK and f.verified and f.repeats == 1
+    assert f.crc_readback == f.crc_image == crc32(img)
+    # the failure is at the end of CF 22, the instant CF 23 starts (back to back)
+    t_fail = [t for who, d, t in seen if who == "ecu0" and d[0] == 0x23][0]
+    t_repeat = [t for who, d, t in seen if who == "tester" and d == b"\x02\x36\x01"][0]
+    assert t_repeat - t_fail == 1100000
+    # nothing from the tester in between: the ECU's rest of block, then silence
+    between = [who for who, d, t in seen if t_fail <= t < t_repeat]
+    assert between == ["ecu0"] * len(between) and len(between) == 6      # CF 23 .. 28
+
+
+def test_repeating_at_once_after_a_broken_reception_runs_into_the_servers_n_bs():
+    # rx_retry_ms=0 repeats at once: the half-duplex ECU is still waiting N_Bs
+    # for a flow control and ignores the three repeats, each of which ends on
+    # P2_client (150 ms) before N_Bs (1000 ms) does: A_TIMEOUT_P2 at readback.
+    seen = []
+    cfg = FlashConfig(BASE, key_fn=KEY, functional_prep=False, rx_retry_ms=0)
+    f, r, srv = flash(image(4096), cfg, fault=_lose_first_cf_of_the_first_readback_answer(seen))
+    assert f.result == F.A_TIMEOUT_P2 and f.failed_step == F.ST_READBACK and f.repeats == 3
+    assert raises(ConfigError, lambda: FlashConfig(BASE, KEY, rx_retry_ms=-1))
+    assert raises(ConfigError, lambda: FlashConfig(BASE, KEY, rx_retry_ms=True))
+
+
+def test_the_engine_streams_each_block_after_one_flow_control():
+    # the engine profile's "cantp": BS 0, STmin 0 -> one FC `30 00 00` per
+    # 0x36 request, the CFs back to back; its 2 KiB blocks take 1 ms/KiB of
+    # programming (2000 us between the last CF and the 0x76, no 0x78)
+    from diagbridge.ecu import Ecu
+    from diagbridge.uds.server.profile import Profile
+    from diagbridge.uds.server.profiles import engine
+    rec = Recorder()
+    img = image(3 * 2048)
+    f, r, srv = flash(img, FlashConfig(BASE, key_fn=KEY, functional_prep=False,
+                                       verify=VERIFY_NONE), recorder=rec)
+    assert f.result == OK and f.blocks == 3 and f.block_len == 2048
+    ecu = [x for x in rec.records if x[4] == "ecu0"]
+    i = [k for k in range(len(rec.records)) if rec.records[k][4] == "tester"
+         and rec.records[k][6][0] == 0x18 and rec.records[k][6][2] == 0x36]
+    assert len(i) == 3                                  # FF 18 02 36 BSC: 2050 bytes
+    fcs = [bytes(x[6][0:3]) for x in ecu if x[6][0] & 0xF0 == 0x30]
+    assert fcs == [b"\x30\x00\x00"] * (2 + 3)             # erase, 34, the blocks
+    assert [x for x in ecu if x[6][1:4] == b"\x7f\x36\x78"] == []
+    last_cf = [x for x in rec.records if x[4] == "tester" and x[6][0] & 0xF0 == 0x20][-1]
+    answer = [x for x in ecu if x[6][1] == 0x76][-1]
+    # the answer starts when the programming ends: 2 KiB x 1000 us/KiB
+    from diagbridge.sim.canframe import frame_time_ns
+    slot_us = -(-frame_time_ns(500000, 2000000, 0x7E8, False, False, False, answer[6], 8)
+                // 1000)
+    assert answer[0] - slot_us - last_cf[0] == 2000
+    # the profile section: defaults, checks, and the Ecu's channel takes it
+    plain = {"addresses": {"rx_id": 0x7E0, "tx_id": 0x7E8}}
+    assert Profile({}).cantp == {"block_size": 8, "stmin_us": 0}
+    assert Ecu(engine.make()).cfg.block_size == 0 and Ecu(plain).cfg.block_size == 8
+    for bad, field in (({"block_size": 256}, "cantp.block_size"),
+                       ({"stmin_us": 150}, "cantp.stmin_us"),
+                       ({"stmin_us": -1}, "cantp.stmin_us")):
+        try:
+            Profile({"cantp": bad})
+            raise AssertionError(bad)
+        except ConfigError as e:
+            assert str(e) == field, (bad, str(e))

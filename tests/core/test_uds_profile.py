@@ -170,11 +170,11 @@ def test_engine_profile_accepts_them_once_unlocked():
     e.one("10 02")
     assert e.one(_DOWNLOAD) == "7F 34 33"               # the session change re-locked
     _unlock(e, 0x03)                                    # programming: level 03
-    assert e.one(_UPLOAD) == "75 20 04 02"
+    assert e.one(_UPLOAD) == "75 20 08 02"      # maxNumberOfBlockLength 0x802
     e.one("10 02")                                      # aborts the upload, re-locks
     assert e.one(_DOWNLOAD) == "7F 34 33"
     _unlock(e, 0x03)
-    assert e.one(_DOWNLOAD) == "74 20 04 02"
+    assert e.one(_DOWNLOAD) == "74 20 08 02"
 
 
 def test_engine_profile_security_knobs_are_validated():

@@ -125,7 +125,9 @@ def ecu_address(i=0):
 
 class Rig:
     """A kernel, a 500 kbit/s bus, ECU nodes and one tester node; log of the
-    tester's events as (elapsed_us, ev, who)."""
+    tester's events as (elapsed_us, ev, who).  tp_cfg: every channel's
+    TpConfig (default: ISO values; a server's channel advertises the BS and
+    STmin of its profile's "cantp")."""
 
     def __init__(self, machines, ecus, functional=None, bitrate=500000, tp_cfg=None,
                  recorder=None):
@@ -136,7 +138,11 @@ class Rig:
         for i in range(len(ecus)):
             e = ecus[i]
             port = self.bus.attach("ecu%d" % i)
-            ch = Channel(tp_cfg or TpConfig(), ecu_address(i))
+            ecu_tp = tp_cfg
+            if ecu_tp is None:          # a server: the flow control its profile advertises
+                tp = e.profile.cantp if isinstance(e, UdsServer) else {}
+                ecu_tp = TpConfig(**tp)
+            ch = Channel(ecu_tp, ecu_address(i))
             if callable(e) and not isinstance(e, UdsServer):
                 self.ecus.append(Scripted(self.k, port, ch, e))
             else:

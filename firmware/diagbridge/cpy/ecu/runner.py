@@ -94,8 +94,11 @@ def build_ecu(profile: "Profile | dict | str", *, nvm_dir: "str | None" = None,
         nvm = FileNvm(nvm_dir)
     else:
         nvm = MemNvm()
-    if tp_config is None:
-        tp_config = TpConfig(fd=True, tx_dl=64) if fd else TpConfig()
+    if tp_config is None and fd:
+        # the profile's flow control (BS, STmin), on 64-byte frames; without fd the Ecu
+        # builds its channel from the profile itself
+        tp_config = TpConfig(fd=True, tx_dl=64, block_size=profile.cantp["block_size"],
+                             stmin_us=profile.cantp["stmin_us"])
     ecu = Ecu(profile, tp_cfg=tp_config, nvm=nvm, address=address, reset_ms=reset_ms,
               trace=trace, urandom=urandom, sha256=hashlib.sha256)
     if files_dir is not None:

@@ -431,3 +431,64 @@ def decode(req, data, n, registry=None):
 def describe_nrc(nrc):
     """"0x31 ROOR" style text for an NRC."""
     return "0x%02X %s" % (nrc, nrc_name(nrc))
+
+
+# ---- Authentication 0x29 (§10.6; layouts in uds/codec/auth.py) -------------------------
+from diagbridge.uds.codec import auth as _au    # noqa: E402 (the 0x29 group, kept together)
+
+
+def auth_deauthenticate(suppress=False):
+    return _build(_au.build_auth_request, 0x00, (), suppress)
+
+
+def auth_configuration():
+    return _build(_au.build_auth_request, 0x08, ())
+
+
+def auth_verify_certificate(certificate, challenge=b"", comm_config=0x00, bidirectional=False):
+    """29 01 (or 02 with bidirectional: challenge then mandatory)."""
+    return _build(_au.build_auth_request, 0x02 if bidirectional else 0x01,
+                  (comm_config, certificate, challenge))
+
+
+def auth_proof_of_ownership(pown, ephemeral_public_key=b""):
+    return _build(_au.build_auth_request, 0x03, (pown, ephemeral_public_key))
+
+
+def auth_transmit_certificate(evaluation_id, certificate):
+    return _build(_au.build_auth_request, 0x04, (evaluation_id, certificate))
+
+
+def auth_request_challenge(ai, comm_config=0x00):
+    return _build(_au.build_auth_request, 0x05, (comm_config, ai))
+
+
+def auth_verify_pown(ai, pown, challenge=b"", additional=b"", bidirectional=False):
+    """29 06 (or 07 with bidirectional: challenge then mandatory)."""
+    return _build(_au.build_auth_request, 0x07 if bidirectional else 0x06,
+                  (ai, pown, challenge, additional))
+
+
+# response field names per sub-function, after authenticationReturnParameter
+_AUTH_FIELDS = {
+    0x00: (), 0x01: ("challenge_server", "ephemeral_public_key_server"),
+    0x02: ("challenge_server", "certificate_server", "pown_server",
+           "ephemeral_public_key_server"),
+    0x03: ("session_key_info",), 0x04: (), 0x05: ("ai", "challenge_server", "needed_parameter"),
+    0x06: ("ai", "session_key_info"), 0x07: ("ai", "pown_server", "session_key_info"),
+    0x08: (),
+}
+
+
+def decode_auth(data, n):
+    """A 0x69 response as a dict: sub_function, return_value, return_name and
+    the sub-function's fields by name; None if the layout does not fit."""
+    r = _au.parse_auth_response(data, n)
+    if r is None:
+        return None
+    sf, vals = r
+    out = {"sub_function": sf, "return_value": vals[0], "return_name": _au.rv_name(vals[0])}
+    names = _AUTH_FIELDS[sf]
+    for i in range(len(names)):
+        out[names[i]] = vals[i + 1]
+    return out

@@ -17,7 +17,11 @@
 # smaller); the block sequence counter starts at 01 and wraps FF -> 00.  A
 # block whose response is lost (A_TIMEOUT_P2, a transport error, 0x21) is
 # sent again with the same counter, as §15.4.1 allows (the server answers a
-# repeat without writing twice), up to cfg.retries times in a row.
+# repeat without writing twice), up to cfg.retries times in a row.  After a
+# failed reception of an answer (the transport's N_WRONG_SN, N_TIMEOUT_CR
+# ...) the repeat waits cfg.rx_retry_ms first: the server's sender may still
+# be waiting N_Bs for a flow control we no longer send (ISO 15765-2), and a
+# half-duplex server ignores requests until its transfer has ended.
 #
 # Verification: crc_image is the CRC-32 (IEEE 802.3) of the image, computed
 # as the blocks go out; VERIFY_UPLOAD reads the memory back (0x35) and
@@ -30,13 +34,13 @@
 #          EV_DONE      result (OK or the failing step's code), nrc,
 #                       failed_step, and the report attributes
 from diagbridge._compat import const, copy_into
-from diagbridge.clock import ticks_diff
+from diagbridge.clock import ticks_add, ticks_diff, due, earliest
 from diagbridge.codes import (OK, A_TIMEOUT_P2, A_NEGATIVE_RESPONSE, A_MALFORMED_RESPONSE,
                               A_VERIFY_FAILED)
 from diagbridge.errors import ConfigError, UsageError
 from diagbridge.evq import EventQueue
 from diagbridge.uds.client.core import UdsClient, EV_SEND as _C_SEND, EV_DONE as _C_DONE, \
-    EV_PENDING as _C_PENDING
+    EV_PENDING as _C_PENDING, S_RECEIVING as _C_RECEIVING
 from diagbridge.uds.codec.session import (build_dsc_request, build_request_seed, build_send_key,
                                           build_comm_control_request, build_ecu_reset_request,
                                           build_control_dtc_setting_request,
@@ -115,12 +119,16 @@ class FlashConfig:
       verify (VERIFY_*), checksum_rid
       block_max: cap on the TransferData length (0 = the server's)
       retries: repeats of one block after a lost response
+      rx_retry_ms: wait before the repeat that follows a failed reception of
+                   an answer: the server's N_Bs (ISO 15765-2: 1000 ms, its
+                   sender waiting for our next flow control) plus the rest
+                   of its block (100 ms)
     """
 
     def __init__(self, address, key_fn=None, addr_len=0, size_len=0, dfi=0x00, session=0x02,
                  pre_session=0x03, security_level=0x03, functional_prep=True,
                  erase_rid=0xFF00, check_rid=0xFF01, reset_kind=0x01, verify=VERIFY_UPLOAD,
-                 checksum_rid=0x0203, block_max=0, retries=3):
+                 checksum_rid=0x0203, block_max=0, retries=3, rx_retry_ms=1100):
         for name, v, lo, hi in (("address", address, 0, 0xFFFFFFFF),
                                 ("addr_len", addr_len, 0, 4), ("size_len", size_len, 0, 4),
                                 ("dfi", dfi, 0, 0xFF), ("session", session, 1, 0x7F),
@@ -132,7 +140,8 @@ class FlashConfig:
                                 ("verify", verify, 0, 2),
                                 ("checksum_rid", checksum_rid, 0, 0xFFFF),
                                 ("block_max", block_max, 0, 0x3FFFFFFE),
-                                ("retries", retries, 0, 255)):
+                                ("retries", retries, 0, 255),
+                                ("rx_retry_ms", rx_retry_ms, 0, 200000)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ConfigError(name)
         if security_level and (security_level % 2 == 0 or key_fn is None):
@@ -153,6 +162,7 @@ class FlashConfig:
         self.checksum_rid = checksum_rid
         self.block_max = block_max
         self.retries = retries
+        self.rx_retry_ms = rx_retry_ms
 
 
 class Flasher:
@@ -206,6 +216,8 @@ class Flasher:
         self._up_mbl = 0
         self._key = b""
         self._t_last = 0
+        self._rx_lost = False       # the answer's reception failed (rx_failed)
+        self._retry_at = None       # a repeat waits for the server's transfer to end
         self._crc.reset()
         self._crc_rb.reset()
 
@@ -219,7 +231,7 @@ class Flasher:
         return self.client.tx_functional
 
     def busy(self):
-        return self.client.busy()
+        return self.client.busy() or self._retry_at is not None
 
     def pop_pdu(self, out):
         return self.client.pop_pdu(out)
@@ -233,6 +245,8 @@ class Flasher:
         self._drain(now)
 
     def rx_failed(self, now, result):
+        if self.client.state == _C_RECEIVING:
+            self._rx_lost = True        # the answer broke off: see _done
         self.client.rx_failed(now, result)
         self._drain(now)
 
@@ -243,9 +257,13 @@ class Flasher:
     def on_timer(self, now):
         self.client.on_timer(now)
         self._drain(now)
+        if self._retry_at is not None and due(now, self._retry_at) and self.running():
+            self._retry_at = None
+            self._send(now)             # the repeat: the client's EV_SEND
+            self._drain(now)
 
     def deadline(self):
-        return self.client.deadline()
+        return earliest(self.client.deadline(), self._retry_at)
 
     def poll(self):
         return self._events.pop()
@@ -304,6 +322,7 @@ class Flasher:
         self._send(now)
 
     def _fail(self, now, result, nrc):
+        self._retry_at = None
         self.failed_step = self.step
         self.result = result
         self.nrc = nrc
@@ -313,6 +332,7 @@ class Flasher:
         self._events.push(EV_DONE)
 
     def _send(self, now):
+        self._rx_lost = False
         c = self.cfg
         st = self.step
         tx = self.client.tx
@@ -386,6 +406,11 @@ class Flasher:
             if retry and self._tries < self.cfg.retries:
                 self._tries += 1
                 self.repeats += 1
+                if self._rx_lost and self.cfg.rx_retry_ms:
+                    # the server may still be sending (its N_Bs runs): later
+                    self._rx_lost = False
+                    self._retry_at = ticks_add(now, self.cfg.rx_retry_ms * 1000)
+                    return
                 self._send(now)         # the same block counter again (§15.4.1)
                 return
             self._fail(now, r, c.nrc)

@@ -68,7 +68,9 @@ def auth_ok(req, role):
 
 
 class _Entry:
-    """One SID as this server serves it: the spec plus profile overrides."""
+    """One SID as this server serves it: the spec plus profile overrides.
+    The sub-functions are the spec's own objects (shared by every server);
+    build_table copies one before a profile override changes it."""
 
     def __init__(self, spec, profile):
         self.spec = spec
@@ -78,8 +80,7 @@ class _Entry:
             sfs = spec.sub_functions_for(profile)
         self.sfs = {}
         for s in sfs:
-            self.sfs[s.sf] = SubFunction(s.sf, s.sessions, s.levels, s.auth, s.exact_len,
-                                         s.min_len)
+            self.sfs[s.sf] = s
         self.sessions = spec.sessions
         self.levels = spec.levels
         self.auth = spec.auth
@@ -124,7 +125,9 @@ def build_table(specs, profile):
             s = e.sfs.get(sf)
             if s is None:
                 raise ConfigError(path + ".sub_functions.0x%02X" % sf)
+            s = SubFunction(s.sf, s.sessions, s.levels, s.auth, s.exact_len, s.min_len)
             _override(s, sfo[k], path + ".sub_functions.0x%02X" % sf)
+            e.sfs[sf] = s
     return entries
 
 

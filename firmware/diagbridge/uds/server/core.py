@@ -55,7 +55,10 @@
 #                       after the response was handed out (§10.10.1)
 # Attributes: session, level, auth_role, profile, nvm, rsp, cfg, security,
 # comm_control, comm_type, comm_node_id, dtc_setting_on, rapid_power_shutdown,
-# max_dids, busy_rejects, trace, link_baud, link_mode, secure_diag.
+# max_dids, busy_rejects, trace, link_baud, link_mode, secure_diag,
+# default_session (profile.default_session: 0x81 for a KWP2000 profile, else
+# 0x01), s3_enabled (False: S3 never runs; the data link ends the session,
+# as K-Line's P3max does for KWP2000).
 #
 # Internal requests: execute(now, req, n) runs a request through the checks
 # above (from "SID supported" on) and its handler, without the busy check,
@@ -120,8 +123,10 @@ class UdsServer:
         overlay_nvm(profile, nvm)       # written DIDs and memory survive power cycles
         self._up = False
         self._now = 0
-        self.session = DEFAULT_SESSION
-        self.old_session = DEFAULT_SESSION
+        # the default session: 0x01 (UDS); a KWP profile's 0x81 (profile.default_session)
+        self.default_session = getattr(profile, "default_session", DEFAULT_SESSION)
+        self.session = self.default_session
+        self.old_session = self.default_session
         self.level = 0
         self.auth_role = 0
         self.comm_control = 0           # controlType 00 enableRxAndTx
@@ -135,6 +140,7 @@ class UdsServer:
         self._clear_request()
         self._resetting = False
         self._s3_at = None
+        self.s3_enabled = True          # False: the data link ends sessions (K-Line P3max)
         self.link_baud = 0              # EV_LINK_CONTROL details
         self.link_mode = 0
         self.secure_diag = False        # the 0x84 inner request is running
@@ -210,7 +216,7 @@ class UdsServer:
             self._s3_at = None
             if self.trace is not None:
                 self.trace(T_S3_TIMEOUT, self.session, 0)
-            self.set_session(now, DEFAULT_SESSION)
+            self.set_session(now, self.default_session)
 
     # ---- outputs -----------------------------------------------------------------
     def poll(self):
@@ -247,18 +253,19 @@ class UdsServer:
         old = self.session
         self.old_session = old
         self.session = new
-        if not (old == DEFAULT_SESSION and new != DEFAULT_SESSION):
+        dflt = self.default_session
+        if not (old == dflt and new != dflt):
             # every transition but default -> non-default re-locks security
             self.security.relock()
             self.set_level(0)
-        if new == DEFAULT_SESSION:
+        if new == dflt:
             # terminate what default does not support (§10.5, §10.8.1)
             self.set_comm_control(0, 0x03, -1)
             self.set_dtc_setting(True, None)
         ss = self._table.session_specs
         for i in range(len(ss)):
             ss[i].on_session(self, now, old, new)
-        if new == DEFAULT_SESSION:
+        if new == dflt or not self.s3_enabled:
             self._s3_at = None
         else:
             self._s3_at = ticks_add(now, self._s3_us)
@@ -380,7 +387,8 @@ class UdsServer:
     def _restart_s3(self, now):
         # S3 does not run while a request is in progress (it restarts when
         # the final response is queued)
-        if self.session != DEFAULT_SESSION and self._pend.spec is None:
+        if self.session != self.default_session and self._pend.spec is None \
+                and self.s3_enabled:
             self._s3_at = ticks_add(now, self._s3_us)
 
     def _p2_us(self):
@@ -398,7 +406,7 @@ class UdsServer:
         self._rq.clear()
         self._resetting = False
         self.old_session = self.session
-        self.session = DEFAULT_SESSION
+        self.session = self.default_session
         self._s3_at = None
         self.security.power_up(now, self.profile.delay_always_at_power_up)
         self.level = 0

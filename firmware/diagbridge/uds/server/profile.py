@@ -42,6 +42,20 @@
 #   memory: [{"start": int, "size": int, "read": access, "write": access,
 #               "init": bytes, "fill": 0xFF, "nvm": size <= 4096}]
 #   limits: {"max_dids": int}
+#   cantp: {"block_size": 8, "stmin_us": 0}  the flow control the ECU's
+#               receiver advertises (ISO 15765-2 BS, STmin); ecu.Ecu's
+#               channel takes it unless it is given a TpConfig
+#   protocol: "uds" (default) | "kwp": a KWP2000 (ISO 14230-3) ECU served by
+#               kwp/ecu.py: session keys are its diagnosticMode values (0x81
+#               standardSession is the default, added if absent; up to 0xFF)
+#   local_ids: {lid 0x00-0xFF: as a DID entry}   ReadDataByLocalIdentifier 0x21
+#               / WriteDataByLocalIdentifier 0x3B (NVM key "lid:XX")
+#   ecu_identification: {identificationOption: bytes | str | DID entry}
+#               ReadEcuIdentification 0x1A (read-only)
+#   kwp: {"length_nrc": 0x12 (ISO 14230-3 subFunctionNotSupported-
+#               invalidFormat) | 0x13 (the tachograph's incorrectMessageLength)}
+#   addresses also takes "kline_address" (0..0xFF) and "kline_groups" [..]
+#               for the K-Line ECU (kwp/ecu.py)
 # access = {"sessions": [types] | "any" | "non_default", "levels": [..],
 #           "auth": bool | int}; absent keys: any session, no level, no auth.
 #
@@ -63,10 +77,17 @@
 #              a region's "levels": 0x34/0x35 inside it answer 0x33 unless
 #              one of them is unlocked (default: none needed)
 #   files: {"sandbox": str (CPython only), "max_file_size": int}
+#   authentication: {"mode": "apce"|"acr_asym"|"acr_sym", "roles": {name: bits},
+#              "roots": [PEM/DER bytes | path], "server_key", "server_certificate",
+#              "acr": {"key" | "public_key", "role"}, "sub_functions": [..],
+#              "challenge_len", "challenge_timeout_ms", "max_age_ms", "provider",
+#              "clock"}  Authentication 0x29, validated by services/auth.py (on_build);
+#              "auth" access fields name the role bits it grants
 # Everything given is also kept unchanged in profile.raw.  The value helpers
 # (key_int, to_bytes, sessions_set, access) live in profile_values.py and
 # are re-exported here; overlay_nvm (bottom) restores written values.
 from diagbridge.errors import ConfigError
+from diagbridge.cantp.pci import stmin_from_us
 from diagbridge.uds.server.profile_values import (key_int, to_bytes, sessions_set, Access,  # re-exported
                                            access, hex_id as _hex, int_field as _int,
                                            dict_field as _dict, list_field as _list,
@@ -166,11 +187,19 @@ class Profile:
             raise ConfigError("name")
         self.sources = dict(sources or {})      # live DID sources: name -> fn(srv, did)
         self.addresses = self._addresses(_dict(d.get("addresses"), "addresses"))
+        tp = _dict(d.get("cantp"), "cantp")
+        self.cantp = {"block_size": _int(tp, "block_size", "cantp", 8, 0, 0xFF),
+                      "stmin_us": _int(tp, "stmin_us", "cantp", 0, 0, 127000)}
+        if stmin_from_us(self.cantp["stmin_us"]) < 0:
+            raise ConfigError("cantp.stmin_us")     # whole ms, or 100..900 us
         mods = _list(d.get("modules", ("session", "security", "data", "memory")), "modules")
         for i in range(len(mods)):
             if not isinstance(mods[i], str):
                 raise ConfigError("modules.%d" % i)
         self.modules = tuple(mods)
+        self.protocol = d.get("protocol", "uds")
+        if self.protocol not in ("uds", "kwp"):
+            raise ConfigError("protocol")
         self._sessions(_dict(d.get("sessions"), "sessions"))
         self.services = {}
         sv = _dict(d.get("services"), "services")
@@ -192,6 +221,7 @@ class Profile:
         if self.max_dids is not None:
             _int(lim, "max_dids", "limits", 0, 1, 0x7FF)
         self._passthrough(d)
+        self._kwp(d)
 
     # ---- sections --------------------------------------------------------------
     def _addresses(self, a):
@@ -205,12 +235,18 @@ class Profile:
         out["format"] = fmt
         ea = a.get("ext_addr")
         out["ext_addr"] = None if ea is None else _int(a, "ext_addr", "addresses", 0, 0, 0xFF)
+        if "kline_address" in a:
+            out["kline_address"] = _int(a, "kline_address", "addresses", 0, 0, 0xFF)
+        if "kline_groups" in a:
+            out["kline_groups"] = _int_list(a["kline_groups"], "addresses.kline_groups", 0xFF)
         return out
 
     def _sessions(self, s):
         self.sessions = {}
+        kwp = self.protocol == "kwp"
+        self.default_session = 0x81 if kwp else 1
         for k in s:
-            sid = key_int(k, "sessions", 0x7E)
+            sid = key_int(k, "sessions", 0xFF if kwp else 0x7E)
             path = "sessions." + _hex(sid)
             e = _dict(s[k], path)
             fr = e.get("from")
@@ -219,9 +255,10 @@ class Profile:
             if p2s is not None and p2s % 10:
                 raise ConfigError(path + ".p2star_ms")   # 10 ms units on the wire (§4.1)
             self.sessions[sid] = SessionTiming(
-                p2, p2s, None if fr is None else _int_list(fr, path + ".from", 0x7E))
-        if 1 not in self.sessions:
-            self.sessions[1] = SessionTiming(None, None, None)
+                p2, p2s, None if fr is None else _int_list(fr, path + ".from",
+                                                           0xFF if kwp else 0x7E))
+        if self.default_session not in self.sessions:
+            self.sessions[self.default_session] = SessionTiming(None, None, None)
 
     def _security(self, s):
         self.security_levels = {}
@@ -329,6 +366,33 @@ class Profile:
         f["max_file_size"] = _int(f, "max_file_size", "files", 0x100000, 0, 0x7FFFFFFF)
         self.files = f
 
+    def _kwp(self, d):
+        # KWP2000 sections (kwp/): local identifiers, ECU identification, NRCs
+        self.local_ids = {}
+        li = _dict(d.get("local_ids"), "local_ids")
+        for k in li:
+            lid = key_int(k, "local_ids", 0xFF)
+            path = "local_ids." + _hex(lid)
+            e = Did(lid, _dict(_did_entry(li[k], path), path), path)
+            e.key = "lid:%02X" % lid
+            self.local_ids[lid] = e
+        self.ecu_ids = {}
+        ei = _dict(d.get("ecu_identification"), "ecu_identification")
+        for k in ei:
+            opt = key_int(k, "ecu_identification", 0xFF)
+            path = "ecu_identification." + _hex(opt)
+            self.ecu_ids[opt] = Did(opt, _dict(_did_entry(ei[k], path), path), path)
+        kw = _dict(d.get("kwp"), "kwp")
+        self.kwp_length_nrc = _int(kw, "length_nrc", "kwp", 0x12, 0x12, 0x13)
+
+
+def _did_entry(v, path):
+    """A DID-like entry from a dict, or from a plain value (static, read-only)."""
+    if isinstance(v, dict):
+        return v
+    b = to_bytes(v, path)
+    return {"length": len(b), "value": b}
+
 
 def overlay_nvm(profile, nvm):
     """Written DIDs and memory regions survive power cycles: copy the NVM's
@@ -337,6 +401,12 @@ def overlay_nvm(profile, nvm):
         return
     for did in profile.dids:
         d = profile.dids[did]
+        v = nvm.get(d.key)
+        if v is not None and len(v) == d.length and d.source is None:
+            d.value[0:d.length] = v
+    lids = getattr(profile, "local_ids", None) or {}
+    for lid in lids:
+        d = lids[lid]
         v = nvm.get(d.key)
         if v is not None and len(v) == d.length and d.source is None:
             d.value[0:d.length] = v

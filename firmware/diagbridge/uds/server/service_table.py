@@ -11,7 +11,12 @@
 # `sprmib` is the suppressPosRspMsgIndicationBit of the request checked last
 # (set once its sub-function byte is reached); the server clears it per
 # request.  Busy (0x21) and the response rules are the server's (server.py).
+# Two hooks for KWP2000 (kwp/), both without effect on UDS specs: a spec with
+# the attribute sf_whole = True takes its sub-function byte whole (KWP's
+# diagnosticMode 0x81, accessMode 0x7D: no suppressPosRspMsgIndicationBit),
+# and NON_DEFAULT means "not in srv.default_session" (0x81 for KWP).
 from diagbridge.uds.server.config import build_table, session_ok, level_ok, auth_ok
+from diagbridge.uds.server.service import NON_DEFAULT
 from diagbridge.uds.nrc import (NRC_SNS, NRC_SNSIAS, NRC_AR, NRC_SAD, NRC_IMLOIF, NRC_SFNS,
                                 NRC_SFNSIAS, NRC_SDTR)
 
@@ -26,6 +31,10 @@ class ServiceTable:
         self.deadline_specs = [s for s in self.specs if s.deadline is not None]
         self.unsol_specs = [s for s in self.specs if s.pop_unsolicited is not None]
         self.build_specs = [s for s in self.specs if getattr(s, "on_build", None) is not None]
+        self.whole = {}             # sid -> True: sub-function byte without SPRMIB
+        for s in self.specs:
+            if getattr(s, "sf_whole", False):
+                self.whole[s.sid] = True
         self.sprmib = False
 
     def check(self, srv, now, data, n, functional):
@@ -33,7 +42,7 @@ class ServiceTable:
         e = self.entries.get(data[0])
         if e is None:
             return -NRC_SNS
-        if not session_ok(e.sessions, srv.session):
+        if not _session_ok(e.sessions, srv):
             return -NRC_SNSIAS
         if srv.secure_required and data[0] in srv.secure_required and not srv.secure_diag:
             return -NRC_SDTR
@@ -46,11 +55,14 @@ class ServiceTable:
             if n < 2:
                 return -NRC_IMLOIF
             sf = data[1]
-            self.sprmib = (sf & 0x80) != 0
-            s = e.sfs.get(sf & 0x7F)
+            if e.sid in self.whole:
+                s = e.sfs.get(sf)
+            else:
+                self.sprmib = (sf & 0x80) != 0
+                s = e.sfs.get(sf & 0x7F)
             if s is None:
                 return -NRC_SFNS
-            if not session_ok(s.sessions, srv.session):
+            if not _session_ok(s.sessions, srv):
                 return -NRC_SFNSIAS
             if not auth_ok(s.auth, srv.auth_role):
                 return -NRC_AR
@@ -76,3 +88,9 @@ class ServiceTable:
         srv.exec_sprmib = self.sprmib
         self.sprmib = saved
         return r
+
+
+def _session_ok(sessions, srv):
+    if sessions == NON_DEFAULT:
+        return srv.session != getattr(srv, "default_session", 0x01)
+    return session_ok(sessions, srv.session)

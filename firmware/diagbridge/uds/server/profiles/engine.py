@@ -49,6 +49,7 @@ def sources(state):
         "coolant_temperature": lambda srv, did: state.coolant_c + 40,
         "battery_voltage": lambda srv, did: state.battery_mv,        # 1 mV/bit
         "vehicle_speed": lambda srv, did: max(0, (state.speed_kmh - 30) * 4 // 3),
+        "vehicle_speed_kmh": lambda srv, did: state.speed_kmh,      # OBD PID 0x0D: 1 km/h/bit
         "throttle_position": lambda srv, did: state.throttle_pct * 255 // 100,
     }
 
@@ -70,8 +71,11 @@ def profile():
         "name": "engine",
         "addresses": {"rx_id": 0x7E0, "tx_id": 0x7E8, "functional_id": 0x7DF,
                       "format": "normal"},
+        # the flow control its receiver advertises: BS 0 (one FC per request,
+        # none after it) and STmin 0, so a 0x36 block streams at the bus's rate
+        "cantp": {"block_size": 0, "stmin_us": 0},
         "modules": ["session", "security", "data", "memory", "dtc", "roe", "routine", "io",
-                    "periodic", "dddid", "link", "secured", "transfer"],
+                    "periodic", "dddid", "link", "secured", "transfer", "obd"],
         "sessions": {
             0x01: {"p2_ms": 50, "p2star_ms": 5000},
             0x02: {"p2_ms": 50, "p2star_ms": 5000},
@@ -178,10 +182,60 @@ def profile():
             "download_regions": [{"start": 0x00010000, "size": 0x100000,
                                   "erase_us_per_kib": 100, "levels": [0x03]}],
             "upload_regions": [{"start": 0x00010000, "size": 0x100000, "levels": [0x03]}],
-            "max_block_length": 0x0402,
+            # 2 KiB of data per 0x36 (two flash pages), under the 4095-byte FF_DL
+            # of classical CAN-TP; programming takes 1 ms per KiB (about 30 us per
+            # 32-byte page with verify: a burst-programming automotive flash), inside
+            # P2 (no 0x78)
+            "max_block_length": 0x0802,
+            "program_us_per_kib": 1000,
             "data_formats": [0x00],
         },
         "files": {"sandbox": "engine_files", "max_file_size": 0x100000},
+        # OBD-II (ISO 15031-5 / SAE J1979, services/obd.py): mode 01 PIDs from the live
+        # values (same raw scaling as the DIDs above unless mul/div/offset say otherwise)
+        # or fixed readings; DTCs from the DTC memory; the VIN from F190
+        "obd": {
+            "pids": {
+                0x01: {"value": b"\x00\x0F\x00\x00"},  # A: DTC memory; B-D: monitors (diesel)
+                0x03: {"value": b"\x02\x00"},            # fuel system 1: closed loop
+                0x04: {"value": b"\x33"},                 # calculated load 20 %
+                0x05: {"live": "coolant_temperature"},    # A - 40 degC
+                0x06: {"value": b"\x80"},                 # short term fuel trim 0 %
+                0x07: {"value": b"\x82"},                 # long term fuel trim +1.6 %
+                0x0B: {"value": b"\x21"},                 # intake manifold pressure 33 kPa
+                0x0C: {"live": "engine_speed"},           # (256A + B) / 4 rpm
+                0x0D: {"live": "vehicle_speed_kmh"},      # A km/h
+                0x0E: {"value": b"\x94"},                 # timing advance +10 deg
+                0x0F: {"value": b"\x3C"},                 # intake air 20 degC
+                0x10: {"value": b"\x01\x90"},            # MAF 4.00 g/s
+                0x11: {"live": "throttle_position"},      # A * 100 / 255 %
+                0x13: {"value": b"\x03"},                 # O2 sensors: bank 1 sensors 1, 2
+                0x14: {"value": b"\x5A\x80"},            # O2 B1S1 0.45 V, trim 0 %
+                0x15: {"value": b"\x5A\xFF"},            # O2 B1S2 0.45 V, not used for trim
+                0x1C: {"value": b"\x06"},                 # OBD standard: EOBD (Europe)
+                0x1F: {"value": b"\x02\x58"},            # run time since start 600 s
+                0x21: {"value": b"\x00\x00"},            # distance with MIL on 0 km
+                0x2C: {"value": b"\x00"},                 # commanded EGR 0 %
+                0x2F: {"value": b"\xA0"},                 # fuel level 62.7 %
+                0x30: {"value": b"\x12"},                 # warm-ups since clear 18
+                0x31: {"value": b"\x04\xD2"},            # distance since clear 1234 km
+                0x33: {"value": b"\x65"},                 # barometric pressure 101 kPa
+                0x3C: {"value": b"\x11\x94"},            # catalyst B1S1 410.0 degC
+                0x42: {"live": "battery_voltage"},        # (256A + B) / 1000 V
+                0x43: {"value": b"\x00\x33"},            # absolute load 20 %
+                0x44: {"value": b"\x80\x00"},            # commanded equivalence ratio 1.0
+                0x45: {"value": b"\x0A"},                 # relative throttle 3.9 %
+                0x46: {"value": b"\x32"},                 # ambient air 10 degC
+                0x49: {"value": b"\x26"},                 # accelerator pedal D 14.9 %
+                0x4C: {"value": b"\x0A"},                 # commanded throttle actuator 3.9 %
+                0x51: {"value": b"\x04"},                 # fuel type: diesel
+                0x5C: {"value": b"\x7A"},                 # engine oil 82 degC
+                0x5E: {"value": b"\x00\x50"},            # fuel rate 4.0 L/h
+            },
+            "vin_did": 0xF190,
+            "calids": ["03L906018JL", "CAL-ENGINE-2.0"],
+            "ecu_name": "ECM\x00-EngineControl",
+        },
     }
 
 

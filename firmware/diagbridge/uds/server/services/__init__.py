@@ -19,6 +19,8 @@ SERVICES = {
     "dddid": _P + "dddid",              # 0x2C
     "link": _P + "link",                # 0x87
     "secured": _P + "secured",          # 0x84
+    "obd": _P + "obd",                  # 0x01 0x03 0x07 0x09 0x0A (ISO 15031-5)
+    "auth": _P + "auth",                # 0x29
 }
 
 

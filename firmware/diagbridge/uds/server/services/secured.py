@@ -71,7 +71,10 @@ class SecuredContext:
         self.decrypt = c.get("decrypt")
         self.arc = -1                   # last accepted anti-replay counter
         self.inner = bytearray(len(srv.rsp))    # the (decrypted) internal request
-        self.out = bytearray(len(srv.rsp))      # the internal response
+        # the internal response, copied out of srv.rsp by _wrap: the same
+        # buffer, since the internal request is never read once its handler
+        # has returned (service.py: a handler copies what outlives the call)
+        self.out = self.inner
         self.admin = 0
         self.calc = 0
         self.rx_arc = 0
