@@ -11,8 +11,9 @@ from diagbridge.codes import OK
 from diagbridge.link import proto as P
 
 from diagbridge_host import events as E
+from diagbridge_host.errors import UsageError
 
-__all__ = ["request_body", "GatewayStatus", "status_request", "read_status",
+__all__ = ["request_body", "endpoint", "GatewayStatus", "status_request", "read_status",
            "can_listen_request", "can_send_request", "read_can_send", "channel_request",
            "ecu_sim_request", "route_request"]
 
@@ -93,9 +94,32 @@ def channel_request(channel: int, endpoint: Optional[dict] = None,
     return P.MSG_REQ_CHANNEL, body
 
 
+def endpoint(bus: int = 0, addressing: Union[str, int] = "normal_11", *,
+             tx_id: Optional[int] = None, rx_id: Optional[int] = None,
+             ta: Optional[int] = None, sa: Optional[int] = None, ae: Optional[int] = None,
+             func_tx_id: Optional[int] = None, func_rx_id: Optional[int] = None,
+             func_ta: Optional[int] = None, priority: Optional[int] = None,
+             tp: Optional[dict] = None) -> dict:
+    """An endpoint spec (where a diagnostic endpoint lives, proto.py "EP"):
+    ``addressing`` "normal_11", "normal_29", "normal_fixed", "extended_11",
+    "extended_29", "mixed_11", "mixed_29" (or ADDRESSING_*); ids as this
+    endpoint sends (tx) and receives (rx); ``tp`` TpConfig fields."""
+    if isinstance(addressing, str):
+        code = getattr(P, "ADDRESSING_" + addressing.upper(), None)
+        if code is None:
+            raise UsageError("unknown addressing %r" % addressing)
+        addressing = code
+    body = {P.K_TRANSPORT: P.TRANSPORT_CANTP, P.K_BUS: bus, P.K_ADDRESSING: addressing}
+    for k, v in (("tx_id", tx_id), ("rx_id", rx_id), ("ta", ta), ("sa", sa), ("ae", ae),
+                 ("func_tx_id", func_tx_id), ("func_rx_id", func_rx_id),
+                 ("func_ta", func_ta), ("priority", priority), ("tp", tp)):
+        if v is not None:
+            body[getattr(P, "K_" + k.upper())] = v
+    return body
+
+
 def ecu_sim_request(ecu: int, profile: Union[str, dict], on: bool = True,
                     **endpoint_keys: Any) -> tuple:
-    from diagbridge_host.uds import endpoint
     body = endpoint(**endpoint_keys) if endpoint_keys else {}
     body.update(request_body(ecu=ecu, on=bool(on), profile=profile if on else None))
     return P.MSG_REQ_ECU_SIM, body

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 from diagbridge.codes import OK, A_NEGATIVE_RESPONSE, code_name
 from diagbridge.link import proto as P
@@ -29,10 +29,9 @@ from diagbridge.uds.codec import session as S
 from diagbridge.uds.nrc_names import nrc_name, nrc_text
 
 from diagbridge_host import events as E
+from diagbridge_host.bodies import endpoint  # (re-exported: where the EP body is built)
 from diagbridge_host.errors import (NegativeResponseError, UdsError, UdsTimeout, UsageError)
 
-if TYPE_CHECKING:
-    from diagbridge_host.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -64,30 +63,6 @@ def _u8(name: str, v: Any) -> int:
 
 def _u16(name: str, v: Any) -> int:
     return _uint(name, v, 2)
-
-
-def endpoint(bus: int = 0, addressing: Union[str, int] = "normal_11", *,
-             tx_id: Optional[int] = None, rx_id: Optional[int] = None,
-             ta: Optional[int] = None, sa: Optional[int] = None, ae: Optional[int] = None,
-             func_tx_id: Optional[int] = None, func_rx_id: Optional[int] = None,
-             func_ta: Optional[int] = None, priority: Optional[int] = None,
-             tp: Optional[dict] = None) -> dict:
-    """An endpoint spec (where a diagnostic endpoint lives, proto.py "EP"):
-    ``addressing`` "normal_11", "normal_29", "normal_fixed", "extended_11",
-    "extended_29", "mixed_11", "mixed_29" (or ADDRESSING_*); ids as this
-    endpoint sends (tx) and receives (rx); ``tp`` TpConfig fields."""
-    if isinstance(addressing, str):
-        code = getattr(P, "ADDRESSING_" + addressing.upper(), None)
-        if code is None:
-            raise UsageError("unknown addressing %r" % addressing)
-        addressing = code
-    body = {P.K_TRANSPORT: P.TRANSPORT_CANTP, P.K_BUS: bus, P.K_ADDRESSING: addressing}
-    for k, v in (("tx_id", tx_id), ("rx_id", rx_id), ("ta", ta), ("sa", sa), ("ae", ae),
-                 ("func_tx_id", func_tx_id), ("func_rx_id", func_rx_id),
-                 ("func_ta", func_ta), ("priority", priority), ("tp", tp)):
-        if v is not None:
-            body[getattr(P, "K_" + k.upper())] = v
-    return body
 
 
 class UdsResponse(bytes):
@@ -183,9 +158,10 @@ class FlashReport:
 
 
 class UdsClient:
-    """A UDS tester on one gateway channel (``Connection.uds()``)."""
+    """A UDS tester on one gateway channel (``Connection.uds()``); ``conn`` is
+    that Connection (typed Any: this module sits below connection.py)."""
 
-    def __init__(self, conn: "Connection", channel: int, bus: int,
+    def __init__(self, conn: Any, channel: int, bus: int,
                  timeout_s: Optional[float] = None) -> None:
         self.conn = conn
         self.channel = channel
@@ -194,7 +170,7 @@ class UdsClient:
         self._closed = False
 
     @classmethod
-    def open(cls, conn: "Connection", bus: int = 0, tx_id: Optional[int] = None,
+    def open(cls, conn: Any, bus: int = 0, tx_id: Optional[int] = None,
              rx_id: Optional[int] = None, *, config: Optional[dict] = None,
              channel: Optional[int] = None, timeout_s: Optional[float] = None,
              **ep: Any) -> "UdsClient":

@@ -37,11 +37,23 @@ def _rmtree(path):
 _count = [0]
 
 
+def _stamp():
+    import time
+    if hasattr(time, "ticks_us"):
+        return time.ticks_us()
+    return time.monotonic_ns() // 1000
+
+
 def _folder():
     """A new, empty folder under /tmp."""
     _count[0] += 1
-    rnd = os.urandom(4)
-    name = "/tmp/diagbridge-nvm-flash-%s-%d" % ("".join("%02x" % b for b in rnd), _count[0])
+    # unique per run and per call (not every port has os.urandom); /tmp is
+    # made where the filesystem has none (the WebAssembly port's)
+    try:
+        os.mkdir("/tmp")
+    except OSError:
+        pass
+    name = "/tmp/diagbridge-nvm-flash-%d-%d" % (_stamp(), _count[0])
     _rmtree(name)
     return name
 

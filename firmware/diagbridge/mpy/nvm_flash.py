@@ -36,8 +36,10 @@ from diagbridge.errors import UsageError
 _MAGIC = b"DBNV"
 _HEAD = const(16)           # magic + generation + length
 _TAIL = const(4)            # CRC-32
-_ENOENT = const(2)
-_EEXIST = const(17)
+# errno values of "no such file" / "exists": POSIX's, and the numbers the
+# WebAssembly (emscripten) filesystem raises although its errno module says 2/17
+_ENOENT = (2, 44)
+_EEXIST = (17, 20)
 _EIO = const(5)
 _TMP = ".tmp"
 _HEX = "0123456789abcdef"
@@ -70,7 +72,7 @@ class OsFs:
 
 
 def _missing(e):
-    return e.args and e.args[0] == _ENOENT
+    return e.args and e.args[0] in _ENOENT
 
 
 def key_name(key):
@@ -112,7 +114,7 @@ class FlashNvm:
         try:
             self.fs.mkdir(self.folder)
         except OSError as e:
-            if not e.args or e.args[0] != _EEXIST:
+            if not e.args or e.args[0] not in _EEXIST:
                 raise
         for name in self.fs.listdir(self.folder):
             if name.endswith(_TMP):             # a put cut before its rename
