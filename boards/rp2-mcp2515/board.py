@@ -56,7 +56,7 @@ def _keys():
 def gateway_config():
     from diagbridge.gateway import GatewayConfig
     # A small board: few nodes, a 64 KiB flash image buffer at most.
-    return GatewayConfig(n_buses=1, max_nodes=8, max_filters=4, raw_tx=4, tx_confirm=False,
+    return GatewayConfig(n_buses=1, max_nodes=8, max_filters=4, raw_tx=4, tx_confirm=True,
                          max_pdu=4095, flash_max_bytes=0x10000,
                          diagnostic_tx_ids=DIAGNOSTIC_TX_IDS, full_tx_ids=FULL_TX_IDS)
 
@@ -74,10 +74,11 @@ def open_cans():
     from diagbridge.mpy.mcp2515 import Mcp2515
     spi = SPI(SPI_ID, baudrate=SPI_BAUDRATE, polarity=0, phase=0, sck=Pin(PIN_SCK),
               mosi=Pin(PIN_MOSI), miso=Pin(PIN_MISO))
-    # tx_confirm as in gateway_config(): a frame counts as sent once queued
+    # tx_confirm as in gateway_config(): a frame counts as sent when the chip
+    # says it left (its TXREQ cleared); GatewayLoop.step collects the results
     return (Mcp2515(spi, Pin(PIN_CS, Pin.OUT, value=1), xtal_hz=MCP2515_XTAL_HZ,
                     bitrate=CAN_BITRATE, int_pin=Pin(PIN_INT, Pin.IN, Pin.PULL_UP),
-                    tx_confirm=False),)
+                    tx_confirm=True),)
 
 
 def open_link():

@@ -50,18 +50,18 @@ class Board:
     """A Pico with an MCP2515 on the simulated bus; the gateway runs only
     through GatewayLoop.step, the chip's pins through the model."""
 
-    def __init__(self):
+    def __init__(self, tx_confirm=False):
         k = Kernel()
         self.k = k
         self.bus = CanBus(k, "can0", 500000)
         self.ecu = EcuNode(k, self.bus.attach("engine"), Ecu(
             Profile(engine.profile(), sources=engine.sources(engine.EngineState()))))
         lcfg = LinkConfig(name=b"rp2-mcp2515", keys=KEYS, buses=((0, P.BUS_CAN, 500000, 0),))
-        self.gw = Gateway(GatewayConfig(n_buses=1, tx_confirm=False), lcfg, hashlib.sha256,
+        self.gw = Gateway(GatewayConfig(n_buses=1, tx_confirm=tx_confirm), lcfg, hashlib.sha256,
                           lambda n: bytes(range(n)))
         self.chip = Mcp2515Model()
         self.can = Mcp2515(self.chip.spi, self.chip.cs, xtal_hz=16000000, bitrate=500000,
-                           int_pin=self.chip.int_pin)
+                           int_pin=self.chip.int_pin, tx_confirm=tx_confirm)
         self.port = self.bus.attach("board")
         self.port.on_rx = self._on_rx
         self.pipe = PipeLink()
@@ -140,3 +140,19 @@ def test_raw_frames_from_the_host_go_out_in_order():
         h.ok(P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x7E5, P.K_DATA: bytes([i]) * 8})
     h.run(20000)
     assert [f[2][0] for f in b.sent if f[0] == 0x7E5] == [0, 1, 2, 3]
+
+
+def test_with_transmit_confirmation_the_loop_collects_the_chips_confirms():
+    # send() answers None; each step hands the finished frames' results to
+    # the gateway (deliver_confirms), so CAN-TP's N_As runs on the chip's word
+    b = Board(tx_confirm=True)
+    h = VHost(b)
+    assert h.login(P.ROLE_FULL)[0] == P.MSG_AUTH_OK
+    h.open(1, ENGINE)
+    r = h.uds(1, b"\x22\xf1\x90")
+    assert r[P.K_RESULT] == OK and r[P.K_DATA] == b"\x62\xf1\x90W0L000043MB541326"
+    assert b.can.tx_frames == 2 and b.loop.tx_failed == 0
+    for i in range(3):
+        h.ok(P.MSG_REQ_CAN_SEND, {P.K_BUS: 0, P.K_ID: 0x7E5, P.K_DATA: bytes([i]) * 8})
+    h.run(20000)
+    assert [f[2][0] for f in b.sent if f[0] == 0x7E5] == [0, 1, 2]

@@ -23,6 +23,9 @@
 #         n = can.recv(buf)       polled ports only: next frame into buf (>= 64
 #                                 bytes), its length, with can.rx_id and
 #                                 can.rx_flags; -1 = none
+#         can.deliver_confirms(now, loop)   polled ports that answer None to
+#                                 send: each step calls it, the port calls
+#                                 loop.confirm(now, ok, tag) per finished frame
 #   link  link.write(buf, n)      bytes for the host of this port's slot
 #         n = link.readinto(buf)  polled ports only: host bytes (0 = none)
 #   A board runner has one link port per UART (one UART = one host slot);
@@ -38,6 +41,8 @@ class GatewayLoop:
     def __init__(self, gw, cans, link, link_buf=512):
         self.gw = gw
         self.cans = tuple(cans)
+        # the polled ports that confirm their frames later (a controller's TX buffers)
+        self._confirmers = tuple(c for c in self.cans if hasattr(c, "deliver_confirms"))
         self.links = tuple(link) if isinstance(link, (tuple, list)) else (link,)
         if len(self.links) > len(gw.hosts):
             raise ConfigError("link ports: %d for %d host slots (GatewayConfig.max_hosts)"
@@ -74,6 +79,8 @@ class GatewayLoop:
     # ---- polled ports -------------------------------------------------------------------
     def step(self, now):
         rx = self._rx
+        for c in self._confirmers:
+            c.deliver_confirms(now, self)
         for b in range(len(self.cans)):
             can = self.cans[b]
             k = 0
