@@ -335,6 +335,25 @@ def test_max_age_ends_the_state_in_virtual_time():
     assert e.one("22 03 00") == "7F 22 34"
 
 
+def test_the_idle_timer_is_reset_by_every_request_in_the_default_session_too():
+    # §10.6.4: the timer starts on entering the state and every request resets it
+    e = _ecu(idle_timeout_ms=2000)
+    _apce(e)
+    assert e.srv.session == 0x01
+    for _ in range(3):                                  # 6 s in all, never 2 s idle
+        e.advance(1999000)
+        assert e.one("22 03 00") == "62 03 00 55"
+    e.advance(1999999)
+    e.one("3E 00")                                      # any request counts
+    e.advance(1999999)
+    e.srv.feed_pdu(e.now, b"\x3e\x80", 2, True)        # the functional keep-alive too
+    e.advance(1999999)
+    assert e.one("22 03 00") == "62 03 00 55"
+    e.advance(2000000)                                  # 2 s without a request
+    assert e.one("22 03 00") == "7F 22 34"
+    assert e.srv.auth_role == 0
+
+
 def test_state_is_per_server_channel():
     a, b = _ecu(), _ecu()
     _apce(a)

@@ -174,6 +174,9 @@ class UdsServer:
         sid = data[0]
         if self.trace is not None:
             self.trace(T_REQUEST, sid, n)
+        rs = self._table.request_specs
+        for i in range(len(rs)):
+            rs[i].on_request(self, now)     # timers "every request resets" (0x29's)
         if functional and n == 2 and sid == 0x3E and data[1] == 0x80:
             self._restart_s3(now)   # keep-alive bypass: never blocks, never busy (§8.7.6)
             return

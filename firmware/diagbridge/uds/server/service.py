@@ -56,6 +56,9 @@
 #                            conditions hook (0x22 / 0x81-0xFF)
 #   srv.set_session(now, new), srv.set_level(level): the only ways to change
 #                            the session / security level
+#   on_request(srv, now)     every request that reaches the server (before its
+#                            checks, the functional 3E 80 keep-alive included):
+#                            a timer "every request resets" (0x29's state)
 #   on_build(srv)            called once when a server is built, after its
 #                            service table: a module validates its profile
 #                            section and sets up its per-server state
@@ -93,7 +96,8 @@ class ServiceSpec:
     def __init__(self, sid, handler, has_sf=False, min_len=1, sub_functions=None,
                  sessions=ANY_SESSION, levels=(), auth=False, resume=None,
                  on_session=None, on_reset=None, deadline=None, on_timer=None,
-                 pop_unsolicited=None, sub_functions_for=None, on_build=None):
+                 pop_unsolicited=None, sub_functions_for=None, on_build=None,
+                 on_request=None):
         self.sid = sid
         self.handler = handler
         self.has_sf = has_sf
@@ -110,6 +114,7 @@ class ServiceSpec:
         self.pop_unsolicited = pop_unsolicited
         self.sub_functions_for = sub_functions_for
         self.on_build = on_build
+        self.on_request = on_request
 
     def sub_function(self, sf):
         for s in self.sub_functions:

@@ -31,6 +31,8 @@ class ServiceTable:
         self.deadline_specs = [s for s in self.specs if s.deadline is not None]
         self.unsol_specs = [s for s in self.specs if s.pop_unsolicited is not None]
         self.build_specs = [s for s in self.specs if getattr(s, "on_build", None) is not None]
+        self.request_specs = [s for s in self.specs
+                              if getattr(s, "on_request", None) is not None]
         self.whole = {}             # sid -> True: sub-function byte without SPRMIB
         for s in self.specs:
             if getattr(s, "sf_whole", False):

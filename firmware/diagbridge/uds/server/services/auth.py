@@ -16,6 +16,9 @@
 #     requires at least one: S3 restarts with every request in a non-default
 #     session, so it is the standard's "timer reset by every request");
 #   ECUReset and power-up;
+#   "idle_timeout_ms" without a request (optional): §10.6.4's timer, started on
+#     entering the state and reset by every request the server takes (the
+#     service contract's on_request), in the default session too;
 #   "max_age_ms" after it was entered (optional).
 # A new attempt while authenticated keeps the old rights until it succeeds
 # (§10.6.4); a failed attempt grants nothing and blocks nothing else.
@@ -32,6 +35,7 @@
 #     "acr": {"key": bytes (symmetric pre-shared key) | "public_key": bytes,
 #             "role": name | int}         the rights ACR grants
 #     "challenge_len": 32, "challenge_timeout_ms": 5000, "max_age_ms": 0 (off),
+#     "idle_timeout_ms": 0 (off),
 #     "max_certificates": 4               transmitCertificate slots
 #     "provider": an AuthCrypto, "clock": fn() -> Unix seconds (the ECU's
 #                 trusted time for certificate validity; None: the provider's)}
@@ -139,6 +143,7 @@ class AuthContext:
         self.challenge_len = _int(c, "challenge_len", 32, 8, 255)
         self.challenge_us = _int(c, "challenge_timeout_ms", 5000, 1, 3600000) * 1000
         self.max_age_us = _int(c, "max_age_ms", 0, 0, 86400000) * 1000
+        self.idle_us = _int(c, "idle_timeout_ms", 0, 0, 86400000) * 1000
         self.max_certs = _int(c, "max_certificates", 4, 0, 64)
         sfs = c.get("sub_functions")
         if sfs is None:
@@ -154,6 +159,7 @@ class AuthContext:
         self.certs = {}             # certificateEvaluationId -> (public key, role bits)
         self.session_key = None
         self.authenticated_at = None
+        self.last_request = None    # the idle timer's start (idle_timeout_ms)
         self.failures = 0           # failed attempts (for the application's statistics)
         self._clear_pending()
 
@@ -185,11 +191,13 @@ class AuthContext:
         srv.auth_role = bits
         self.session_key = key
         self.authenticated_at = now
+        self.last_request = now
 
     def end(self, srv):
         srv.auth_role = 0
         self.session_key = None
         self.authenticated_at = None
+        self.last_request = None
         self.certs = {}
         self._clear_pending()
 
@@ -414,20 +422,36 @@ def _on_reset(srv, now, kind):
 
 def _deadline(srv):
     ctx = srv.uds_auth
-    if ctx.max_age_us and ctx.authenticated_at is not None:
-        return ticks_add(ctx.authenticated_at, ctx.max_age_us)
-    return None
+    if ctx.authenticated_at is None:
+        return None
+    d = None
+    if ctx.max_age_us:
+        d = ticks_add(ctx.authenticated_at, ctx.max_age_us)
+    if ctx.idle_us:
+        i = ticks_add(ctx.last_request, ctx.idle_us)
+        if d is None or ticks_diff(i, d) < 0:
+            d = i
+    return d
 
 
 def _on_timer(srv, now):
     ctx = srv.uds_auth
-    if ctx.max_age_us and ctx.authenticated_at is not None \
-            and ticks_diff(now, ctx.authenticated_at) >= ctx.max_age_us:
+    if ctx.authenticated_at is None:
+        return
+    if ctx.max_age_us and ticks_diff(now, ctx.authenticated_at) >= ctx.max_age_us:
         ctx.end(srv)
+    elif ctx.idle_us and ticks_diff(now, ctx.last_request) >= ctx.idle_us:
+        ctx.end(srv)
+
+
+def _on_request(srv, now):
+    ctx = srv.uds_auth
+    if ctx.authenticated_at is not None:
+        ctx.last_request = now              # every request resets the idle timer
 
 
 SPECS = (
     ServiceSpec(SID_ARS, _auth, has_sf=True, min_len=2, sub_functions_for=_sfs,
                 on_session=_on_session, on_reset=_on_reset, on_build=_build,
-                deadline=_deadline, on_timer=_on_timer),
+                deadline=_deadline, on_timer=_on_timer, on_request=_on_request),
 )
