@@ -24,6 +24,7 @@ NOT_ON_BOARD_FOLDERS = {
     "kline/": "K-Line (ISO 14230): no board runner drives it yet; frozen with the "
               "gateway's K-Line transport",
     "kwp/": "KWP2000 services over K-Line: frozen with kline/ once a board runner drives K-Line",
+    "tacho/": "the tachograph calibration protocol over kwp/: frozen with kwp/ and kline/",
 }
 NOT_ON_BOARD = {
     "mpy/kline_uart.py": "the K-Line UART port needs kline/, frozen with it once a board "

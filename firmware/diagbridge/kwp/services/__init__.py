@@ -16,6 +16,7 @@ SERVICES = {
     "routine": _P + "routine",      # 0x31 0x32 0x33
     "transfer": _P + "transfer",    # 0x34 0x35 0x36 0x37
     "pin": _P + "pin",              # 0x27 the tachograph's PIN entry (instead of "security")
+    "tacho": _P + "tacho",          # 0x27 0x22 0x2E 0x2F 0x31 the tachograph VU (tacho/)
 }
 
 
