@@ -175,3 +175,27 @@ def another_host(v, role=P.ROLE_FULL, credits=64, auto_credit=True):
     m = h.login(role, credits)
     assert m[0] == P.MSG_AUTH_OK, m
     return h
+
+
+class PipeLink:
+    """The host link as two preallocated byte rings (a UART's contract)."""
+
+    def __init__(self, size=65536):
+        self.inb = bytearray(size)
+        self.in_n = 0
+        self.out = bytearray(size)
+        self.out_n = 0
+
+    def readinto(self, buf):
+        n = self.in_n if self.in_n < len(buf) else len(buf)
+        for i in range(n):
+            buf[i] = self.inb[i]
+        for i in range(n, self.in_n):
+            self.inb[i - n] = self.inb[i]
+        self.in_n -= n
+        return n
+
+    def write(self, buf, n):
+        for i in range(n):
+            self.out[self.out_n + i] = buf[i]
+        self.out_n += n

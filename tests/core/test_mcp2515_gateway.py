@@ -18,32 +18,8 @@ from diagbridge.sim.ecu_node import EcuNode
 from diagbridge.sim.kernel import Kernel
 from diagbridge.uds.server.profile import Profile
 from diagbridge.uds.server.profiles import engine
-from gateway_support import VHost, KEYS, ENGINE
+from gateway_support import VHost, KEYS, ENGINE, PipeLink
 from mcp2515_support import Mcp2515Model
-
-
-class PipeLink:
-    """The host link as two byte buffers (a UART's contract)."""
-
-    def __init__(self, size=65536):
-        self.inb = bytearray(size)
-        self.in_n = 0
-        self.out = bytearray(size)
-        self.out_n = 0
-
-    def readinto(self, buf):
-        n = self.in_n if self.in_n < len(buf) else len(buf)
-        for i in range(n):
-            buf[i] = self.inb[i]
-        for i in range(n, self.in_n):
-            self.inb[i - n] = self.inb[i]
-        self.in_n -= n
-        return n
-
-    def write(self, buf, n):
-        for i in range(n):
-            self.out[self.out_n + i] = buf[i]
-        self.out_n += n
 
 
 class Board:
